@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make lab` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8888
+
+.PHONY: venv lab test test-fast demo bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[all]"
+	touch $(STAMP)
+
+## JupyterLab on notebooks/, embedded paper broker by default. Prints the URL (headless-safe).
+lab: venv
+	$(BIN)/python -m jupyterlab --no-browser --ip=127.0.0.1 --port=$(PORT) --allow-root \
+		--ServerApp.root_dir=notebooks
+
+## The whole suite: unit, contract and property tests, then the notebooks (nbval).
+test: venv
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env
+
+test-fast: venv
+	$(BIN)/python -m pytest tests -x -q
+
+## Run notebooks/01 headless and print its positions table.
+demo: venv
+	$(BIN)/python scripts/demo.py notebooks/01_quickstart.ipynb
+
+## Benchmarks (figures, not pass/fail).
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Broker adapters: the async contract (:mod:`.base`), the factory, and one package per broker."""

@@ -1,0 +1,198 @@
+"""The one async adapter interface every broker implements.
+
+An adapter turns neutral requests (:class:`NeutralOrder`, symbols) into broker calls and broker
+answers into neutral models. It is written once, async; :mod:`workbench.facade` generates the
+synchronous notebook API from it. Adapters never build DataFrames by hand: history goes through
+:mod:`workbench.core.frames`, and the facade turns model lists into frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from workbench.core.enums import Feature, OrderType, TimeInForce
+from workbench.core.errors import BrokerUnavailable, NotSupported
+from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
+from workbench.core.settings import Settings
+
+__all__ = ["AdapterBase", "Capabilities", "EventFanout", "Subscription"]
+
+
+class Capabilities(BaseModel):
+    """What an adapter can carry. Orders outside it raise NotSupported before anything is sent."""
+
+    model_config = ConfigDict(frozen=True)
+    order_types: frozenset[OrderType]
+    tifs: frozenset[TimeInForce]
+    features: frozenset[Feature] = frozenset()
+
+    def check(self, order: NeutralOrder, broker: str) -> None:
+        if order.order_type not in self.order_types:
+            raise NotSupported(f"{broker} does not support {order.order_type} orders", broker=broker,
+                               field="order_type")
+        if order.tif not in self.tifs:
+            raise NotSupported(f"{broker} does not support time in force {order.tif}", broker=broker, field="tif")
+        if Feature.FRACTIONAL not in self.features and order.qty != order.qty.to_integral_value():
+            raise NotSupported(f"{broker} does not support fractional quantities", broker=broker, field="qty")
+
+
+class Subscription:
+    """A live market-data subscription; call :meth:`cancel` to stop it."""
+
+    def __init__(self, symbols: Iterable[str], on_cancel: Callable[[], None]) -> None:
+        self.symbols = tuple(symbols)
+        self._on_cancel = on_cancel
+        self.active = True
+
+    def cancel(self) -> None:
+        if self.active:
+            self.active = False
+            self._on_cancel()
+
+    def __repr__(self) -> str:
+        return f"Subscription({', '.join(self.symbols)}, active={self.active})"
+
+
+class EventFanout:
+    """Deliver events published from any thread to every async consumer, each on its own loop."""
+
+    def __init__(self) -> None:
+        self._queues: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]]] = []
+
+    def publish(self, event: Any) -> None:
+        for loop, queue in list(self._queues):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    async def stream(self) -> AsyncIterator[Any]:
+        entry = (asyncio.get_running_loop(), asyncio.Queue())
+        self._queues.append(entry)
+        try:
+            while True:
+                yield await entry[1].get()
+        finally:
+            self._queues.remove(entry)
+
+
+class AdapterBase(ABC):
+    """Async broker contract (the playbook's AdapterBase plus the IBKR plan's calls).
+
+    Subclasses set ``name`` and ``capabilities`` and implement the abstract methods.
+    ``place_order`` checks capabilities and the connection, then calls ``_place_order``.
+    """
+
+    name: ClassVar[str] = "base"
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # -- connection -------------------------------------------------------------------------
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open the connection (idempotent)."""
+
+    @abstractmethod
+    async def disconnect(self) -> None:
+        """Close the connection and stop background work (idempotent)."""
+
+    @abstractmethod
+    def is_connected(self) -> bool:
+        """Whether the adapter is connected now."""
+
+    def _require_connected(self) -> None:
+        if not self.is_connected():
+            raise BrokerUnavailable(f"{self.name} is not connected; call connect() first", broker=self.name,
+                                    code="not_connected")
+
+    # -- account ----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def get_account(self) -> AccountInfo:
+        """Balances of the account."""
+
+    @abstractmethod
+    async def get_positions(self) -> list[Position]:
+        """Every open position, marked to market where the broker can."""
+
+    async def get_position(self, symbol: str) -> Position | None:
+        """The position in ``symbol``, or None if flat."""
+        symbol = symbol.strip().upper()
+        return next((p for p in await self.get_positions() if p.symbol == symbol), None)
+
+    # -- orders -----------------------------------------------------------------------------
+
+    async def place_order(self, order: NeutralOrder) -> Order:
+        """Send ``order``. Raises NotSupported (nothing sent) if the adapter cannot carry it."""
+        self.capabilities.check(order, self.name)
+        self._require_connected()
+        return await self._place_order(order)
+
+    @abstractmethod
+    async def _place_order(self, order: NeutralOrder) -> Order:
+        """Send an order that passed the capability check."""
+
+    @abstractmethod
+    async def cancel_order(self, order_id: str) -> Order:
+        """Request cancellation (by order id or client order id); returns the order as it now stands."""
+
+    @abstractmethod
+    async def get_order(self, order_id: str) -> Order:
+        """One order by order id or client order id; OrderNotFound if unknown."""
+
+    @abstractmethod
+    async def get_orders_history(self, limit: int | None = 100, since: datetime | None = None) -> list[Order]:
+        """Recent orders, most recent first."""
+
+    @abstractmethod
+    async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
+        """Executions, oldest first (one FillEvent per fill, quantity of that fill)."""
+
+    @abstractmethod
+    def stream_fills(self) -> AsyncIterator[FillEvent]:
+        """Async iterator of FillEvents as they happen (from now on)."""
+
+    # -- market data ------------------------------------------------------------------------
+
+    @abstractmethod
+    async def get_quote(self, symbol: str) -> Quote:
+        """Latest quote for ``symbol``."""
+
+    async def get_market_price(self, symbol: str) -> Decimal:
+        """Latest trade price for ``symbol``."""
+        return (await self.get_quote(symbol)).last
+
+    @abstractmethod
+    async def get_history(
+        self,
+        symbol: str,
+        days: int | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        interval: str = "1d",
+    ) -> pd.DataFrame:
+        """Bars in the history schema (tz-aware UTC index ``ts``); empty frame when there are none."""
+
+    @abstractmethod
+    async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
+        """Call ``callback(quote)`` on every price change of ``symbols`` until the subscription is cancelled."""
+
+    @abstractmethod
+    async def get_clock(self) -> MarketClock:
+        """Market open/closed now, and the next open and close."""
+
+    async def is_market_open(self) -> bool:
+        """Whether the market is open now."""
+        return (await self.get_clock()).is_open
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} connected={self.is_connected()}>"

@@ -1,0 +1,177 @@
+"""``paper``: the embedded default broker, a :class:`PaperEngine` over a persistent SQLite ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
+from workbench.core.enums import Feature, OrderType, TimeInForce
+from workbench.core.log import get_logger
+from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
+from workbench.core.settings import Settings
+from workbench.marketdata import MarketDataProvider, get_provider
+from workbench.paper.engine import PaperEngine
+
+from .config import PaperConfig
+
+__all__ = ["PaperAdapter"]
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class PaperAdapter(AdapterBase):
+    """Simulated fills against a market-data provider, with every change in a SQLite ledger.
+
+    ``provider`` and ``clock`` may be injected (tests, replays); by default they come from settings
+    and the wall clock. A background task polls prices every ``paper.tick_interval`` seconds to
+    trigger resting orders and feed market-data subscriptions.
+    """
+
+    name = "paper"
+    capabilities = Capabilities(
+        order_types=frozenset(OrderType),
+        tifs=frozenset(TimeInForce),
+        features=frozenset({Feature.STREAM_FILLS, Feature.MARKET_DATA_STREAM, Feature.HISTORY, Feature.SHORTING,
+                            Feature.FRACTIONAL, Feature.PARTIAL_FILLS, Feature.MARKET_CALENDAR,
+                            Feature.PERSISTENT_LEDGER}),
+    )
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        provider: MarketDataProvider | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(settings)
+        self.config = settings.section_model("paper", PaperConfig)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.provider = provider or get_provider(settings, clock=self.clock)
+        self.engine: PaperEngine | None = None
+        self._fills = EventFanout()
+        self._quote_subs: dict[int, tuple[tuple[str, ...], Callable[[Quote], Any], dict[str, Decimal]]] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self._sub_ids = itertools.count()
+
+    # -- connection -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self.engine is None:
+            self.engine = PaperEngine(self.config, self.provider, clock=self.clock)
+            self.engine.add_fill_listener(self._fills.publish)
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(), name="workbench-paper-ticker")
+
+    async def disconnect(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+            self._ticker = None
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+    def is_connected(self) -> bool:
+        return self.engine is not None
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick_interval)
+            try:
+                await self._call(self.tick)
+            except Exception:  # keep ticking: one bad price must not stop order triggering
+                log.exception("paper tick failed")
+
+    def tick(self) -> None:
+        """One price update: trigger resting orders and push quotes to subscribers."""
+        if self.engine is None:
+            return
+        self.engine.tick()
+        for symbols, callback, last in list(self._quote_subs.values()):
+            for symbol in symbols:
+                quote = self.provider.get_quote(symbol)
+                if last.get(symbol) != quote.last:
+                    last[symbol] = quote.last
+                    callback(quote)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run engine/provider work, in a worker thread when the provider does I/O."""
+        if self.provider.blocking:
+            return await asyncio.to_thread(functools.partial(fn, *args))
+        return fn(*args)
+
+    @property
+    def _engine(self) -> PaperEngine:
+        self._require_connected()
+        assert self.engine is not None
+        return self.engine
+
+    # -- account & orders -------------------------------------------------------------------
+
+    async def get_account(self) -> AccountInfo:
+        return await self._call(self._engine.account)
+
+    async def get_positions(self) -> list[Position]:
+        return await self._call(self._engine.positions)
+
+    async def _place_order(self, order: NeutralOrder) -> Order:
+        return await self._call(self._engine.submit, order)
+
+    async def cancel_order(self, order_id: str) -> Order:
+        return await self._call(self._engine.cancel, order_id)
+
+    async def get_order(self, order_id: str) -> Order:
+        return self._engine.get_order(order_id)
+
+    async def get_orders_history(self, limit: int | None = 100, since: datetime | None = None) -> list[Order]:
+        return self._engine.orders(limit=limit, since=since)
+
+    async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
+        return self._engine.fills(since=since)
+
+    def stream_fills(self) -> AsyncIterator[FillEvent]:
+        return self._fills.stream()
+
+    # -- market data ------------------------------------------------------------------------
+
+    async def get_quote(self, symbol: str) -> Quote:
+        return await self._call(self.provider.get_quote, symbol)
+
+    async def get_market_price(self, symbol: str) -> Decimal:
+        return await self._call(self.provider.get_market_price, symbol)
+
+    async def get_history(
+        self,
+        symbol: str,
+        days: int | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        interval: str = "1d",
+    ) -> pd.DataFrame:
+        fn = functools.partial(self.provider.get_history, symbol, days=days, start=start, end=end, interval=interval)
+        frame = await self._call(fn)
+        frame.attrs["broker"] = self.name
+        return frame
+
+    async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
+        wanted = tuple(s.strip().upper() for s in symbols)
+        for symbol in wanted:  # unknown symbols fail now, not in the background
+            await self.get_quote(symbol)
+        key = next(self._sub_ids)
+        self._quote_subs[key] = (wanted, callback, {})
+        return Subscription(wanted, lambda: self._quote_subs.pop(key, None))
+
+    async def get_clock(self) -> MarketClock:
+        from workbench.core.calendar import get_calendar
+
+        calendar = await asyncio.to_thread(get_calendar, "XNYS")  # first build takes a moment
+        return calendar.clock(self.clock())

@@ -1,0 +1,189 @@
+"""Typed errors: one tree rooted at :class:`WorkbenchError`.
+
+::
+
+    WorkbenchError
+    ├── ConfigError                 settings file/key is malformed or unknown
+    ├── InvalidInput                bad argument (interval, dates...); ``field`` names it
+    │   └── InvalidOrder            bad order input; ``field`` names the culprit (never retry)
+    ├── NotSupported                the adapter cannot carry this order/feature (checked before sending)
+    ├── SymbolNotFound              unknown instrument
+    ├── OrderNotFound               unknown order id / client order id
+    └── BrokerError                 the broker (or data source) said no, or could not be reached
+        ├── BrokerUnavailable       connection lost / refused / timed out (retryable)
+        │   └── RequestTimeout      a request did not finish in time (retryable)
+        ├── RateLimited             pacing / HTTP 429 (retryable, after ``retry_after``)
+        ├── AuthError               bad or missing credentials
+        ├── DataEntitlementError    no subscription for the requested data
+        └── OrderRejected           the broker refused the order (do not retry as is)
+            ├── InsufficientFunds   buying power / position too small
+            └── MarketClosed        the order cannot be accepted outside the session
+
+Every error carries ``broker``, ``code`` and ``raw`` (the broker's own message or payload), so nothing
+is lost when a broker code is mapped onto this tree. Adapters map codes through tables and always
+``raise ... from`` the original exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "WorkbenchError",
+    "ConfigError",
+    "InvalidInput",
+    "InvalidOrder",
+    "NotSupported",
+    "SymbolNotFound",
+    "OrderNotFound",
+    "BrokerError",
+    "BrokerUnavailable",
+    "RequestTimeout",
+    "RateLimited",
+    "AuthError",
+    "DataEntitlementError",
+    "OrderRejected",
+    "InsufficientFunds",
+    "MarketClosed",
+    "ERROR_CLASSES",
+]
+
+
+class WorkbenchError(Exception):
+    """Root of every error workbench raises on purpose."""
+
+    #: Whether repeating the same call later may succeed.
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        broker: str | None = None,
+        code: str | int | None = None,
+        raw: Any = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.broker = broker
+        self.code = code
+        self.raw = raw
+        self.field = field
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        tags = []
+        if self.field:
+            tags.append(f"field={self.field}")
+        if self.broker:
+            tags.append(f"broker={self.broker}")
+        if self.code is not None:
+            tags.append(f"code={self.code}")
+        if tags:
+            parts.append(f"[{', '.join(tags)}]")
+        return " ".join(parts)
+
+
+class ConfigError(WorkbenchError):
+    """Settings are malformed, or name something that does not exist.
+
+    ``file`` and ``key`` (a dotted path such as ``paper.starting_cash``) say where.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None, **kw: Any):
+        where = " ".join(p for p in (f"in {file}" if file else "", f"at '{key}'" if key else "") if p)
+        super().__init__(f"{message} ({where})" if where else message, field=key, **kw)
+        self.file = file
+        self.key = key
+
+
+class InvalidInput(WorkbenchError):
+    """A call argument is malformed; ``field`` names it. Nothing was sent or recorded."""
+
+    def __init__(self, message: str, *, field: str, **kw: Any):
+        super().__init__(message, field=field, **kw)
+
+
+class InvalidOrder(InvalidInput):
+    """The order is malformed. ``field`` names the offending field; nothing was sent or recorded."""
+
+
+class NotSupported(WorkbenchError):
+    """The adapter cannot carry this order type / time in force / feature."""
+
+
+class SymbolNotFound(WorkbenchError):
+    """The instrument is unknown to the broker or data source."""
+
+
+class OrderNotFound(WorkbenchError):
+    """No order with that id (or client order id)."""
+
+
+class BrokerError(WorkbenchError):
+    """The broker or data source refused the request or could not be reached."""
+
+
+class BrokerUnavailable(BrokerError):
+    """Connection lost, refused or not yet established. Retryable."""
+
+    retryable = True
+
+
+class RequestTimeout(BrokerUnavailable):
+    """A request did not complete within its timeout. Retryable."""
+
+
+class RateLimited(BrokerError):
+    """Pacing limit hit. Retryable after ``retry_after`` seconds (if known)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class AuthError(BrokerError):
+    """Missing or rejected credentials."""
+
+
+class DataEntitlementError(BrokerError):
+    """The account has no subscription for the requested market data."""
+
+
+class OrderRejected(BrokerError):
+    """The broker refused the order."""
+
+
+class InsufficientFunds(OrderRejected):
+    """Not enough buying power (or position, for a sell) for this order."""
+
+
+class MarketClosed(OrderRejected):
+    """The order cannot be accepted while the market is closed."""
+
+
+#: Every public error class by name (used by tests and by ``workbench.__all__``).
+ERROR_CLASSES: dict[str, type[WorkbenchError]] = {
+    cls.__name__: cls
+    for cls in (
+        WorkbenchError,
+        ConfigError,
+        InvalidInput,
+        InvalidOrder,
+        NotSupported,
+        SymbolNotFound,
+        OrderNotFound,
+        BrokerError,
+        BrokerUnavailable,
+        RequestTimeout,
+        RateLimited,
+        AuthError,
+        DataEntitlementError,
+        OrderRejected,
+        InsufficientFunds,
+        MarketClosed,
+    )
+}

@@ -1,0 +1,237 @@
+"""Broker-neutral models (pydantic v2), validated on construction.
+
+Money and quantities are :class:`~decimal.Decimal` inside; DataFrames built by
+:mod:`workbench.core.frames` turn them into float64 columns. Timestamps are tz-aware UTC.
+Objects that come from a broker keep the broker's own payload in ``raw`` (and ``raw_status``).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .enums import OrderStatus, OrderType, Side, TimeInForce
+from .errors import InvalidOrder
+
+__all__ = [
+    "NeutralOrder",
+    "Order",
+    "FillEvent",
+    "Position",
+    "AccountInfo",
+    "Bar",
+    "Quote",
+    "MarketClock",
+    "new_client_order_id",
+]
+
+_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-/ ]{0,23}$")
+_CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _symbol(value: str) -> str:
+    value = value.strip().upper()
+    if not _SYMBOL.match(value):
+        raise ValueError(f"not a valid symbol: {value!r}")
+    return value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+Symbol = Annotated[str, AfterValidator(_symbol)]
+Qty = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Price = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Money = Annotated[Decimal, Field(allow_inf_nan=False)]
+
+
+def new_client_order_id() -> str:
+    """A fresh client order id: ``wb-`` plus 24 hex digits."""
+    return "wb-" + uuid.uuid4().hex[:24]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+
+class NeutralOrder(_Model):
+    """An order request, the same for every broker.
+
+    Bad input raises :class:`~workbench.core.errors.InvalidOrder` naming the field.
+
+    >>> NeutralOrder(symbol="aapl", side="buy", qty=10)  # market DAY order, id generated
+    """
+
+    symbol: Symbol
+    side: Side
+    qty: Qty
+    order_type: OrderType = OrderType.MARKET
+    tif: TimeInForce = TimeInForce.DAY
+    limit_price: Price | None = None
+    stop_price: Price | None = None
+    client_order_id: str = Field(default_factory=new_client_order_id)
+    broker: str | None = None
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _invalid_order(exc) from exc
+
+    @classmethod
+    def parse(cls, payload: NeutralOrder | dict[str, Any]) -> NeutralOrder:
+        """Build from a dict (ticket, JSON), raising InvalidOrder on bad input."""
+        if isinstance(payload, NeutralOrder):
+            return payload
+        if not isinstance(payload, dict):
+            raise InvalidOrder(f"an order payload must be a dict, not {type(payload).__name__}", field="order")
+        return cls(**payload)
+
+    @model_validator(mode="after")
+    def _check_prices(self) -> NeutralOrder:
+        kind = self.order_type
+        if kind.needs_limit_price and self.limit_price is None:
+            raise InvalidOrder(f"a {kind} order needs limit_price", field="limit_price")
+        if not kind.needs_limit_price and self.limit_price is not None:
+            raise InvalidOrder(f"a {kind} order takes no limit_price", field="limit_price")
+        if kind.needs_stop_price and self.stop_price is None:
+            raise InvalidOrder(f"a {kind} order needs stop_price", field="stop_price")
+        if not kind.needs_stop_price and self.stop_price is not None:
+            raise InvalidOrder(f"a {kind} order takes no stop_price", field="stop_price")
+        if not _CLIENT_ID.match(self.client_order_id):
+            raise InvalidOrder("client_order_id must be 1-64 printable characters without spaces",
+                               field="client_order_id")
+        if self.broker is not None:
+            from workbench.adapters.factory import known_adapters  # late: the factory imports models
+
+            known = known_adapters()
+            if self.broker not in known:
+                raise InvalidOrder(f"unknown broker {self.broker!r}; known: {', '.join(sorted(known))}",
+                                   field="broker")
+        return self
+
+
+def _invalid_order(exc: ValidationError) -> InvalidOrder:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "order"
+    value = first.get("input")
+    return InvalidOrder(f"{field}: {first['msg']} (got {value!r})", field=field)
+
+
+class Order(_Model):
+    """An order as the broker knows it, with its canonical status and the broker's raw status."""
+
+    broker: str
+    order_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    order_type: OrderType
+    tif: TimeInForce
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    status: OrderStatus
+    raw_status: str = ""
+    filled_qty: Decimal = Decimal(0)
+    avg_fill_price: Decimal | None = None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    raw: Any = Field(default=None, repr=False)
+
+    @property
+    def remaining_qty(self) -> Decimal:
+        return self.qty - self.filled_qty
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+
+class FillEvent(_Model):
+    """One execution. ``qty`` is the quantity of *this* fill, never the cumulative filled quantity."""
+
+    broker: str
+    local_id: str  # our client order id
+    broker_id: str  # the broker's order id
+    exec_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    commission: Decimal = Decimal(0)
+    ts: UtcDatetime
+    raw: Any = Field(default=None, repr=False)
+
+
+class Position(_Model):
+    """A holding, marked to the latest price. ``qty`` is negative for a short."""
+
+    symbol: str
+    qty: Decimal
+    avg_price: Decimal
+    market_price: Decimal | None = None
+    market_value: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    unrealized_pnl_pct: Decimal | None = None
+    raw: Any = Field(default=None, repr=False)
+
+
+class AccountInfo(_Model):
+    """Balances of one account, in ``currency``."""
+
+    id: str
+    currency: str = "USD"
+    cash: Decimal
+    buying_power: Decimal
+    equity: Decimal
+    portfolio_value: Decimal
+    last_equity: Decimal
+    raw: Any = Field(default=None, repr=False)
+
+
+class Bar(_Model):
+    """One OHLCV bar; ``ts`` is the bar's start in UTC."""
+
+    ts: UtcDatetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    symbol: str | None = None
+
+
+class Quote(_Model):
+    """A price snapshot. ``source`` names the data source; ``simulated`` is True for sim data."""
+
+    symbol: str
+    last: Decimal
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    ts: UtcDatetime
+    source: str
+    simulated: bool = False
+
+
+class MarketClock(_Model):
+    """Whether the market is open at ``ts``, and the next open and close."""
+
+    ts: UtcDatetime
+    is_open: bool
+    next_open: UtcDatetime
+    next_close: UtcDatetime
+    calendar: str = "XNYS"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,192 @@
+"""The notebook facade: :func:`connect` returns a :class:`Broker` with synchronous methods.
+
+Each broker operation is written once, as an async method of the adapter. For every entry of
+:data:`OPERATIONS`, :class:`Broker` gets two generated methods: ``name(...)`` (blocking; safe in a
+Jupyter cell) and ``name_async(...)`` (awaitable from any event loop). Table operations come back
+as DataFrames with the fixed schemas of :mod:`workbench.core.frames`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.adapters.base import AdapterBase
+from workbench.adapters.factory import get_adapter
+from workbench.core import frames
+from workbench.core.errors import InvalidOrder
+from workbench.core.models import FillEvent, NeutralOrder
+from workbench.core.runner import get_runner
+from workbench.core.settings import Settings, load_settings
+
+__all__ = ["Broker", "connect", "OPERATIONS"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One facade method: the adapter coroutine it calls, how it prepares arguments, how it converts."""
+
+    name: str
+    target: str = ""  # adapter method; defaults to ``name``
+    prepare: Callable[..., tuple[tuple[Any, ...], dict[str, Any]]] | None = None
+    convert: Callable[..., Any] | None = None  # (result, broker) -> value
+
+
+def _order_args(broker: Broker, order: NeutralOrder | dict[str, Any] | None = None, **fields: Any):
+    if order is None:
+        payload: Any = fields
+    elif fields:
+        raise InvalidOrder("pass either an order or keyword fields, not both", field="order")
+    else:
+        payload = order
+    parsed = NeutralOrder.parse(payload)
+    if parsed.broker is not None and parsed.broker != broker.name:
+        raise InvalidOrder(f"order is for broker {parsed.broker!r} but this is {broker.name!r}", field="broker")
+    return (parsed,), {}
+
+
+def _market_args(broker: Broker, symbol: str, qty: Any, side: Any, **fields: Any):
+    return _order_args(broker, symbol=symbol, qty=qty, side=side, order_type="MARKET", **fields)
+
+
+def _limit_args(broker: Broker, symbol: str, qty: Any, side: Any, limit_price: Any, **fields: Any):
+    return _order_args(broker, symbol=symbol, qty=qty, side=side, order_type="LIMIT", limit_price=limit_price,
+                       **fields)
+
+
+def _frame(builder: Callable[..., Any]) -> Callable[[Any, Broker], Any]:
+    return lambda result, broker: builder(result, broker=broker.name, source=broker.name)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("connect"),
+    Operation("disconnect"),
+    Operation("get_account"),
+    Operation("get_positions", convert=_frame(frames.positions_frame)),
+    Operation("get_position"),
+    Operation("place_order", prepare=_order_args),
+    Operation("place_market_order", "place_order", prepare=_market_args),
+    Operation("place_limit_order", "place_order", prepare=_limit_args),
+    Operation("cancel_order"),
+    Operation("get_order"),
+    Operation("get_orders_history", convert=_frame(frames.orders_frame)),
+    Operation("get_fills", convert=_frame(frames.fills_frame)),
+    Operation("get_quote"),
+    Operation("get_market_price"),
+    Operation("get_history"),
+    Operation("subscribe_market_data"),
+    Operation("is_market_open"),
+    Operation("get_clock"),
+)
+
+
+class Broker:
+    """A connected broker for notebooks and scripts. Build it with :func:`workbench.connect`.
+
+    Every method also exists as ``<name>_async``. ``broker.adapter`` is the underlying async adapter;
+    it lives on workbench's background loop, so from your own loop prefer the ``_async`` methods.
+    """
+
+    def __init__(self, adapter: AdapterBase, timeout: float | None = None) -> None:
+        self.adapter = adapter
+        self.timeout = adapter.settings.request_timeout if timeout is None else timeout
+        self._runner = get_runner()
+
+    @property
+    def name(self) -> str:
+        return self.adapter.name
+
+    @property
+    def settings(self) -> Settings:
+        return self.adapter.settings
+
+    @property
+    def capabilities(self) -> Any:
+        return self.adapter.capabilities
+
+    def is_connected(self) -> bool:
+        return self.adapter.is_connected()
+
+    def on_fill(self, callback: Callable[[FillEvent], Any]) -> Callable[[], None]:
+        """Call ``callback(fill)`` (on workbench's loop thread) for every new fill; returns ``stop()``."""
+
+        async def pump() -> None:
+            async for fill in self.adapter.stream_fills():
+                callback(fill)
+
+        ready = asyncio.run_coroutine_threadsafe(_start(pump), self._runner.loop).result(self.timeout)
+        return lambda: self._runner.loop.call_soon_threadsafe(ready.cancel)
+
+    def close(self) -> None:
+        """Disconnect (same as ``disconnect()``)."""
+        if self.adapter.is_connected():
+            self.disconnect()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> Broker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "connected" if self.is_connected() else "disconnected"
+        return f"<Broker {self.name} {state}>"
+
+
+async def _start(pump: Callable[[], Any]) -> asyncio.Task[Any]:
+    task = asyncio.get_running_loop().create_task(pump())
+    await asyncio.sleep(0)  # let the stream register before returning
+    return task
+
+
+def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    adapter_method = getattr(AdapterBase, op.target or op.name)
+
+    def call(self: Broker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if op.prepare is not None:
+            args, kwargs = op.prepare(self, *args, **kwargs)
+        return getattr(self.adapter, op.target or op.name)(*args, **kwargs)
+
+    def finish(self: Broker, result: Any) -> Any:
+        return op.convert(result, self) if op.convert is not None else result
+
+    @functools.wraps(adapter_method)
+    def sync(self: Broker, *args: Any, **kwargs: Any) -> Any:
+        return finish(self, self._runner.run(call(self, args, kwargs), self.timeout, f"{self.name}.{op.name}"))
+
+    @functools.wraps(adapter_method)
+    async def async_(self: Broker, *args: Any, **kwargs: Any) -> Any:
+        return finish(self, await self._runner.run_async(call(self, args, kwargs)))
+
+    for fn, suffix in ((sync, ""), (async_, "_async")):
+        fn.__name__ = fn.__qualname__ = op.name + suffix
+        if op.prepare is not None:  # the signature is the convenience's, not the adapter's
+            del fn.__wrapped__
+            fn.__doc__ = {"place_order": "Place an order: a NeutralOrder, a dict, or keyword fields.",
+                          "place_market_order": "Place a market order: (symbol, qty, side, **fields).",
+                          "place_limit_order": "Place a limit order: (symbol, qty, side, limit_price, **fields).",
+                          }[op.name]
+    return sync, async_
+
+
+for _op in OPERATIONS:
+    _sync, _async = _bind(_op)
+    setattr(Broker, _op.name, _sync)
+    setattr(Broker, _op.name + "_async", _async)
+del _op, _sync, _async
+
+
+def connect(broker: str | None = None, settings: Settings | dict[str, Any] | str | None = None,
+            **adapter_kwargs: Any) -> Broker:
+    """Connect to ``broker`` (default: ``$BROKER_TYPE`` or the settings' ``default_broker``, i.e. paper).
+
+    ``settings`` is a path to a settings.json or a dict merged over the defaults.
+    """
+    resolved = load_settings(settings)
+    adapter = get_adapter(broker, resolved, **adapter_kwargs)
+    session = Broker(adapter)
+    session.connect()  # type: ignore[attr-defined]
+    return session

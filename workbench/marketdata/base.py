@@ -1,0 +1,104 @@
+"""The market-data provider interface that brokers (and the paper engine) price from."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime
+from decimal import Decimal
+
+import pandas as pd
+
+from workbench.core.models import Quote
+
+__all__ = ["MarketDataProvider"]
+
+
+class MarketDataProvider(ABC):
+    """A source of bars and prices. Synchronous; ``blocking`` providers are called off the event loop.
+
+    Every frame a provider returns is built by :mod:`workbench.core.frames` and labelled with
+    ``attrs["source"]`` and ``attrs["simulated"]``; a provider never substitutes another's data.
+    """
+
+    #: Short name, also written to ``df.attrs["source"]``.
+    name: str = "provider"
+    #: True when the data is synthetic.
+    simulated: bool = False
+    #: True when calls do network or disk I/O (adapters then run them in a worker thread).
+    blocking: bool = False
+
+    @abstractmethod
+    def get_history(
+        self,
+        symbol: str,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        days: int | None = None,
+        interval: str = "1d",
+        adjusted: bool = True,
+    ) -> pd.DataFrame:
+        """Bars for ``symbol`` in the history schema; raises SymbolNotFound for unknown symbols."""
+
+    @abstractmethod
+    def get_quote(self, symbol: str, at: datetime | None = None) -> Quote:
+        """The latest price (``at`` a given time, where the provider can replay)."""
+
+    def get_market_price(self, symbol: str, at: datetime | None = None) -> Decimal:
+        """The latest trade price."""
+        return self.get_quote(symbol, at).last
+
+    def has_symbol(self, symbol: str) -> bool:
+        """Whether the provider knows ``symbol`` (may do I/O)."""
+        from workbench.core.errors import SymbolNotFound
+
+        try:
+            self.get_quote(symbol)
+        except SymbolNotFound:
+            return False
+        return True
+
+
+def resolve_range(
+    start: datetime | str | None,
+    end: datetime | str | None,
+    days: int | None,
+    now: datetime,
+    intraday: bool,
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Turn ``start``/``end``/``days`` into a UTC ``[start, end)`` pair.
+
+    ``end`` defaults to ``now``; ``days`` counts calendar days back from ``end`` (or forward from
+    ``start`` when only ``start`` is given). With neither ``start`` nor ``days``: 365 days of daily
+    bars, 5 days of intraday bars. Naive datetimes and date strings are read as UTC.
+    """
+    from workbench.core.errors import InvalidInput
+
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days <= 0):
+        raise InvalidInput(f"days must be a positive integer, got {days!r}", field="days")
+    if start is not None and end is not None and days is not None:
+        raise InvalidInput("give at most two of start, end and days", field="days")
+    t_start = _utc_stamp(start, "start")
+    t_end = _utc_stamp(end, "end")
+    span = pd.Timedelta(days=days if days is not None else (5 if intraday else 365))
+    if t_end is None:
+        t_end = t_start + span if (t_start is not None and days is not None) else pd.Timestamp(now)
+    if t_start is None:
+        t_start = t_end - span
+    if t_start >= t_end:
+        raise InvalidInput(f"start {t_start} must be before end {t_end}", field="start")
+    return t_start, t_end
+
+
+def _utc_stamp(value: datetime | str | None, field: str) -> pd.Timestamp | None:
+    from workbench.core.errors import InvalidInput
+
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"{field} is not a date or datetime: {value!r}", field=field) from exc
+    if stamp is pd.NaT:
+        raise InvalidInput(f"{field} is not a date or datetime: {value!r}", field=field)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
