@@ -57,12 +57,13 @@ DEFAULTS: dict[str, Any] = {
 #: Secrets are read from these environment variables only.
 SECRET_ENV_VARS = ("ALPACA_API_KEY", "ALPACA_SECRET_KEY")
 
-#: Environment overrides from the IBKR plan: variable -> (dotted key, type).
+#: Environment overrides (the IBKR plan's, plus the paper ledger path): variable -> (dotted key, type).
 ENV_OVERRIDES: dict[str, tuple[str, type]] = {
     "BROKER_TYPE": ("default_broker", str),
     "IBKR_GATEWAY_HOST": ("ib.host", str),
     "IBKR_GATEWAY_PORT": ("ib.port", int),
     "IBKR_CLIENT_ID": ("ib.client_id", int),
+    "WORKBENCH_PAPER_DB": ("paper.db_path", str),
 }
 
 #: Spellings of broker names that mean the same adapter.
