@@ -218,7 +218,7 @@ class SimProvider(MarketDataProvider):
     ) -> pd.DataFrame:
         """Session bars of ``size`` minutes starting in ``[t0, t1)``, truncated at ``now``."""
         dates = pd.date_range(t0.normalize(), t1.normalize(), freq="D", tz="UTC").as_unit("ns")
-        dates = dates[dates.dayofweek < 5]
+        dates = dates[dates.day_of_week < 5]
         if len(dates) == 0:
             return empty_history(**attrs)
         local_open = (dates.tz_localize(None) + pd.Timedelta(hours=9, minutes=30)).tz_localize("America/New_York")
@@ -237,9 +237,12 @@ class SimProvider(MarketDataProvider):
             points[sel], vols[sel] = prices[rows, idx], volumes[rows, idx]
         # Minute stamps of every point; mask what lies after "now".
         stamp_ns = (dates.asi8[:, None] + (open_min[:, None] + cols) * _MIN_NS)
-        future = stamp_ns > now.value
+        # The point just after "now" becomes the live price, so the partial bar closes at it.
+        upcoming = (stamp_ns > now.value) & (stamp_ns - _MIN_NS < now.value)
+        points[upcoming] = float(self._price_at(sym, now.to_pydatetime()))
+        future = (stamp_ns > now.value) & ~upcoming
         points = np.where(future, np.nan, points)
-        vols = np.where(future, 0.0, vols)
+        vols = np.where(stamp_ns > now.value, 0.0, vols)
         bar_open = points[:, starts]
         high = np.fmax.reduceat(points, starts, axis=1)[:, : len(starts)]
         low = np.fmin.reduceat(points, starts, axis=1)[:, : len(starts)]

@@ -1,0 +1,82 @@
+"""The factory: one registry, lazy SDK imports, entry-point plugins."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import workbench
+from workbench.adapters.factory import registry
+
+
+def test_unknown_broker_lists_the_known_ones() -> None:
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.get_adapter("nope")
+    assert "paper" in str(info.value) and "nope" in str(info.value)
+
+
+def test_import_workbench_imports_no_broker_sdk() -> None:
+    code = ("import sys, workbench; b = workbench.connect(); b.get_history('AAPL', days=5); b.close(); "
+            "print(sorted(m for m in ('ib_async', 'ib_insync', 'alpaca', 'yfinance', 'exchange_calendars') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+_PLUGIN = '''
+"""A third-party broker: one file. It reuses the paper engine under another name."""
+from workbench.adapters.paper.adapter import PaperAdapter
+
+
+class DemoAdapter(PaperAdapter):
+    name = "demo"
+'''
+
+
+def test_a_new_adapter_is_one_file_plus_its_registration(tmp_path: Path, settings_dict: dict) -> None:
+    """Install a plugin the way pip would (module + dist-info entry point) in a fresh interpreter."""
+    (tmp_path / "wb_demo_adapter.py").write_text(textwrap.dedent(_PLUGIN))
+    dist = tmp_path / "wb_demo-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wb-demo\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[workbench.adapters]\ndemo = wb_demo_adapter:DemoAdapter\n")
+    code = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {str(tmp_path)!r})
+        import workbench
+        assert "demo" in workbench.known_adapters()
+        b = workbench.connect("demo", settings={settings_dict!r})
+        order = b.place_market_order("AAPL", 1, "buy")
+        print(b.name, order.broker, order.status, list(b.get_positions().index))
+        b.close()
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["demo", "paper", "FILLED", "['AAPL']"]
+
+
+def test_register_adapter_in_code(settings_dict: dict) -> None:
+    from workbench.adapters.paper.adapter import PaperAdapter
+
+    class Inline(PaperAdapter):
+        name = "inline"
+
+    workbench.register_adapter("inline", Inline, replace=True)
+    try:
+        assert "inline" in workbench.known_adapters()
+        assert isinstance(workbench.get_adapter("inline", settings_dict), Inline)
+        with pytest.raises(workbench.ConfigError):
+            workbench.register_adapter("inline", PaperAdapter)  # no silent override
+    finally:
+        registry._targets.pop("inline", None)
+
+
+def test_order_payload_broker_field_is_validated() -> None:
+    order = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, broker="paper")
+    assert order.broker == "paper"
+    with pytest.raises(workbench.InvalidOrder) as info:
+        workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, broker="robinhood")
+    assert info.value.field == "broker" and "paper" in str(info.value)

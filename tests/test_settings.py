@@ -1,0 +1,111 @@
+"""Settings: discovery, merge order, environment overrides, secrets, typed errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+import workbench
+from workbench.core.log import get_logger
+from workbench.core.settings import DEFAULTS, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_repo_settings_json_is_the_embedded_default() -> None:
+    assert json.loads((REPO / "settings.json").read_text()) == DEFAULTS
+
+
+def test_defaults_without_any_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.source is None and settings.default_broker == "paper"
+    assert settings.section("market_data")["provider"] == "sim"
+
+
+def test_nearest_settings_file_and_env_pointer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "settings.json").write_text(json.dumps({"request_timeout": 5}))
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    monkeypatch.chdir(nested)
+    settings = load_settings()
+    assert settings.source == str(tmp_path / "settings.json") and settings.request_timeout == 5
+    assert settings.section("paper")["starting_cash"] == DEFAULTS["paper"]["starting_cash"]  # merged over defaults
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"request_timeout": 9}))
+    monkeypatch.setenv("WORKBENCH_SETTINGS", str(other))
+    assert load_settings().request_timeout == 9
+
+
+def test_precedence_file_then_env_then_dict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"ib": {"port": 7497, "host": "filehost"}}))
+    monkeypatch.setenv("WORKBENCH_SETTINGS", str(path))
+    monkeypatch.setenv("IBKR_GATEWAY_HOST", "envhost")
+    monkeypatch.setenv("IBKR_GATEWAY_PORT", "4002")
+    monkeypatch.setenv("IBKR_CLIENT_ID", "17")
+    settings = load_settings({"ib": {"client_id": 3}})
+    ib = settings.section("ib")
+    assert ib == {**DEFAULTS["ib"], "host": "envhost", "port": 4002, "client_id": 3}
+
+
+def test_broker_type_env_and_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_TYPE", "IBKR")
+    assert load_settings().default_broker == "ib"
+    monkeypatch.setenv("BROKER_TYPE", "paper")
+    assert load_settings().default_broker == "paper"
+
+
+def test_bad_env_value_names_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IBKR_GATEWAY_PORT", "not-a-port")
+    with pytest.raises(workbench.ConfigError) as info:
+        load_settings()
+    assert info.value.key == "ib.port" and "IBKR_GATEWAY_PORT" in str(info.value)
+
+
+def test_malformed_file_names_file_and_position(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"default_broker": "paper",,}')
+    with pytest.raises(workbench.ConfigError) as info:
+        load_settings(path)
+    assert info.value.file == str(path) and "line 1" in str(info.value)
+
+
+def test_bad_value_names_the_dotted_key(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"request_timeout": -1}))
+    with pytest.raises(workbench.ConfigError) as info:
+        load_settings(path)
+    assert info.value.key == "request_timeout" and info.value.file == str(path)
+    from workbench.adapters.paper.config import PaperConfig
+
+    bad = load_settings({"paper": {"slippage_bps": "lots"}})
+    with pytest.raises(workbench.ConfigError) as info:
+        bad.section_model("paper", PaperConfig)
+    assert info.value.key == "paper.slippage_bps"
+
+
+def test_secrets_only_from_env_and_always_masked(monkeypatch: pytest.MonkeyPatch,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(workbench.ConfigError) as info:
+        load_settings({"alpaca": {"secret_key": "abc123"}})
+    assert info.value.key == "alpaca.secret_key" and "abc123" not in str(info.value)
+    monkeypatch.setenv("ALPACA_API_KEY", "PKTESTKEY12345")
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "s3cr3t-value-xyz")
+    settings = load_settings()
+    assert settings.secret("ALPACA_SECRET_KEY").get_secret_value() == "s3cr3t-value-xyz"
+    assert "s3cr3t" not in repr(settings) and "PKTESTKEY" not in repr(settings)
+    assert "s3cr3t" not in repr(settings.secret("ALPACA_SECRET_KEY"))
+    log = get_logger("workbench.test")
+    with caplog.at_level(logging.INFO, logger="workbench.test"):
+        log.info("connecting with key %s and secret %s", "PKTESTKEY12345", "s3cr3t-value-xyz")
+    assert "s3cr3t" not in caplog.text and "PKTESTKEY12345" not in caplog.text and "**********" in caplog.text
+
+
+def test_unknown_market_data_provider() -> None:
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings={"market_data": {"provider": "nope"}})
+    assert info.value.key == "market_data.provider"
