@@ -90,3 +90,14 @@ def engine_factory(tmp_path: Path, clock: ManualClock) -> Iterator[Callable[...,
             engine.close()
         except Exception:
             pass
+
+
+@pytest.fixture(autouse=True)
+def restore_adapter_registry() -> Iterator[None]:
+    """Adapters a test registers do not leak into other tests."""
+    from workbench.adapters.factory import registry
+
+    saved = dict(registry._targets)
+    yield
+    registry._targets.clear()
+    registry._targets.update(saved)
