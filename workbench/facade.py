@@ -35,7 +35,7 @@ class Operation:
     convert: Callable[..., Any] | None = None  # (result, broker) -> value
 
 
-def _order_args(broker: Broker, order: NeutralOrder | dict[str, Any] | None = None, **fields: Any):
+def _order_args(session: Broker, /, order: NeutralOrder | dict[str, Any] | None = None, **fields: Any):
     if order is None:
         payload: Any = fields
     elif fields:
@@ -43,17 +43,17 @@ def _order_args(broker: Broker, order: NeutralOrder | dict[str, Any] | None = No
     else:
         payload = order
     parsed = NeutralOrder.parse(payload)
-    if parsed.broker is not None and parsed.broker != broker.name:
-        raise InvalidOrder(f"order is for broker {parsed.broker!r} but this is {broker.name!r}", field="broker")
+    if parsed.broker is not None and parsed.broker != session.name:
+        raise InvalidOrder(f"order is for broker {parsed.broker!r} but this is {session.name!r}", field="broker")
     return (parsed,), {}
 
 
-def _market_args(broker: Broker, symbol: str, qty: Any, side: Any, **fields: Any):
-    return _order_args(broker, symbol=symbol, qty=qty, side=side, order_type="MARKET", **fields)
+def _market_args(session: Broker, /, symbol: str, qty: Any, side: Any, **fields: Any):
+    return _order_args(session, symbol=symbol, qty=qty, side=side, order_type="MARKET", **fields)
 
 
-def _limit_args(broker: Broker, symbol: str, qty: Any, side: Any, limit_price: Any, **fields: Any):
-    return _order_args(broker, symbol=symbol, qty=qty, side=side, order_type="LIMIT", limit_price=limit_price,
+def _limit_args(session: Broker, /, symbol: str, qty: Any, side: Any, limit_price: Any, **fields: Any):
+    return _order_args(session, symbol=symbol, qty=qty, side=side, order_type="LIMIT", limit_price=limit_price,
                        **fields)
 
 

@@ -66,6 +66,9 @@ ENV_OVERRIDES: dict[str, tuple[str, type]] = {
     "WORKBENCH_PAPER_DB": ("paper.db_path", str),
 }
 
+#: How errors name values that came from the ``settings=`` argument rather than a file.
+ARGUMENT = "settings argument"
+
 #: Spellings of broker names that mean the same adapter.
 BROKER_ALIASES = {"ibkr": "ib", "interactive_brokers": "ib", "sim": "paper"}
 
@@ -82,13 +85,15 @@ class _Core(BaseModel):
 class Settings:
     """Merged, validated settings. Build with :func:`load_settings`."""
 
-    def __init__(self, data: dict[str, Any], source: str | None = None) -> None:
+    def __init__(self, data: dict[str, Any], source: str | None = None,
+                 origins: dict[str, str] | None = None) -> None:
         self.source = source
+        self._origins = origins or {}
         _reject_secrets(data, source)
         try:
             core = _Core.model_validate(data)
         except ValidationError as exc:
-            raise _config_error(exc, source, prefix="") from exc
+            raise self._error(exc, prefix="") from exc
         self.data = data
         self.default_broker = normalize_broker(core.default_broker)
         self.request_timeout = core.request_timeout
@@ -113,7 +118,22 @@ class Settings:
         try:
             return model.model_validate(value)
         except ValidationError as exc:
-            raise _config_error(exc, self.source, prefix=name + ".") from exc
+            raise self._error(exc, prefix=name + ".") from exc
+
+    def origin(self, key: str) -> str | None:
+        """Where the value at dotted ``key`` came from: the file, an environment variable or the argument."""
+        parts = key.split(".")
+        for n in range(len(parts), 0, -1):
+            found = self._origins.get(".".join(parts[:n]))
+            if found is not None:
+                return found
+        return self.source
+
+    def _error(self, exc: ValidationError, prefix: str) -> ConfigError:
+        first = exc.errors()[0]
+        key = prefix + ".".join(str(p) for p in first["loc"])
+        return ConfigError(f"invalid setting: {first['msg']} (got {first.get('input')!r})",
+                           file=self.origin(key), key=key)
 
     def secret(self, env_name: str) -> SecretStr | None:
         """A secret from the environment (masked in reprs), or None if unset."""
@@ -166,34 +186,34 @@ def load_settings(settings: Settings | str | os.PathLike[str] | Mapping[str, Any
     if isinstance(settings, Settings):
         return settings
     data = copy.deepcopy(DEFAULTS)
-    source: str | None = None
+    origins: dict[str, str] = {}
     if isinstance(settings, (str, os.PathLike)):
-        source = str(Path(settings).expanduser())
-        _merge(data, read_settings_file(source))
-        _apply_env(data, source)
-        return Settings(data, source)
-    found = find_settings_file()
-    if found is not None:
-        source = str(found)
-        _merge(data, read_settings_file(found))
-    _apply_env(data, source)
-    if settings is not None:
+        source: str | None = str(Path(settings).expanduser())
+    else:
+        found = find_settings_file()
+        source = None if found is None else str(found)
+    if source is not None:
+        _merge(data, read_settings_file(source), origins, source)
+    _apply_env(data, source, origins)
+    if settings is not None and not isinstance(settings, (str, os.PathLike)):
         if not isinstance(settings, Mapping):
             raise ConfigError(f"settings must be a path or a dict, not {type(settings).__name__}")
-        _reject_secrets(dict(settings), "settings argument")
-        _merge(data, copy.deepcopy(dict(settings)))
-    return Settings(data, source)
+        _reject_secrets(dict(settings), ARGUMENT)
+        _merge(data, copy.deepcopy(dict(settings)), origins, ARGUMENT)
+    return Settings(data, source, origins)
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> None:
+def _merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str], label: str,
+           prefix: str = "") -> None:
     for key, value in over.items():
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            _merge(base[key], value, origins, label, f"{prefix}{key}.")
         else:
             base[key] = value
+            origins[prefix + key] = label
 
 
-def _apply_env(data: dict[str, Any], source: str | None) -> None:
+def _apply_env(data: dict[str, Any], source: str | None, origins: dict[str, str]) -> None:
     for var, (dotted, kind) in ENV_OVERRIDES.items():
         raw = os.environ.get(var)
         if raw is None or raw == "":
@@ -208,6 +228,7 @@ def _apply_env(data: dict[str, Any], source: str | None) -> None:
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
+        origins[dotted] = f"environment variable {var}"
 
 
 def _reject_secrets(data: Mapping[str, Any], source: str | None, prefix: str = "") -> None:
@@ -220,7 +241,3 @@ def _reject_secrets(data: Mapping[str, Any], source: str | None, prefix: str = "
                               file=source, key=prefix + key)
 
 
-def _config_error(exc: ValidationError, source: str | None, prefix: str) -> ConfigError:
-    first = exc.errors()[0]
-    key = prefix + ".".join(str(p) for p in first["loc"])
-    return ConfigError(f"invalid setting: {first['msg']} (got {first.get('input')!r})", file=source, key=key)

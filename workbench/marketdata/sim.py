@@ -39,6 +39,7 @@ __all__ = ["SimProvider", "SimConfig", "SimSymbol", "DEFAULT_UNIVERSE"]
 
 _EPOCH = pd.Timestamp("2000-01-01", tz="UTC")
 _EPOCH_NS = _EPOCH.value
+_EPOCH_DT = _EPOCH.to_pydatetime()
 _MIN_NS = 60_000_000_000
 _DAY_MIN = 1440
 _ANCHOR_DAY = (pd.Timestamp("2025-01-01", tz="UTC") - _EPOCH).days
@@ -206,7 +207,9 @@ class SimProvider(MarketDataProvider):
         return prices, volumes
 
     def _price_at(self, sym: str, ts: datetime) -> Decimal:
-        minutes, rem = divmod(pd.Timestamp(ts).value - _EPOCH_NS, _MIN_NS)
+        delta = ts - _EPOCH_DT  # plain datetime arithmetic: this runs once per order
+        ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+        minutes, rem = divmod(ns, _MIN_NS)
         day, minute = divmod(int(minutes), _DAY_MIN)
         prices, _ = self._block(sym, day // _BLOCK_DAYS)
         row = prices[day % _BLOCK_DAYS]

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
@@ -35,7 +34,7 @@ from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, P
 from workbench.marketdata.base import MarketDataProvider
 from workbench.adapters.paper.config import PaperConfig
 
-from .ledger import Change, Ledger, OrderRow
+from .ledger import Change, FillRow, Ledger, OrderRow
 
 __all__ = ["PaperEngine"]
 
@@ -81,6 +80,8 @@ class PaperEngine:
             self._cash, self._last_equity, self._last_equity_day = self.ledger.account()
             self._positions = self.ledger.positions()
             self._open = {row.order_id: row for row in self.ledger.open_orders()}
+            self._client_ids = self.ledger.client_ids()
+            self._next_seq = self.ledger.order_count() + 1
 
     @property
     def calendar(self) -> Any:
@@ -116,7 +117,7 @@ class PaperEngine:
                                    broker=self.broker, code="market_closed")
             self._check_funds(order, price)
             row = OrderRow(
-                order_id=uuid.uuid4().hex, client_order_id=order.client_order_id, symbol=order.symbol,
+                order_id=f"P{self._next_seq:09d}", client_order_id=order.client_order_id, symbol=order.symbol,
                 side=order.side, qty=order.qty, order_type=order.order_type, tif=order.tif,
                 limit_price=order.limit_price, stop_price=order.stop_price, status=OrderStatus.NEW,
                 raw_status="new", filled_qty=_ZERO, avg_fill_price=None, created_at=now, updated_at=now)
@@ -172,6 +173,7 @@ class PaperEngine:
         """Process one price update for ``symbol``; returns how many orders changed."""
         ts = ts or self.clock()
         events: list[Any] = []
+        changed = 0
         with self._lock:
             for row in [r for r in self._open.values() if r.symbol == symbol]:
                 work = dataclasses.replace(row)
@@ -183,8 +185,9 @@ class PaperEngine:
                 if work != row:
                     change.orders = [work]
                     events += self._commit(change)
+                    changed += 1
         self._notify(events)
-        return sum(1 for e in events if isinstance(e, Order))
+        return changed
 
     def tick(self, now: datetime | None = None) -> int:
         """Poll the provider for every symbol with working orders and process the prices."""
@@ -252,10 +255,10 @@ class PaperEngine:
             row = self._open.get(key) or self.ledger.order(key)
             if row is not None:
                 return row
-        for row in self._open.values():
-            if row.client_order_id == key:
-                return row
-        return self.ledger.order_by_client_id(key)
+        order_id = self._client_ids.get(key)
+        if order_id is None:
+            return None
+        return self._open.get(order_id) or self.ledger.order(order_id)
 
     def _resubmitted(self, row: OrderRow, order: NeutralOrder) -> Order:
         diff = [f for f in _SAME_FIELDS if getattr(row, f) != getattr(order, f)]
@@ -363,10 +366,8 @@ class PaperEngine:
         row.status = row.status.advance(new_status)
         row.raw_status = "filled" if row.status is OrderStatus.FILLED else "partially_filled"
         row.updated_at = now
-        change.fills.append(FillEvent.model_construct(
-            broker=self.broker, local_id=row.client_order_id, broker_id=row.order_id,
-            exec_id=f"{row.order_id}.{row.fills}", symbol=row.symbol, side=row.side, qty=qty, price=price,
-            commission=commission, ts=now, raw=None))
+        change.fills.append(FillRow(f"{row.order_id}.{row.fills}", row.order_id, row.client_order_id, row.symbol,
+                                    row.side, qty, price, commission, now))
 
     @staticmethod
     def _close(row: OrderRow, status: OrderStatus, raw: str, now: datetime) -> None:
@@ -386,13 +387,18 @@ class PaperEngine:
                 self._positions.pop(symbol, None)
             else:
                 self._positions[symbol] = pos
-        events: list[Any] = list(change.fills)
         for row in change.orders:
+            if row.client_order_id not in self._client_ids:
+                self._client_ids[row.client_order_id] = row.order_id
+                self._next_seq += 1
             if row.status.is_open:
                 self._open[row.order_id] = row
             else:
                 self._open.pop(row.order_id, None)
-            events.append(self._snapshot(row))
+        # Events are built only for listeners; the hot path without listeners builds none.
+        events: list[Any] = [f.to_event(self.broker) for f in change.fills] if self._fill_listeners else []
+        if self._order_listeners:
+            events += [self._snapshot(row) for row in change.orders]
         return events
 
     def _notify(self, events: list[Any]) -> None:

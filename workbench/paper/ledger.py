@@ -20,7 +20,7 @@ from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
 from workbench.core.errors import ConfigError
 from workbench.core.models import FillEvent
 
-__all__ = ["Ledger", "OrderRow", "Change"]
+__all__ = ["Ledger", "OrderRow", "FillRow", "Change"]
 
 SCHEMA_VERSION = "1"
 
@@ -72,11 +72,13 @@ CREATE TABLE IF NOT EXISTS positions (symbol TEXT PRIMARY KEY, qty TEXT NOT NULL
 _ORDER_COLS = ("order_id", "client_order_id", "symbol", "side", "qty", "order_type", "tif", "limit_price",
                "stop_price", "status", "raw_status", "filled_qty", "avg_fill_price", "created_at", "updated_at",
                "triggered", "not_before", "expires_at", "fills")
-_UPSERT_ORDER = (f"INSERT OR REPLACE INTO orders ({', '.join(_ORDER_COLS)}) "
-                 f"VALUES ({', '.join('?' for _ in _ORDER_COLS)})")
+_UPSERT_ORDER = (f"INSERT INTO orders ({', '.join(_ORDER_COLS)}) VALUES ({', '.join('?' for _ in _ORDER_COLS)}) "
+                 f"ON CONFLICT (order_id) DO UPDATE SET "
+                 + ", ".join(f"{c} = excluded.{c}" for c in _ORDER_COLS[1:]))
 _INSERT_FILL = ("INSERT INTO fills (exec_id, order_id, client_order_id, symbol, side, qty, price, commission, ts) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_UPSERT_POSITION = "INSERT OR REPLACE INTO positions (symbol, qty, avg_price) VALUES (?, ?, ?)"
+_UPSERT_POSITION = ("INSERT INTO positions (symbol, qty, avg_price) VALUES (?, ?, ?) "
+                    "ON CONFLICT (symbol) DO UPDATE SET qty = excluded.qty, avg_price = excluded.avg_price")
 
 
 def to_ns(ts: datetime) -> int:
@@ -137,11 +139,32 @@ class OrderRow:
 
 
 @dataclass(slots=True)
+class FillRow:
+    """One execution as the ledger stores it (a FillEvent is built only for listeners)."""
+
+    exec_id: str
+    broker_id: str
+    local_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    commission: Decimal
+    ts: datetime
+
+    def to_event(self, broker: str) -> FillEvent:
+        return FillEvent.model_construct(
+            broker=broker, local_id=self.local_id, broker_id=self.broker_id, exec_id=self.exec_id,
+            symbol=self.symbol, side=self.side, qty=self.qty, price=self.price, commission=self.commission,
+            ts=self.ts, raw=None)
+
+
+@dataclass(slots=True)
 class Change:
     """Everything one state change writes, committed in a single transaction."""
 
     orders: list[OrderRow] = field(default_factory=list)
-    fills: list[FillEvent] = field(default_factory=list)
+    fills: list[FillRow] = field(default_factory=list)
     positions: dict[str, tuple[Decimal, Decimal] | None] = field(default_factory=dict)  # None = closed
     cash: Decimal | None = None
     last_equity: tuple[Decimal, str] | None = None
@@ -190,12 +213,11 @@ class Ledger:
     def commit(self, change: Change) -> None:
         """Write one state change atomically."""
         with self.transaction() as cur:
-            if change.orders:
-                cur.executemany(_UPSERT_ORDER, [o.params() for o in change.orders])
-            if change.fills:
-                cur.executemany(_INSERT_FILL, [
-                    (f.exec_id, f.broker_id, f.local_id, f.symbol, f.side.value, str(f.qty), str(f.price),
-                     str(f.commission), to_ns(f.ts)) for f in change.fills])
+            for o in change.orders:
+                cur.execute(_UPSERT_ORDER, o.params())
+            for f in change.fills:
+                cur.execute(_INSERT_FILL, (f.exec_id, f.broker_id, f.local_id, f.symbol, f.side.value, str(f.qty),
+                                           str(f.price), str(f.commission), to_ns(f.ts)))
             for symbol, pos in change.positions.items():
                 if pos is None:
                     cur.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
@@ -225,6 +247,13 @@ class Ledger:
                            "('PENDING_NEW', 'NEW', 'PARTIALLY_FILLED', 'PENDING_CANCEL') ORDER BY created_at")
         return [OrderRow.from_db(r) for r in rows]
 
+    def client_ids(self) -> dict[str, str]:
+        """Every client order id -> order id."""
+        return dict(self._query("SELECT client_order_id, order_id FROM orders"))
+
+    def order_count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM orders")[0][0])
+
     def order(self, order_id: str) -> OrderRow | None:
         rows = self._query(f"SELECT {', '.join(_ORDER_COLS)} FROM orders WHERE order_id = ?", (order_id,))
         return OrderRow.from_db(rows[0]) if rows else None
@@ -241,7 +270,7 @@ class Ledger:
         if since is not None:
             sql += " WHERE created_at >= ?"
             params.append(to_ns(since))
-        sql += " ORDER BY created_at DESC, rowid DESC"
+        sql += " ORDER BY created_at DESC, order_id DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
