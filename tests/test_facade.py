@@ -94,3 +94,15 @@ def test_order_for_another_broker_is_refused(settings_dict: dict) -> None:
             broker.place_order({"symbol": "AAPL", "side": "buy", "qty": 1, "broker": "other"})
         assert info.value.field == "broker"
         assert broker.get_orders_history().empty
+
+
+def test_sub_penny_prices_are_refused_by_the_paper_broker(settings_dict: dict) -> None:
+    with workbench.connect(settings=settings_dict) as broker:
+        with pytest.raises(workbench.InvalidOrder) as info:
+            broker.place_limit_order("AAPL", 1, "buy", "100.005")
+        assert info.value.field == "limit_price"
+        with pytest.raises(workbench.InvalidOrder) as info:
+            broker.place_order(symbol="AAPL", side="sell", qty=1, order_type="stop", stop_price="99.999")
+        assert info.value.field == "stop_price"
+        assert broker.get_orders_history().empty
+        assert broker.place_limit_order("AAPL", 1, "buy", "0.5001").status.is_open  # sub-dollar: 0.0001 ticks

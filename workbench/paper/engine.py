@@ -109,6 +109,7 @@ class PaperEngine:
             existing = self._find(order.client_order_id, by_client_id=True)
             if existing is not None:
                 return self._resubmitted(existing, order)
+            _check_tick_size(order)
             now = self.clock()
             price = self.prices.get_market_price(order.symbol, now)
             if self.config.enforce_market_hours and order.tif in (TimeInForce.IOC, TimeInForce.FOK) \
@@ -416,6 +417,22 @@ class PaperEngine:
             side=row.side, qty=row.qty, order_type=row.order_type, tif=row.tif, limit_price=row.limit_price,
             stop_price=row.stop_price, status=row.status, raw_status=row.raw_status, filled_qty=row.filled_qty,
             avg_fill_price=row.avg_fill_price, created_at=row.created_at, updated_at=row.updated_at, raw=None)
+
+
+_PENNY = Decimal("0.01")
+_SUB_PENNY = Decimal("0.0001")
+
+
+def _check_tick_size(order: NeutralOrder) -> None:
+    """US equities quote in pennies at or above $1 and in 0.0001 below (SEC Rule 612)."""
+    for field in ("limit_price", "stop_price"):
+        price = getattr(order, field)
+        if price is None:
+            continue
+        tick = _PENNY if price >= 1 else _SUB_PENNY
+        if price % tick:
+            raise InvalidOrder(f"{field} {price} is not a multiple of the tick size {tick}", field=field,
+                               broker=PaperEngine.broker)
 
 
 def _position(symbol: str, qty: Decimal, avg: Decimal, mark: Decimal | None) -> Position:
