@@ -173,6 +173,7 @@ class PaperEngine:
     def on_price(self, symbol: str, price: Decimal, ts: datetime | None = None) -> int:
         """Process one price update for ``symbol``; returns how many orders changed."""
         ts = ts or self.clock()
+        symbol = symbol.strip().upper()
         events: list[Any] = []
         changed = 0
         with self._lock:
