@@ -15,6 +15,7 @@ orders     ``order_id``    client_order_id, symbol, side, order_type, tif, statu
                            (float64); created_at, updated_at (datetime64 UTC)
 fills      ``ts``          exec_id, order_id, client_order_id, symbol, side (str); qty, price,
                            commission (float64). ``qty`` is per fill, never cumulative.
+quotes     ``symbol``      last, bid, ask (float64; NaN if unknown), ts (datetime64 UTC), source (str)
 =========  ==============  =====================================================================
 
 ``df.attrs`` always carries ``broker`` (or None for pure market data) and ``source`` (the data
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .models import FillEvent, Order, Position
+from .models import FillEvent, Order, Position, Quote
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -41,6 +42,8 @@ __all__ = [
     "positions_frame",
     "orders_frame",
     "fills_frame",
+    "quotes_frame",
+    "QUOTE_COLUMNS",
 ]
 
 _F = "float64"
@@ -73,6 +76,8 @@ def _frame(rows: Mapping[str, Any], schema: dict[str, str], index: pd.Index, att
     df = pd.DataFrame(data, index=index, columns=list(schema))
     df.attrs.update(attrs)
     return df
+
+QUOTE_COLUMNS: dict[str, str] = {"last": _F, "bid": _F, "ask": _F, "ts": _T, "source": _S}
 
 
 def history_frame(
@@ -141,6 +146,15 @@ def fills_frame(fills: Iterable[FillEvent], **attrs: Any) -> pd.DataFrame:
         "commission": [float(f.commission) for f in items],
     }
     return _frame(rows, FILL_COLUMNS, index, {"broker": None, "source": None, **attrs})
+
+
+def quotes_frame(quotes: Iterable[Quote], **attrs: Any) -> pd.DataFrame:
+    items = list(quotes)
+    index = pd.Index([q.symbol for q in items], name="symbol", dtype=_S)
+    rows = {"last": [float(q.last) for q in items], "bid": [_num(q.bid) for q in items],
+            "ask": [_num(q.ask) for q in items], "ts": [q.ts for q in items], "source": [q.source for q in items]}
+    simulated = any(q.simulated for q in items)
+    return _frame(rows, QUOTE_COLUMNS, index, {"broker": None, "source": None, "simulated": simulated, **attrs})
 
 
 def _num(value: Any) -> float:

@@ -32,7 +32,21 @@ M = TypeVar("M", bound=BaseModel)
 DEFAULTS: dict[str, Any] = {
     "default_broker": "paper",
     "request_timeout": 30.0,
-    "market_data": {"provider": "sim", "sim": {"seed": 7, "symbols": {}}},
+    "market_data": {
+        "provider": "sim",
+        "sim": {"seed": 7, "symbols": {}},
+        "yfinance": {
+            "cache_dir": "~/.workbench/cache/yfinance",
+            "ttl_seconds": 900,
+            "quote_ttl_seconds": 15,
+            "max_workers": 4,
+            "requests_per_second": 2.0,
+            "retries": 3,
+            "backoff_seconds": 1.0,
+            "timeout": 10.0,
+            "progress": True,
+        },
+    },
     "paper": {
         "db_path": "~/.workbench/paper.sqlite",
         "starting_cash": 100000,

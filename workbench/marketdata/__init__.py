@@ -1,4 +1,4 @@
-"""Market-data providers: ``sim`` (seeded, offline, always labelled simulated)."""
+"""Market-data providers: ``sim`` (seeded, offline, always labelled simulated) and ``yfinance``."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from .base import MarketDataProvider
 
 if TYPE_CHECKING:
     from .sim import SimProvider
+    from .yahoo import YFinanceProvider
 
-__all__ = ["MarketDataProvider", "SimProvider", "get_provider", "PROVIDERS"]
+__all__ = ["MarketDataProvider", "SimProvider", "YFinanceProvider", "get_provider", "PROVIDERS"]
 
-PROVIDERS = ("sim",)
+PROVIDERS = ("sim", "yfinance")
 
 
 def get_provider(settings: Settings, clock: Callable[[], datetime] | None = None) -> MarketDataProvider:
@@ -26,6 +27,15 @@ def get_provider(settings: Settings, clock: Callable[[], datetime] | None = None
         from .sim import SimConfig, SimProvider
 
         return SimProvider.from_config(settings.section_model("market_data.sim", SimConfig), clock=clock)
+    if name == "yfinance":
+        try:
+            from .yahoo import YFinanceConfig, YFinanceProvider
+            import yfinance  # noqa: F401  (fail here, clearly, if the extra is missing)
+        except ImportError as exc:
+            raise ConfigError("market_data.provider 'yfinance' needs: pip install 'workbench[yfinance]'",
+                              file=settings.source, key="market_data.provider") from exc
+        return YFinanceProvider.from_config(settings.section_model("market_data.yfinance", YFinanceConfig),
+                                            clock=clock)
     raise ConfigError(f"unknown market-data provider {name!r}; known: {', '.join(PROVIDERS)}",
                       file=settings.source, key="market_data.provider")
 
@@ -35,4 +45,8 @@ def __getattr__(name: str) -> object:
         from .sim import SimProvider
 
         return SimProvider
+    if name == "YFinanceProvider":
+        from .yahoo import YFinanceProvider
+
+        return YFinanceProvider
     raise AttributeError(name)
