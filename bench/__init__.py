@@ -12,4 +12,5 @@ __all__ = ["BENCHMARKS"]
 BENCHMARKS: dict[str, str] = {
     "engine": "bench.engine:run",
     "coldstart": "bench.coldstart:run",
+    "yfcache": "bench.yfcache:run",
 }

@@ -116,6 +116,17 @@ class HistoryCache:
                           provisional=tuple(meta["provisional"]) if meta.get("provisional") else None,  # type: ignore[arg-type]
                           fetched_at=int(meta.get("fetched_at", 0)), extra=meta.get("extra", {}))
 
+    def read_meta(self, symbol: str, interval: str, adjusted: bool) -> dict[str, Any] | None:
+        """Only the metadata (the Parquet footer, no bars), or None."""
+        import pyarrow.parquet as pq
+
+        path = self.path(symbol, interval, adjusted)
+        try:
+            raw = (pq.read_schema(path).metadata or {}).get(_META_KEY)
+        except Exception:
+            return None
+        return json.loads(raw) if raw else None
+
     def write(self, entry: CacheEntry) -> None:
         """Atomically replace the dataset with ``entry``."""
         import pyarrow as pa

@@ -230,10 +230,7 @@ class YFinanceProvider(MarketDataProvider):
         if t0 >= t1:
             return empty_history(**attrs, cached=False)
         entry = self.cache.read(sym, iv.name, adjusted)
-        have = list(entry.covered) if entry else []
-        if entry and entry.provisional and now.value - entry.provisional[2] < self.ttl_ns:
-            have.append((entry.provisional[0], max(entry.provisional[1], t1.value)))
-        missing = subtract_ranges((t0.value, t1.value), have)
+        missing = self._missing(entry.meta() if entry else None, t0, t1, now)
         if entry is not None and not missing:
             return _slice(entry.frame, t0, t1, attrs, cached=True, as_of=entry.fetched_at)
         try:
@@ -248,6 +245,17 @@ class YFinanceProvider(MarketDataProvider):
                     return served
             raise
         return _slice(entry.frame, t0, t1, attrs, cached=False, as_of=entry.fetched_at)
+
+    def _missing(self, meta: dict[str, Any] | None, t0: pd.Timestamp, t1: pd.Timestamp,
+                 now: pd.Timestamp) -> list[tuple[int, int]]:
+        """The parts of ``[t0, t1)`` the cache cannot answer (a fresh provisional tail counts as covered)."""
+        if meta is None:
+            return [(t0.value, t1.value)]
+        have = [tuple(r) for r in meta.get("covered", [])]
+        provisional = meta.get("provisional")
+        if provisional and now.value - provisional[2] < self.ttl_ns:
+            have.append((provisional[0], max(provisional[1], t1.value)))
+        return subtract_ranges((t0.value, t1.value), have)  # type: ignore[arg-type]
 
     def _refresh(self, sym: str, iv: Interval, adjusted: bool, entry: CacheEntry | None,
                  missing: list[tuple[int, int]], want: tuple[int, int], now: pd.Timestamp) -> CacheEntry:
@@ -334,19 +342,31 @@ class YFinanceProvider(MarketDataProvider):
                       now: pd.Timestamp, errors: str) -> pd.DataFrame:
         if errors not in ("raise", "skip"):
             raise InvalidInput("errors must be 'raise' or 'skip'", field="errors")
-        results = self._map(symbols, lambda s: self._history_one(s, iv, t0, t1, adjusted, now), "history",
-                            skip=errors == "skip")
+        symbols = list(dict.fromkeys(symbols))
+        # Fast path: symbols the cache fully answers are read in one dataset scan (footers checked only).
+        metas = {s: self.cache.read_meta(s, iv.name, adjusted) for s in symbols}
+        warm = [s for s in symbols if metas[s] is not None and not self._missing(metas[s], t0, t1, now)]
+        cold = [s for s in symbols if s not in set(warm)]
+        results = self._map(cold, lambda s: self._history_one(s, iv, t0, t1, adjusted, now), "history",
+                            skip=errors == "skip") if cold else {}
         failed = {s: str(r) for s, r in results.items() if isinstance(r, Exception)}
-        frames = {s: r for s, r in results.items() if not isinstance(r, Exception)}
-        ordered = [s for s in symbols if s in frames]
-        if ordered:
-            out = pd.concat([frames[s] for s in ordered], keys=ordered, names=["symbol", "ts"])
+        parts = []
+        if warm:
+            bulk = self.cache.read_many(warm, iv.name, adjusted)
+            ts = bulk.index.get_level_values("ts")
+            parts.append(bulk[(ts >= t0) & (ts < t1)])
+        fetched = [s for s in cold if s in results and not isinstance(results[s], Exception)]
+        if fetched:
+            parts.append(pd.concat([results[s] for s in fetched], keys=fetched, names=["symbol", "ts"]))
+        ordered = [s for s in symbols if s in set(warm) | set(fetched)]
+        if parts:  # sorted by (symbol, ts), whichever path each symbol took
+            out = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
         else:
             out = pd.concat([empty_history()], keys=pd.Index([], dtype="str"), names=["symbol", "ts"])
         out.attrs = {"source": _SOURCE, "simulated": False, "symbols": ordered, "interval": iv.name,
                      "adjusted": adjusted, "failed": failed,
-                     "cached": all(frames[s].attrs.get("cached") for s in ordered) if ordered else False,
-                     "stale": any(frames[s].attrs.get("stale") for s in ordered)}
+                     "cached": bool(ordered) and all(s in warm or results[s].attrs.get("cached") for s in ordered),
+                     "stale": any(results[s].attrs.get("stale") for s in fetched)}
         return out
 
     def _map(self, symbols: list[str], fn: Callable[[str], Any], what: str, skip: bool = False) -> dict[str, Any]:

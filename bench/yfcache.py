@@ -1,0 +1,78 @@
+"""yfinance history cache: warm cache vs cold fetch (through the loopback Yahoo stand-in), and
+reading 500 symbols x 10 years of daily bars from the cache into one frame.
+
+Both go through the public ``YFinanceProvider.get_history``. The stand-in is the one the tests use
+(tests/yahoo/standin.py): real yfinance code, real HTTP over 127.0.0.1, no internet.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .report import Result
+
+NOW = datetime(2026, 11, 20, 21, 30, tzinfo=UTC)
+N_SYMBOLS = 500
+YEARS = 10
+READ_FLOOR_S = 1.0
+WARM_FLOOR_X = 20.0
+
+
+def _synthetic_store(root: Path, symbols: list[str]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Write 10 years of weekday bars per symbol straight into the cache, marked fully covered."""
+    from workbench.core.frames import history_frame
+    from workbench.marketdata.cache import CacheEntry, HistoryCache
+
+    cache = HistoryCache(root)
+    end = pd.Timestamp(NOW).normalize()
+    start = end - pd.DateOffset(years=YEARS)
+    days = pd.bdate_range(start, end, inclusive="left", tz="UTC")
+    rng = np.random.default_rng(1)
+    for sym in symbols:
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(days))))
+        frame = history_frame(days, close, close * 1.01, close * 0.99, close, np.full(len(days), 1e6))
+        cache.write(CacheEntry(sym, "1d", True, frame, covered=[(start.value, end.value)],
+                               provisional=(end.value, pd.Timestamp(NOW).value, pd.Timestamp(NOW).value),
+                               fetched_at=pd.Timestamp(NOW).value))
+    return start, end
+
+
+def read_many(quick: bool = False) -> list[Result]:
+    from workbench.marketdata.yahoo import YFinanceProvider
+
+    n = 50 if quick else N_SYMBOLS
+    symbols = [f"S{i:03d}" for i in range(n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        start, _ = _synthetic_store(Path(tmp), symbols)
+        provider = YFinanceProvider(cache_dir=tmp, clock=lambda: NOW, progress=False, session=_NoNetwork())
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            frame = provider.get_history(symbols, start=start, end=NOW)
+            times.append(time.perf_counter() - t0)
+        assert frame.index.get_level_values("symbol").nunique() == n and frame.attrs["cached"]
+        best, median = min(times), statistics.median(times)
+    rows = len(frame)
+    print(f"  {n} symbols x {YEARS} years daily = {rows:,} rows from the cache: best {best * 1000:.0f} ms, "
+          f"median {median * 1000:.0f} ms (runs: {', '.join(f'{t * 1000:.0f}' for t in times)})")
+    return [Result(f"cache read {n} sym x {YEARS}y daily", best, "s", f"<= {READ_FLOOR_S:g} s",
+                   best <= READ_FLOOR_S, {"median_s": median, "rows": rows})]
+
+
+class _NoNetwork:
+    """A session placeholder: the read benchmark must be answered by the cache alone."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError("the cache-read benchmark tried to use the network")
+
+
+def run(quick: bool = False) -> list[Result]:
+    return read_many(quick)
