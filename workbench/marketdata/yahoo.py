@@ -202,7 +202,7 @@ class YFinanceProvider(MarketDataProvider):
             if last is None:
                 raise SymbolNotFound(f"no price for {sym!r} from Yahoo", broker=None, code="yfinance.no_price")
             stamp = meta.get("regularMarketTime")
-            ts = datetime.fromtimestamp(stamp, UTC) if stamp else now
+            ts = _as_utc(stamp) if stamp is not None else now
             return Quote(symbol=sym, last=Decimal(str(round(float(last), 4))), ts=ts, source=_SOURCE)
 
         quote = self._call(sym, fetch)
@@ -447,6 +447,12 @@ def _is_network_error(exc: BaseException) -> bool:
     if module.startswith(("curl_cffi", "requests", "urllib3")) or isinstance(exc, (OSError, TimeoutError)):
         return True
     return type(exc).__name__ == "YFDataException" and "DOWN" in str(exc)
+
+
+def _as_utc(stamp: Any) -> datetime:
+    """yfinance gives epoch seconds or (once formatted) a Timestamp."""
+    value = pd.Timestamp(stamp, unit="s", tz="UTC") if isinstance(stamp, (int, float)) else pd.Timestamp(stamp)
+    return (value.tz_localize("UTC") if value.tzinfo is None else value.tz_convert("UTC")).to_pydatetime()
 
 
 def _clean(symbol: str) -> str:
