@@ -260,14 +260,16 @@ class YFinanceProvider(MarketDataProvider):
     def _refresh(self, sym: str, iv: Interval, adjusted: bool, entry: CacheEntry | None,
                  missing: list[tuple[int, int]], want: tuple[int, int], now: pd.Timestamp) -> CacheEntry:
         """Fetch ``missing`` ranges, merge them into the cache entry and write it."""
-        old_end = max((r[1] for r in entry.covered), default=0) if entry else 0
-        frames, events_after_old = [], False
+        frames, latest_event = [], None
         for start, end in missing:
-            frame, has_events = self._fetch(sym, iv, start, end, adjusted, entry)
+            frame, event = self._fetch(sym, iv, start, end, adjusted, entry)
             frames.append(frame)
-            events_after_old |= has_events and end > old_end
-        if entry is not None and adjusted and events_after_old and entry.covered:
-            # A new dividend or split rescales every adjusted price before it: refetch the range whole.
+            latest_event = event if latest_event is None or (event or 0) > latest_event else latest_event
+        last_fetch_day = pd.Timestamp(entry.fetched_at, tz="UTC").normalize().value if entry else 0
+        if entry is not None and adjusted and entry.covered and latest_event is not None \
+                and latest_event >= last_fetch_day:
+            # A dividend or split since the last fetch rescales every adjusted price before it (Yahoo adjusts
+            # history as of today): refetch the range whole.
             log.info("%s: new dividend/split, refetching adjusted %s history", sym, iv.name)
             entry, missing = None, [want]
             frames = [self._fetch(sym, iv, want[0], want[1], adjusted, None)[0]]
@@ -287,8 +289,8 @@ class YFinanceProvider(MarketDataProvider):
         return updated
 
     def _fetch(self, sym: str, iv: Interval, start: int, end: int, adjusted: bool,
-               entry: CacheEntry | None) -> tuple[pd.DataFrame, bool]:
-        """One yfinance history call for ``[start, end)``; returns our frame and whether events occurred."""
+               entry: CacheEntry | None) -> tuple[pd.DataFrame, int | None]:
+        """One yfinance history call for ``[start, end)``; returns our frame and the latest event date (ns)."""
 
         def fetch() -> pd.DataFrame:
             import yfinance as yf
@@ -300,9 +302,10 @@ class YFinanceProvider(MarketDataProvider):
 
         raw = self._call(sym, fetch, empty_ok=True)
         if raw is None or raw.empty:
-            return empty_history(), False
-        has_events = bool(((raw.get("Dividends", 0) != 0) | (raw.get("Stock Splits", 0) != 0)).any())
+            return empty_history(), None
         index = raw.index
+        events = index[(raw.get("Dividends", 0) != 0) | (raw.get("Stock Splits", 0) != 0)]
+        latest_event = pd.Timestamp(events.max().date(), tz="UTC").value if len(events) else None
         if iv.intraday:
             ts = index.tz_convert("UTC")
         else:  # label daily and longer bars with the exchange-local date at 00:00 UTC
@@ -315,7 +318,7 @@ class YFinanceProvider(MarketDataProvider):
             volume = volume / factor
         frame = history_frame(ts, prices["open"], prices["high"], prices["low"], prices["close"], volume)
         return frame[(frame.index >= pd.Timestamp(start, tz="UTC")) & (frame.index < pd.Timestamp(end, tz="UTC"))], \
-            has_events
+            latest_event
 
     def _split_factor(self, sym: str, ts: pd.DatetimeIndex, entry: CacheEntry | None) -> Any:
         """Per-row factor that turns Yahoo's split-adjusted prices back into prices as traded."""
@@ -436,10 +439,30 @@ class YFinanceProvider(MarketDataProvider):
             except WorkbenchError:
                 raise
             except Exception as exc:
-                if _is_network_error(exc):
-                    raise BrokerUnavailable(f"Yahoo Finance unreachable: {type(exc).__name__}: {exc}",
-                                            code="yfinance.network", raw=str(exc)) from exc
+                status = _http_status(exc)
+                if status == 404:  # yfinance's .info fallback for an unknown ticker
+                    raise SymbolNotFound(f"unknown symbol {sym!r} (Yahoo answered 404)", code=404,
+                                         raw=str(exc)) from exc
+                if status == 429 and attempt < self.retries:
+                    time.sleep(self.backoff * 2 ** attempt * (1 + random.random() / 4))
+                    attempt += 1
+                    continue
+                if status == 429:
+                    raise RateLimited(f"Yahoo rate limit for {sym} after {attempt + 1} attempts", code=429,
+                                      raw=str(exc), retry_after=self.backoff * 2 ** attempt) from exc
+                if status is not None or _is_network_error(exc):
+                    raise BrokerUnavailable(f"Yahoo Finance unavailable: {type(exc).__name__}: {exc}",
+                                            code=status or "yfinance.network", raw=str(exc)) from exc
                 raise
+
+
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a curl_cffi / requests HTTPError, else None."""
+    if type(exc).__name__ != "HTTPError":
+        return None
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)  # not exc.code: that is curl's own error code
+    return int(status) if isinstance(status, int) or (isinstance(status, str) and status.isdigit()) else None
 
 
 def _is_network_error(exc: BaseException) -> bool:

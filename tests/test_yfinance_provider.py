@@ -1,0 +1,249 @@
+"""The yfinance provider: yfinance's real code over loopback to the Yahoo stand-in, no internet."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import workbench
+from workbench.core.frames import HISTORY_COLUMNS
+from workbench.marketdata.yahoo import YFinanceProvider, _RateLimiter
+from tests.yahoo.fixtures import yahoo, yf_session  # noqa: F401
+from tests.yahoo.standin import YahooStandin
+
+DAY = pd.Timedelta(days=1)
+
+
+@pytest.fixture
+def make(yahoo: YahooStandin, yf_session, tmp_path: Path):  # noqa: F811
+    """Providers over the stand-in; their clock is the stand-in's ``now``."""
+
+    def build(**kw) -> YFinanceProvider:
+        kw.setdefault("cache_dir", tmp_path / "cache")
+        kw.setdefault("backoff_seconds", 0)
+        kw.setdefault("progress", False)
+        kw.setdefault("requests_per_second", 1000)
+        return YFinanceProvider(session=yf_session, clock=lambda: yahoo.now, **kw)
+
+    return build
+
+
+def _expected(yahoo: YahooStandin, symbol: str) -> pd.DataFrame:
+    rows = pd.DataFrame(yahoo.expected_daily(symbol))
+    rows.index = pd.DatetimeIndex(pd.to_datetime(rows.pop("date")), name="ts").tz_localize("UTC")
+    return rows
+
+
+def _charts(yahoo: YahooStandin, symbol: str, since: int = 0) -> list:
+    """Chart calls other than yfinance's own 1-day timezone lookups."""
+    return [c for c in yahoo.chart_requests(symbol)[since:] if c.range != "1d"]
+
+
+def test_daily_bars_have_the_schema_and_yahoos_values(make, yahoo: YahooStandin) -> None:
+    df = make().get_history("AAPL", start="2026-10-01", end="2026-11-01", adjusted=False)
+    assert list(df.columns) == list(HISTORY_COLUMNS) and all(df[c].dtype == "float64" for c in df)
+    assert str(df.index.tz) == "UTC" and df.index.name == "ts" and (df.index == df.index.normalize()).all()
+    expected = _expected(yahoo, "AAPL").loc["2026-10-01":"2026-10-31"]
+    assert list(df.index) == list(expected.index)
+    assert df["close"].tolist() == pytest.approx(expected["close"].tolist())
+    assert df["volume"].tolist() == pytest.approx(expected["volume"].tolist())
+    assert df.attrs | {"cached_as_of": None} == {
+        "source": "yfinance", "simulated": False, "symbol": "AAPL", "interval": "1d", "adjusted": False,
+        "cached": False, "stale": False, "cached_as_of": None}
+
+
+def test_adjusted_and_as_traded_across_a_split(make, yahoo: YahooStandin) -> None:
+    provider = make()
+    raw = provider.get_history("AAPL", start="2020-08-24", end="2020-09-05", adjusted=False)
+    adj = provider.get_history("AAPL", start="2020-08-24", end="2020-09-05", adjusted=True)
+    traded = yahoo.fixture("AAPL")["daily"]
+    as_traded = dict(zip(traded["date"], traded["close"], strict=True))
+    assert raw.loc["2020-08-28", "close"].item() == pytest.approx(as_traded["2020-08-28"])  # pre-split price
+    assert raw.loc["2020-08-31", "close"].item() == pytest.approx(as_traded["2020-08-31"])
+    jump = raw.loc["2020-08-28", "close"].item() / raw.loc["2020-08-31", "close"].item()
+    assert 3 < jump < 5  # as traded, the 4:1 split shows
+    smooth = adj.loc["2020-08-28", "close"].item() / adj.loc["2020-08-31", "close"].item()
+    assert 0.75 < smooth < 1.33  # adjusted, it does not
+    assert raw.loc["2020-08-28", "volume"].item() < adj.loc["2020-08-28", "volume"].item()  # volume scaled too
+
+
+def test_adjusted_prices_include_dividends(make) -> None:
+    provider = make()
+    adj = provider.get_history("AAPL", start="2026-11-10", end="2026-11-18", adjusted=True)
+    raw = provider.get_history("AAPL", start="2026-11-10", end="2026-11-18", adjusted=False)
+    before, after = "2026-11-12", "2026-11-13"  # ex-dividend 2026-11-13
+    assert adj.loc[before, "close"].item() < raw.loc[before, "close"].item()
+    assert adj.loc[after, "close"].item() == pytest.approx(raw.loc[after, "close"].item())
+
+
+def test_intraday_bars_in_utc(make) -> None:
+    provider = make()
+    minutes = provider.get_history("AAPL", start="2026-11-19", end="2026-11-20", interval="1m")
+    assert len(minutes) == 390 and minutes.index[0] == pd.Timestamp("2026-11-19 14:30", tz="UTC")
+    fives = provider.get_history("AAPL", start="2026-11-19", end="2026-11-20", interval="5m")
+    assert len(fives) == 78 and fives["volume"].sum() == pytest.approx(minutes["volume"].sum())
+    assert fives["high"].max() == pytest.approx(minutes["high"].max())
+
+
+def test_exchange_timezone_becomes_utc_dates(make, yahoo: YahooStandin) -> None:
+    df = make().get_history("VOD.L", start="2026-03-20", end="2026-04-10")  # across the UK clock change
+    expected = _expected(yahoo, "VOD.L").loc["2026-03-20":"2026-04-09"]
+    assert list(df.index) == list(expected.index) and str(df.index.tz) == "UTC"
+
+
+def test_unknown_symbol_is_an_error_not_an_empty_frame(make) -> None:
+    provider = make()
+    with pytest.raises(workbench.SymbolNotFound):
+        provider.get_history("NOPEX", days=10)
+    with pytest.raises(workbench.SymbolNotFound):
+        provider.get_history(["AAPL", "NOPEX"], days=10)
+    both = provider.get_history(["AAPL", "NOPEX"], days=10, errors="skip")
+    assert set(both.attrs["failed"]) == {"NOPEX"} and list(both.index.get_level_values(0).unique()) == ["AAPL"]
+
+
+def test_rate_limit_then_success(make, yahoo: YahooStandin) -> None:
+    provider = make()
+    provider.get_history("MSFT", days=5)  # warm yfinance's timezone cache
+    yahoo.rate_limit(1, symbol="MSFT")
+    seen = len(yahoo.chart_requests("MSFT"))
+    df = provider.get_history("MSFT", start="2026-01-05", end="2026-02-01")
+    statuses = [c.status for c in yahoo.chart_requests("MSFT")[seen:]]
+    assert statuses[0] == 429 and statuses[-1] == 200 and len(df) > 10
+
+
+def test_rate_limited_forever_gives_up_after_bounded_retries(make, yahoo: YahooStandin) -> None:
+    provider = make(retries=2)
+    provider.get_history("MSFT", days=5)
+    yahoo.rate_limit(None, symbol="MSFT")
+    seen = len(yahoo.chart_requests("MSFT"))
+    with pytest.raises(workbench.RateLimited) as info:
+        provider.get_history("MSFT", start="2025-01-01", end="2025-03-01")
+    assert info.value.retryable and info.value.code == 429
+    attempts = yahoo.chart_requests("MSFT")[seen:]
+    assert 3 <= len(attempts) <= 6 and all(c.status == 429 for c in attempts)  # 3 tries (yfinance may retry once)
+
+
+def test_network_down_without_cache_is_broker_unavailable(make, yahoo: YahooStandin) -> None:
+    yahoo.down()
+    with pytest.raises(workbench.BrokerUnavailable):
+        make().get_history("AAPL", days=10)
+
+
+def test_network_down_with_cache_serves_it_labelled(make, yahoo: YahooStandin, caplog) -> None:
+    provider = make(ttl_seconds=0)
+    fresh = provider.get_history("SPY", start="2026-06-01", end="2026-11-20")
+    yahoo.down()
+    with caplog.at_level(logging.WARNING, logger="workbench"):
+        stale = provider.get_history("SPY", start="2026-06-01", end="2026-11-21")  # wants one more day
+    pd.testing.assert_frame_equal(stale.loc[:"2026-11-19"], fresh.loc[:"2026-11-19"], check_freq=False)
+    assert stale.attrs["stale"] is True and stale.attrs["cached"] is True and stale.attrs["cached_as_of"]
+    assert "serving SPY" in caplog.text and "cache" in caplog.text
+
+
+def test_incremental_refresh_fetches_only_the_missing_range(make, yahoo: YahooStandin) -> None:
+    provider = make()
+    first = provider.get_history("AAPL", start="2026-01-01", end="2026-06-01")
+    n = len(yahoo.chart_requests("AAPL"))
+    wider = provider.get_history("AAPL", start="2026-01-01", end="2026-09-01")
+    new = _charts(yahoo, "AAPL", n)
+    assert len(new) == 1 and new[0].period1 == int(pd.Timestamp("2026-06-01", tz="UTC").timestamp())
+    assert new[0].period2 == int(pd.Timestamp("2026-09-01", tz="UTC").timestamp())
+    pd.testing.assert_frame_equal(wider.loc[:"2026-05-31"], first, check_freq=False, check_like=True)
+    n = len(yahoo.chart_requests("AAPL"))
+    again = provider.get_history("AAPL", start="2026-02-01", end="2026-08-01")
+    assert _charts(yahoo, "AAPL", n) == [] and again.attrs["cached"] is True
+
+
+def test_the_last_bar_is_refreshed_after_the_ttl(make, yahoo: YahooStandin) -> None:
+    yahoo.now = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)  # the session is open: today's bar is partial
+    provider = make(ttl_seconds=900)
+    first = provider.get_history("AAPL", days=10)
+    n = len(yahoo.chart_requests("AAPL"))
+    yahoo.now += timedelta(minutes=5)
+    assert provider.get_history("AAPL", days=10).attrs["cached"] is True and _charts(yahoo, "AAPL", n) == []
+    yahoo.now += timedelta(minutes=20)
+    later = provider.get_history("AAPL", days=10)
+    new = _charts(yahoo, "AAPL", n)
+    assert len(new) == 1 and new[0].period1 >= int(pd.Timestamp("2026-11-20", tz="UTC").timestamp())
+    assert later.index[-1] == first.index[-1] == pd.Timestamp("2026-11-20", tz="UTC")
+    assert later["volume"].iloc[-1] > first["volume"].iloc[-1]  # the partial bar grew
+
+
+def test_a_new_dividend_refetches_the_adjusted_series(make, yahoo: YahooStandin) -> None:
+    yahoo.now = datetime(2026, 11, 12, 21, 30, tzinfo=UTC)  # before the 2026-11-13 ex-date
+    provider = make(ttl_seconds=0)
+    before = provider.get_history("AAPL", start="2026-10-01")
+    yahoo.now = datetime(2026, 11, 20, 21, 30, tzinfo=UTC)
+    n = len(yahoo.chart_requests("AAPL"))
+    after = provider.get_history("AAPL", start="2026-10-01")
+    whole = [c for c in _charts(yahoo, "AAPL", n)
+             if c.period1 == int(pd.Timestamp("2026-10-01", tz="UTC").timestamp())]
+    assert whole, "the adjusted series was not refetched from the start"
+    assert after.loc["2026-10-01", "close"].item() < before.loc["2026-10-01", "close"].item()
+    reference = make(cache_dir=Path(provider.cache.root).parent / "fresh").get_history("AAPL", start="2026-10-01")
+    pd.testing.assert_frame_equal(after, reference, check_freq=False, check_like=True)
+
+
+def test_many_symbols_long_frame_and_progress(make, capsys) -> None:
+    provider = make(progress=True)
+    df = provider.get_history(["SPY", "AAPL", "MSFT"], start="2026-11-02", end="2026-11-07")
+    assert list(df.index.names) == ["symbol", "ts"] and sorted(df.index.get_level_values(0).unique()) == [
+        "AAPL", "MSFT", "SPY"]
+    assert len(df.loc["AAPL"]) == 5 and str(df.loc["MSFT"].index.tz) == "UTC"
+    assert set(df["close"].unstack("symbol").columns) == {"AAPL", "MSFT", "SPY"}
+    assert "yfinance history" in capsys.readouterr().err
+    cached = provider.get_history(["SPY", "AAPL", "MSFT"], start="2026-11-02", end="2026-11-07")
+    assert cached.attrs["cached"] is True
+    pd.testing.assert_frame_equal(cached, df, check_like=True)
+
+
+def test_rate_limiter_spaces_calls() -> None:
+    limiter = _RateLimiter(50.0)
+    start = time.monotonic()
+    for _ in range(6):
+        limiter.wait()
+    assert time.monotonic() - start >= 5 / 50 - 0.005
+
+
+def test_quote_and_quotes_frame(make, yahoo: YahooStandin) -> None:
+    provider = make()
+    quote = provider.get_quote("AAPL")
+    assert float(quote.last) == pytest.approx(_expected(yahoo, "AAPL")["close"].iloc[-1]) and not quote.simulated
+    frame = provider.get_quotes(["AAPL", "MSFT"])
+    assert list(frame.index) == ["AAPL", "MSFT"] and frame["last"].dtype == "float64"
+    assert frame.attrs["source"] == "yfinance" and frame.attrs["simulated"] is False
+    with pytest.raises(workbench.SymbolNotFound):
+        provider.get_quote("NOPEX")
+
+
+def test_cache_helpers(make) -> None:
+    provider = make()
+    provider.get_history("AAPL", days=30)
+    provider.get_history("MSFT", days=30, adjusted=False)
+    listing = provider.cached()
+    assert sorted(zip(listing["symbol"], listing["adjusted"])) == [("AAPL", True), ("MSFT", False)]
+    all_cached = pd.read_parquet(provider.cache.root)  # the whole store in one read
+    assert set(all_cached["symbol"].astype(str)) == {"AAPL", "MSFT"}
+    assert provider.clear_cache("aapl") == 1 and list(provider.cached()["symbol"]) == ["MSFT"]
+
+
+def test_paper_broker_prices_fills_from_yfinance(yahoo: YahooStandin, yf_session, settings_dict: dict,  # noqa: F811
+                                                 tmp_path: Path) -> None:
+    settings_dict["market_data"] = {"provider": "yfinance",
+                                    "yfinance": {"cache_dir": str(tmp_path / "yc"), "backoff_seconds": 0,
+                                                 "progress": False, "quote_ttl_seconds": 0}}
+    last_close = _expected(yahoo, "AAPL")["close"].iloc[-1]
+    with workbench.connect(settings=settings_dict) as broker:
+        order = broker.place_market_order("AAPL", 2, "buy")
+        assert order.status is workbench.OrderStatus.FILLED
+        assert float(order.avg_fill_price) == pytest.approx(last_close)
+        history = broker.get_history("AAPL", days=20)
+        assert history.attrs["source"] == "yfinance" and history.attrs["simulated"] is False
+        assert history["close"].iloc[-1] == pytest.approx(last_close)
+        with pytest.raises(workbench.SymbolNotFound):  # never replaced by simulated data
+            broker.place_market_order("NOPEX", 1, "buy")
