@@ -74,5 +74,42 @@ class _NoNetwork:
         raise AssertionError("the cache-read benchmark tried to use the network")
 
 
+def warm_vs_cold(quick: bool = False) -> list[Result]:
+    """The same request (AAPL, 10 years daily) cold (empty cache, through the stand-in) vs warm (cache)."""
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from tests.yahoo.fixtures import reset_yfinance_state
+    from tests.yahoo.standin import LoopbackCurlSession, YahooStandin
+    from workbench.marketdata.yahoo import YFinanceProvider
+
+    runs = 3 if quick else 7
+    cold_times, warm_times = [], []
+    with YahooStandin() as yahoo, tempfile.TemporaryDirectory() as tmp:
+        session = LoopbackCurlSession(yahoo.target)
+        for i in range(runs):
+            reset_yfinance_state(session, Path(tmp) / f"yf-state-{i}")
+            provider = YFinanceProvider(session=session, cache_dir=Path(tmp) / f"cache-{i}", clock=lambda: yahoo.now,
+                                        progress=False, requests_per_second=1000)
+            t0 = time.perf_counter()
+            cold = provider.get_history("AAPL", start="2016-11-01", end="2026-11-01")
+            cold_times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            warm = provider.get_history("AAPL", start="2016-11-01", end="2026-11-01")
+            warm_times.append(time.perf_counter() - t0)
+            assert warm.attrs["cached"] and not cold.attrs["cached"] and warm.equals(cold)
+        session.close()
+    cold_s, warm_s = statistics.median(cold_times), statistics.median(warm_times)
+    ratio = cold_s / warm_s
+    print(f"  AAPL 10y daily ({len(cold):,} bars): cold (stand-in over loopback) median {cold_s * 1000:.1f} ms, "
+          f"warm (cache) median {warm_s * 1000:.1f} ms -> {ratio:.1f}x")
+    return [Result("yfinance cold fetch (stand-in)", cold_s, "s"),
+            Result("yfinance warm cache read", warm_s, "s"),
+            Result("warm vs cold speed-up", ratio, "x", f">= {WARM_FLOOR_X:g}x", ratio >= WARM_FLOOR_X,
+                   {"cold_runs_s": cold_times, "warm_runs_s": warm_times})]
+
+
 def run(quick: bool = False) -> list[Result]:
-    return read_many(quick)
+    return warm_vs_cold(quick) + read_many(quick)

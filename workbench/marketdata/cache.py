@@ -109,8 +109,9 @@ class HistoryCache:
             return None
         raw = (table.schema.metadata or {}).get(_META_KEY)
         meta = json.loads(raw) if raw else {}
-        df = table.to_pandas()
-        frame = history_frame(df["ts"], df["open"], df["high"], df["low"], df["close"], df["volume"])
+        # Files are written sorted and unique, so the columns go straight into a frame (no re-validation).
+        index = pd.DatetimeIndex(table.column("ts").to_numpy(), name="ts").tz_localize("UTC")
+        frame = pd.DataFrame({c: table.column(c).to_numpy() for c in HISTORY_COLUMNS}, index=index, copy=False)
         return CacheEntry(symbol, interval, adjusted, frame,
                           covered=[tuple(r) for r in meta.get("covered", [])],  # type: ignore[misc]
                           provisional=tuple(meta["provisional"]) if meta.get("provisional") else None,  # type: ignore[arg-type]

@@ -499,7 +499,7 @@ def _settled_before(now: pd.Timestamp, iv: Interval) -> int:
 
 def _slice(frame: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp, attrs: dict[str, Any], cached: bool,
            as_of: int) -> pd.DataFrame:
-    part = frame[(frame.index >= t0) & (frame.index < t1)].copy()
+    part = frame.iloc[frame.index.searchsorted(t0):frame.index.searchsorted(t1)].copy()
     part.attrs = {**attrs, "cached": cached, "stale": False,
                   "cached_as_of": pd.Timestamp(as_of, tz="UTC").isoformat() if as_of else None}
     return part
