@@ -1,0 +1,421 @@
+"""Every bad input gets a typed error naming the culprit, and nothing is written to the ledger.
+
+All calls go through the public facade (``workbench.connect``). After each failure the paper ledger is
+opened read-only with the stdlib ``sqlite3`` and its ``orders`` / ``fills`` tables are counted; a ledger
+file that does not exist counts as "nothing written".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import workbench
+from workbench.adapters.paper.adapter import PaperAdapter
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def ledger_rows(db: str | Path) -> tuple[int, int]:
+    """(orders, fills) in the ledger at ``db``, read through a separate read-only connection."""
+    path = Path(db)
+    if not path.exists():
+        return 0, 0
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        orders = con.execute("SELECT COUNT(*) FROM orders").fetchone()[0] if "orders" in tables else 0
+        fills = con.execute("SELECT COUNT(*) FROM fills").fetchone()[0] if "fills" in tables else 0
+    finally:
+        con.close()
+    return orders, fills
+
+
+def assert_nothing_written(db: str | Path) -> None:
+    assert ledger_rows(db) == (0, 0), f"the failed call wrote to the ledger {db}"
+
+
+def db_of(settings_dict: dict) -> Path:
+    return Path(settings_dict["paper"]["db_path"])
+
+
+@pytest.fixture
+def broker(settings_dict: dict) -> Iterator[workbench.Broker]:
+    session = workbench.connect(settings=settings_dict)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def expect_untouched(broker: workbench.Broker, db: Path) -> None:
+    """Nothing in the ledger file, and nothing visible through the broker either."""
+    assert_nothing_written(db)
+    assert broker.get_orders_history().empty
+    assert broker.get_fills().empty
+    assert broker.get_positions().empty
+    assert broker.get_account().cash == Decimal(100000)
+
+
+# -- orders: InvalidOrder naming the field ----------------------------------------------------
+
+BAD_QTYS = [0, -1, Decimal("-0.5"), "0", Decimal("-0"), -0.0001, Decimal("NaN"), float("inf"), "-inf", "abc", None]
+
+PLACE_CALLS: dict[str, Callable[..., Any]] = {
+    "place_order": lambda b, qty: b.place_order(symbol="AAPL", qty=qty, side="buy"),
+    "place_order_dict": lambda b, qty: b.place_order({"symbol": "AAPL", "qty": qty, "side": "buy"}),
+    "place_market_order": lambda b, qty: b.place_market_order("AAPL", qty, "buy"),
+    "place_limit_order": lambda b, qty: b.place_limit_order("AAPL", qty, "sell", Decimal("100")),
+}
+
+
+@pytest.mark.parametrize("call", PLACE_CALLS.values(), ids=PLACE_CALLS.keys())
+@pytest.mark.parametrize("qty", BAD_QTYS, ids=repr)
+def test_bad_qty_is_invalid_order_on_qty(broker: workbench.Broker, settings_dict: dict, call: Callable, qty: Any):
+    with pytest.raises(workbench.InvalidOrder) as info:
+        call(broker, qty)
+    assert info.value.field == "qty"
+    assert "qty" in str(info.value)
+    expect_untouched(broker, db_of(settings_dict))
+
+
+BAD_ORDERS: list[tuple[str, Callable[[workbench.Broker], Any], str]] = [
+    ("limit_without_price_kw", lambda b: b.place_order(symbol="AAPL", qty=1, side="buy", order_type="limit"),
+     "limit_price"),
+    ("limit_without_price_dict", lambda b: b.place_order({"symbol": "AAPL", "qty": 1, "side": "BUY",
+                                                          "order_type": "LIMIT"}), "limit_price"),
+    ("limit_order_price_none", lambda b: b.place_limit_order("AAPL", 1, "buy", None), "limit_price"),
+    ("limit_order_price_zero", lambda b: b.place_limit_order("AAPL", 1, "buy", 0), "limit_price"),
+    ("limit_order_price_negative", lambda b: b.place_limit_order("AAPL", 1, "buy", Decimal("-3")), "limit_price"),
+    ("limit_order_price_nan", lambda b: b.place_limit_order("AAPL", 1, "buy", float("nan")), "limit_price"),
+    ("stop_limit_without_limit", lambda b: b.place_order(symbol="AAPL", qty=1, side="buy", order_type="stop_limit",
+                                                         stop_price=100), "limit_price"),
+    ("limit_on_market", lambda b: b.place_order(symbol="AAPL", qty=1, side="buy", limit_price=100), "limit_price"),
+    ("limit_sub_penny", lambda b: b.place_limit_order("AAPL", 1, "buy", Decimal("100.005")), "limit_price"),
+    ("stop_sub_penny", lambda b: b.place_order(symbol="AAPL", qty=1, side="sell", order_type="stop",
+                                               stop_price=Decimal("99.999")), "stop_price"),
+    ("stop_on_market", lambda b: b.place_market_order("AAPL", 1, "buy", stop_price=100), "stop_price"),
+    ("stop_on_market_dict", lambda b: b.place_order({"symbol": "AAPL", "qty": 1, "side": "buy",
+                                                     "order_type": "market", "stop_price": "100"}), "stop_price"),
+    ("stop_on_limit", lambda b: b.place_limit_order("AAPL", 1, "buy", 100, stop_price=90), "stop_price"),
+    ("stop_without_stop", lambda b: b.place_order(symbol="AAPL", qty=1, side="sell", order_type="stop"),
+     "stop_price"),
+    ("bad_side", lambda b: b.place_market_order("AAPL", 1, "hold"), "side"),
+    ("bad_order_type", lambda b: b.place_order(symbol="AAPL", qty=1, side="buy", order_type="peg"), "order_type"),
+    ("bad_tif", lambda b: b.place_market_order("AAPL", 1, "buy", tif="forever"), "tif"),
+    ("empty_symbol", lambda b: b.place_market_order("", 1, "buy"), "symbol"),
+    ("bad_symbol_chars", lambda b: b.place_market_order("$$$", 1, "buy"), "symbol"),
+    ("symbol_not_str", lambda b: b.place_order({"symbol": 123, "qty": 1, "side": "buy"}), "symbol"),
+    ("unknown_field", lambda b: b.place_order({"symbol": "AAPL", "qty": 1, "side": "buy", "colour": "red"}),
+     "colour"),
+    ("bad_client_order_id", lambda b: b.place_market_order("AAPL", 1, "buy", client_order_id="has space"),
+     "client_order_id"),
+    ("broker_nope_dict", lambda b: b.place_order({"symbol": "AAPL", "qty": 1, "side": "buy", "broker": "nope"}),
+     "broker"),
+    ("broker_nope_kw", lambda b: b.place_market_order("AAPL", 1, "buy", broker="nope"), "broker"),
+    ("broker_nope_place_order_kw", lambda b: b.place_order(symbol="AAPL", qty=1, side="buy", broker="nope"),
+     "broker"),
+    ("payload_not_dict", lambda b: b.place_order(["AAPL", 1, "buy"]), "order"),
+    ("order_and_fields", lambda b: b.place_order({"symbol": "AAPL", "qty": 1, "side": "buy"}, qty=2), "order"),
+]
+
+
+@pytest.mark.parametrize(("call", "field"), [(c, f) for _, c, f in BAD_ORDERS], ids=[n for n, _, _ in BAD_ORDERS])
+def test_bad_order_is_invalid_order_naming_field(broker: workbench.Broker, settings_dict: dict, call: Callable,
+                                                 field: str):
+    with pytest.raises(workbench.InvalidOrder) as info:
+        call(broker)
+    assert info.value.field == field
+    assert isinstance(info.value, workbench.InvalidInput)
+    expect_untouched(broker, db_of(settings_dict))
+
+
+def test_async_variant_validates_the_same(broker: workbench.Broker, settings_dict: dict):
+    import asyncio
+
+    with pytest.raises(workbench.InvalidOrder) as info:
+        asyncio.run(broker.place_market_order_async("AAPL", 0, "buy"))
+    assert info.value.field == "qty"
+    expect_untouched(broker, db_of(settings_dict))
+
+
+def test_broker_keyword_naming_this_broker_is_accepted(broker: workbench.Broker, settings_dict: dict):
+    """``broker`` is a NeutralOrder field, so the keyword forms must accept it like the dict form does."""
+    order = broker.place_market_order("AAPL", 1, "buy", broker="paper")
+    assert order.filled_qty == Decimal(1)
+    assert ledger_rows(db_of(settings_dict)) == (1, 1)
+
+
+def test_unknown_broker_name_in_order_lists_known_brokers(broker: workbench.Broker):
+    with pytest.raises(workbench.InvalidOrder) as info:
+        broker.place_order({"symbol": "AAPL", "qty": 1, "side": "buy", "broker": "nope"})
+    for name in workbench.known_adapters():
+        assert name in str(info.value)
+
+
+# -- unknown symbols --------------------------------------------------------------------------
+
+UNKNOWN_SYMBOL_CALLS: dict[str, Callable[[workbench.Broker], Any]] = {
+    "place_order": lambda b: b.place_order(symbol="ZZZZ", qty=1, side="buy"),
+    "place_market_order": lambda b: b.place_market_order("ZZZZ", 1, "buy"),
+    "place_limit_order": lambda b: b.place_limit_order("zzzz", 1, "buy", 10),
+    "stop_order": lambda b: b.place_order({"symbol": "ZZZZ", "qty": 1, "side": "sell", "order_type": "stop",
+                                           "stop_price": 5, "tif": "gtc"}),
+    "get_quote": lambda b: b.get_quote("ZZZZ"),
+    "get_market_price": lambda b: b.get_market_price("ZZZZ"),
+    "get_history": lambda b: b.get_history("ZZZZ", days=5),
+}
+
+
+@pytest.mark.parametrize("call", UNKNOWN_SYMBOL_CALLS.values(), ids=UNKNOWN_SYMBOL_CALLS.keys())
+def test_unknown_symbol_is_symbol_not_found(broker: workbench.Broker, settings_dict: dict, call: Callable):
+    with pytest.raises(workbench.SymbolNotFound) as info:
+        call(broker)
+    assert "ZZZZ" in str(info.value)
+    expect_untouched(broker, db_of(settings_dict))
+
+
+def test_unknown_order_id_is_order_not_found(broker: workbench.Broker, settings_dict: dict):
+    with pytest.raises(workbench.OrderNotFound):
+        broker.cancel_order("no-such-order")
+    with pytest.raises(workbench.OrderNotFound):
+        broker.get_order("no-such-order")
+    expect_untouched(broker, db_of(settings_dict))
+
+
+def test_reused_client_order_id_with_different_fields_writes_nothing_more(broker: workbench.Broker,
+                                                                          settings_dict: dict):
+    first = broker.place_limit_order("AAPL", 1, "buy", 1, client_order_id="wb-test-reuse", tif="gtc")
+    assert first.is_open
+    before = ledger_rows(db_of(settings_dict))
+    assert before == (1, 0)
+    with pytest.raises(workbench.InvalidOrder) as info:
+        broker.place_limit_order("AAPL", 2, "buy", 1, client_order_id="wb-test-reuse", tif="gtc")
+    assert info.value.field == "client_order_id"
+    assert ledger_rows(db_of(settings_dict)) == before
+    assert broker.get_order("wb-test-reuse").qty == Decimal(1)
+
+
+# -- unknown broker, unsupported orders ---------------------------------------------------------
+
+
+def test_unknown_broker_is_config_error_listing_known(settings_dict: dict):
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect("nope", settings=settings_dict)
+    message = str(info.value)
+    assert "nope" in message
+    known = workbench.known_adapters()
+    assert "paper" in known
+    for name in known:
+        assert name in message
+    assert_nothing_written(db_of(settings_dict))
+
+
+def test_unknown_default_broker_is_config_error(settings_dict: dict):
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings={**settings_dict, "default_broker": "nope"})
+    assert info.value.key == "default_broker"
+    assert "paper" in str(info.value)
+    assert_nothing_written(db_of(settings_dict))
+
+
+class NarrowAdapter(PaperAdapter):
+    """The paper broker, advertising only whole-share MARKET/LIMIT DAY orders."""
+
+    name = "narrow"
+    capabilities = workbench.Capabilities(
+        order_types=frozenset({workbench.OrderType.MARKET, workbench.OrderType.LIMIT}),
+        tifs=frozenset({workbench.TimeInForce.DAY}),
+        features=frozenset({workbench.Feature.HISTORY}),
+    )
+
+
+@pytest.fixture
+def narrow(settings_dict: dict) -> Iterator[workbench.Broker]:
+    from workbench.adapters.factory import registry
+
+    workbench.register_adapter("narrow", NarrowAdapter, replace=True)
+    session = None
+    try:
+        session = workbench.connect("narrow", settings=settings_dict)
+        yield session
+    finally:
+        if session is not None:
+            session.close()
+        registry._targets.pop("narrow", None)  # keep the global registry as other tests expect it
+
+
+UNSUPPORTED: list[tuple[str, Callable[[workbench.Broker], Any], str]] = [
+    ("stop", lambda b: b.place_order(symbol="AAPL", qty=1, side="sell", order_type="stop", stop_price=50),
+     "order_type"),
+    ("stop_limit", lambda b: b.place_order(symbol="AAPL", qty=1, side="buy", order_type="STOP_LIMIT",
+                                           stop_price=50, limit_price=51), "order_type"),
+    ("gtc", lambda b: b.place_limit_order("AAPL", 1, "buy", 10, tif="GTC"), "tif"),
+    ("ioc", lambda b: b.place_market_order("AAPL", 1, "buy", tif="ioc"), "tif"),
+    ("fractional", lambda b: b.place_market_order("AAPL", Decimal("1.5"), "buy"), "qty"),
+    ("fractional_dict", lambda b: b.place_order({"symbol": "AAPL", "qty": "0.25", "side": "buy",
+                                                 "broker": "narrow"}), "qty"),
+]
+
+
+@pytest.mark.parametrize(("call", "field"), [(c, f) for _, c, f in UNSUPPORTED], ids=[n for n, _, _ in UNSUPPORTED])
+def test_unsupported_order_is_not_supported_and_not_recorded(narrow: workbench.Broker, settings_dict: dict,
+                                                             call: Callable, field: str):
+    assert narrow.name == "narrow"
+    with pytest.raises(workbench.NotSupported) as info:
+        call(narrow)
+    assert info.value.field == field
+    assert info.value.broker == "narrow"
+    expect_untouched(narrow, db_of(settings_dict))
+
+
+def test_narrow_adapter_still_takes_supported_orders(narrow: workbench.Broker, settings_dict: dict):
+    """Control for the test above: the same broker does record an order it supports."""
+    order = narrow.place_limit_order("AAPL", 2, "buy", 1)
+    assert order.is_open
+    assert ledger_rows(db_of(settings_dict)) == (1, 0)
+
+
+def test_order_for_another_broker_is_refused(narrow: workbench.Broker, settings_dict: dict):
+    with pytest.raises(workbench.InvalidOrder) as info:
+        narrow.place_order({"symbol": "AAPL", "qty": 1, "side": "buy", "broker": "paper"})
+    assert info.value.field == "broker"
+    expect_untouched(narrow, db_of(settings_dict))
+
+
+# -- malformed settings -------------------------------------------------------------------------
+
+BAD_SETTINGS: list[tuple[str, dict, str]] = [
+    ("negative_cash", {"paper": {"starting_cash": -5}}, "paper.starting_cash"),
+    ("cash_not_number", {"paper": {"starting_cash": "lots"}}, "paper.starting_cash"),
+    ("unknown_key", {"paper": {"bogus": 1}}, "paper.bogus"),
+    ("unknown_commission_key", {"paper": {"commission": {"per_share": 0.01, "rebate": 1}}}, "paper.commission.rebate"),
+    ("bad_slippage", {"paper": {"slippage_bps": -1}}, "paper.slippage_bps"),
+    ("bad_timeout", {"request_timeout": 0}, "request_timeout"),
+    ("secret", {"alpaca": {"api_key": "sk-TOPSECRET-42"}}, "alpaca.api_key"),
+    ("nested_secret", {"alpaca": {"secret_key": "sk-TOPSECRET-42"}}, "alpaca.secret_key"),
+]
+
+
+@pytest.fixture
+def innocent_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work from a project folder whose settings.json is valid (as in a notebook next to settings.json)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    good = project / "settings.json"
+    good.write_text(json.dumps({"default_broker": "paper", "paper": {"slippage_bps": 0}}), encoding="utf-8")
+    monkeypatch.chdir(project)
+    return good
+
+
+@pytest.mark.parametrize(("bad", "key"), [(b, k) for _, b, k in BAD_SETTINGS], ids=[n for n, _, _ in BAD_SETTINGS])
+def test_bad_settings_file_names_file_and_key(tmp_path: Path, settings_dict: dict, bad: dict, key: str):
+    path = tmp_path / "bad-settings.json"
+    path.write_text(json.dumps(bad), encoding="utf-8")
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings=str(path))
+    err = info.value
+    assert err.key == key
+    assert err.field == key
+    assert err.file == str(path)
+    assert str(path) in str(err) and key in str(err)
+    assert "sk-TOPSECRET-42" not in str(err) and "sk-TOPSECRET-42" not in repr(err)
+    assert_nothing_written(db_of(settings_dict))
+
+
+@pytest.mark.parametrize(("bad", "key"), [(b, k) for _, b, k in BAD_SETTINGS], ids=[n for n, _, _ in BAD_SETTINGS])
+def test_bad_settings_dict_names_key_and_its_source(innocent_project: Path, settings_dict: dict, bad: dict,
+                                                     key: str):
+    """A bad value given in code is blamed on the settings argument, not on the (valid) settings.json."""
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings={**bad, "paper": {**settings_dict["paper"], **bad.get("paper", {})}})
+    err = info.value
+    assert err.key == key
+    assert key in str(err)
+    assert "sk-TOPSECRET-42" not in str(err)
+    assert err.file == "settings argument", (
+        f"the bad key {key!r} came from the settings argument, but the error names {err.file!r}")
+    assert_nothing_written(db_of(settings_dict))
+
+
+def test_invalid_json_names_file(tmp_path: Path, settings_dict: dict):
+    path = tmp_path / "broken.json"
+    path.write_text('{"paper": {"starting_cash": 100,}', encoding="utf-8")
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings=str(path))
+    assert info.value.file == str(path)
+    assert str(path) in str(info.value)
+    assert "JSON" in str(info.value)
+    assert_nothing_written(db_of(settings_dict))
+
+
+def test_settings_not_an_object_names_file(tmp_path: Path, settings_dict: dict):
+    path = tmp_path / "list.json"
+    path.write_text("[1, 2, 3]", encoding="utf-8")
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings=str(path))
+    assert info.value.file == str(path)
+    assert_nothing_written(db_of(settings_dict))
+
+
+def test_missing_settings_file_names_file(tmp_path: Path, settings_dict: dict):
+    path = tmp_path / "nowhere.json"
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings=str(path))
+    assert info.value.file == str(path)
+    assert_nothing_written(db_of(settings_dict))
+
+
+def test_invalid_discovered_settings_file_names_it(innocent_project: Path, settings_dict: dict):
+    innocent_project.write_text(json.dumps({"paper": {"starting_cash": -5}}), encoding="utf-8")
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings={"paper": {"db_path": settings_dict["paper"]["db_path"]}})
+    assert info.value.key == "paper.starting_cash"
+    assert Path(info.value.file).resolve() == innocent_project.resolve()
+    assert_nothing_written(db_of(settings_dict))
+
+
+# -- history inputs -----------------------------------------------------------------------------
+
+NOW = datetime.now(UTC)
+
+BAD_HISTORY: list[tuple[str, dict, str]] = [
+    ("interval_7x", {"interval": "7x"}, "interval"),
+    ("interval_empty", {"interval": ""}, "interval"),
+    ("interval_0m", {"interval": "0m"}, "interval"),
+    ("interval_7m", {"interval": "7m"}, "interval"),
+    ("interval_2d", {"interval": "2d"}, "interval"),
+    ("days_zero", {"days": 0}, "days"),
+    ("days_negative", {"days": -3}, "days"),
+    ("days_float", {"days": 1.5}, "days"),
+    ("days_bool", {"days": True}, "days"),
+    ("start_after_end", {"start": NOW - timedelta(days=1), "end": NOW - timedelta(days=10)}, "start"),
+    ("start_equals_end", {"start": "2025-03-03", "end": "2025-03-03"}, "start"),
+    ("start_after_end_strings", {"start": "2025-06-01", "end": "2025-01-01"}, "start"),
+    ("start_not_a_date", {"start": "yesterday-ish"}, "start"),
+    ("end_not_a_date", {"end": "not a date"}, "end"),
+    ("all_three", {"start": "2025-01-01", "end": "2025-02-01", "days": 5}, "days"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [(k, f) for _, k, f in BAD_HISTORY], ids=[n for n, _, _ in BAD_HISTORY])
+def test_bad_history_input_is_invalid_input(broker: workbench.Broker, settings_dict: dict, kwargs: dict,
+                                            field: str):
+    with pytest.raises(workbench.InvalidInput) as info:
+        broker.get_history("AAPL", **kwargs)
+    assert info.value.field == field
+    assert not isinstance(info.value, workbench.InvalidOrder)
+    expect_untouched(broker, db_of(settings_dict))
+
+
+def test_good_history_input_is_accepted(broker: workbench.Broker):
+    """Control for the test above: the same call with sane arguments returns bars."""
+    frame = broker.get_history("AAPL", days=10, interval="1d")
+    assert not frame.empty
