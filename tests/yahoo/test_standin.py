@@ -201,7 +201,7 @@ def test_vod_l_index_is_london_time_and_converts_to_utc(yahoo, yf_session):
     assert yahoo.chart_requests("VOD.L")[-1].period1 == int(datetime(2026, 3, 25, tzinfo=LONDON).timestamp())
 
     # on the wire, daily bars are stamped at the 08:00 London open, as Yahoo does
-    body = yf_session.get("https://query2.finance.yahoo.com/v8/finance/chart/VOD.L",
+    body = yf_session.get("https://query2.finance.yahoo.com/v8/finance/chart/VOD.L",  # rewritten to loopback
                           params={"period1": 1774396800, "period2": 1775088000, "interval": "1d"}).json()
     stamps = [datetime.fromtimestamp(t, tz=LONDON) for t in body["chart"]["result"][0]["timestamp"]]
     assert {(t.hour, t.minute) for t in stamps} == {(8, 0)}
@@ -338,24 +338,24 @@ def wire(yahoo) -> Iterator[LoopbackCurlSession]:
         yield s
 
 
-CHART = "https://query2.finance.yahoo.com/v8/finance/chart/"
+CHART = "https://query2.finance.yahoo.com/v8/finance/chart/"  # rewritten to loopback
 
 
 def test_handshake_hosts_and_info_endpoints(yahoo, wire):
     assert wire.get("https://fc.yahoo.com").status_code == 404
     assert wire.get("https://guce.yahoo.com/consent").status_code == 404
     assert wire.post("https://consent.yahoo.com/v2/collectConsent?sessionId=x", data={"a": "b"}).status_code == 404
-    crumb = wire.get("https://query1.finance.yahoo.com/v1/test/getcrumb")
+    crumb = wire.get("https://query1.finance.yahoo.com/v1/test/getcrumb")  # rewritten to loopback
     assert (crumb.status_code, crumb.text) == (200, "FakeCrumb123")
     assert crumb.headers["content-type"].startswith("text/plain")
 
-    r = wire.get("https://query2.finance.yahoo.com/v10/finance/quoteSummary/NOPE", params={"modules": "price"})
+    r = wire.get("https://query2.finance.yahoo.com/v10/finance/quoteSummary/NOPE", params={"modules": "price"})  # rewritten to loopback
     assert r.status_code == 404
     assert r.json() == {"quoteSummary": {"result": None, "error": {
         "code": "Not Found", "description": "Quote not found for symbol: NOPE"}}}
-    r = wire.get("https://query1.finance.yahoo.com/v7/finance/quote", params={"symbols": "NOPE"})
+    r = wire.get("https://query1.finance.yahoo.com/v7/finance/quote", params={"symbols": "NOPE"})  # rewritten to loopback
     assert r.json() == {"quoteResponse": {"result": [], "error": None}}
-    r = wire.get("https://query2.finance.yahoo.com/ws/fundamentals-timeseries/v1/finance/timeseries/NOPE")
+    r = wire.get("https://query2.finance.yahoo.com/ws/fundamentals-timeseries/v1/finance/timeseries/NOPE")  # rewritten to loopback
     assert r.json() == {"timeseries": {"result": [], "error": None}}
     assert [(q.host, q.path) for q in yahoo.requests][:4] == [
         ("fc.yahoo.com", "/"), ("guce.yahoo.com", "/consent"), ("consent.yahoo.com", "/v2/collectConsent"),
