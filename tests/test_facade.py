@@ -106,3 +106,51 @@ def test_sub_penny_prices_are_refused_by_the_paper_broker(settings_dict: dict) -
         assert info.value.field == "stop_price"
         assert broker.get_orders_history().empty
         assert broker.place_limit_order("AAPL", 1, "buy", "0.5001").status.is_open  # sub-dollar: 0.0001 ticks
+
+
+class HungOrderAdapter(PaperAdapter):
+    """A gateway that never acknowledges orders."""
+
+    name = "hung"
+
+    async def _place_order(self, order):  # type: ignore[override]
+        await asyncio.Event().wait()
+
+
+def test_an_order_timeout_names_the_client_order_id(settings_dict: dict) -> None:
+    workbench.register_adapter("hung", HungOrderAdapter, replace=True)
+    with workbench.connect("hung", settings={**settings_dict, "request_timeout": 0.3}) as broker:
+        with pytest.raises(workbench.RequestTimeout) as info:
+            broker.place_market_order("AAPL", 1, "buy", client_order_id="find-me-1")
+    assert info.value.raw == "find-me-1" and "get_order('find-me-1')" in str(info.value)
+
+
+def test_a_failing_fill_callback_does_not_stop_the_stream(settings_dict: dict) -> None:
+    calls: list[str] = []
+
+    def flaky(fill: workbench.FillEvent) -> None:
+        calls.append(fill.exec_id)
+        raise ValueError("user bug")
+
+    with workbench.connect(settings=settings_dict) as broker:
+        broker.on_fill(flaky)
+        broker.place_market_order("AAPL", 1, "buy")
+        broker.place_market_order("AAPL", 1, "buy")
+        eventually(lambda: len(calls) == 2)
+
+
+def test_reads_validate_their_arguments(settings_dict: dict) -> None:
+    with workbench.connect(settings=settings_dict) as broker:
+        broker.place_market_order("AAPL", 1, "buy")
+        assert len(broker.get_fills(since="2000-01-01")) == 1
+        assert broker.get_fills(since="2999-01-01").empty
+        with pytest.raises(workbench.InvalidInput) as info:
+            broker.get_fills(since="not a date")
+        assert info.value.field == "since"
+        with pytest.raises(workbench.InvalidInput) as info:
+            broker.get_orders_history(limit=-1)
+        assert info.value.field == "limit"
+        quotes: list[workbench.Quote] = []
+        sub = broker.subscribe_market_data("AAPL", quotes.append)  # a single symbol as a string
+        assert sub.symbols == ("AAPL",)
+        sub.cancel()

@@ -17,12 +17,15 @@ from typing import Any
 from workbench.adapters.base import AdapterBase
 from workbench.adapters.factory import get_adapter
 from workbench.core import frames
-from workbench.core.errors import InvalidOrder
+from workbench.core.errors import InvalidOrder, RequestTimeout
+from workbench.core.log import get_logger
 from workbench.core.models import FillEvent, NeutralOrder
 from workbench.core.runner import get_runner
 from workbench.core.settings import Settings, load_settings
 
 __all__ = ["Broker", "connect", "OPERATIONS"]
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Broker:
         self.adapter = adapter
         self.timeout = adapter.settings.request_timeout if timeout is None else timeout
         self._runner = get_runner()
+        self._pumps: list[asyncio.Task[Any]] = []
 
     @property
     def name(self) -> str:
@@ -111,17 +115,27 @@ class Broker:
         return self.adapter.is_connected()
 
     def on_fill(self, callback: Callable[[FillEvent], Any]) -> Callable[[], None]:
-        """Call ``callback(fill)`` (on workbench's loop thread) for every new fill; returns ``stop()``."""
+        """Call ``callback(fill)`` (on workbench's loop thread) for every new fill; returns ``stop()``.
+
+        An exception in the callback is logged and the stream goes on.
+        """
 
         async def pump() -> None:
             async for fill in self.adapter.stream_fills():
-                callback(fill)
+                try:
+                    callback(fill)
+                except Exception:
+                    log.exception("on_fill callback %r failed", callback)
 
-        ready = asyncio.run_coroutine_threadsafe(_start(pump), self._runner.loop).result(self.timeout)
-        return lambda: self._runner.loop.call_soon_threadsafe(ready.cancel)
+        task = self._runner.run(_start(pump), self.timeout, f"{self.name}.on_fill")
+        self._pumps.append(task)
+        return lambda: self._runner.loop.call_soon_threadsafe(task.cancel)
 
     def close(self) -> None:
-        """Disconnect (same as ``disconnect()``)."""
+        """Stop fill callbacks and disconnect (same as ``disconnect()``)."""
+        for task in self._pumps:
+            self._runner.loop.call_soon_threadsafe(task.cancel)
+        self._pumps.clear()
         if self.adapter.is_connected():
             self.disconnect()  # type: ignore[attr-defined]
 
@@ -143,23 +157,35 @@ async def _start(pump: Callable[[], Any]) -> asyncio.Task[Any]:
 
 
 def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    adapter_method = getattr(AdapterBase, op.target or op.name)
+    target = op.target or op.name
+    adapter_method = getattr(AdapterBase, target)
 
-    def call(self: Broker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if op.prepare is not None:
-            args, kwargs = op.prepare(self, *args, **kwargs)
-        return getattr(self.adapter, op.target or op.name)(*args, **kwargs)
+    def prepared(self: Broker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple, dict]:
+        return op.prepare(self, *args, **kwargs) if op.prepare is not None else (args, kwargs)
 
     def finish(self: Broker, result: Any) -> Any:
         return op.convert(result, self) if op.convert is not None else result
 
     @functools.wraps(adapter_method)
     def sync(self: Broker, *args: Any, **kwargs: Any) -> Any:
-        return finish(self, self._runner.run(call(self, args, kwargs), self.timeout, f"{self.name}.{op.name}"))
+        args, kwargs = prepared(self, args, kwargs)
+        coro = getattr(self.adapter, target)(*args, **kwargs)
+        try:
+            return finish(self, self._runner.run(coro, self.timeout, f"{self.name}.{op.name}"))
+        except RequestTimeout as exc:
+            order = next((a for a in args if isinstance(a, NeutralOrder)), None)
+            if order is None:
+                raise
+            # The order may still reach the broker: say how to find it instead of inviting a blind retry.
+            raise RequestTimeout(
+                f"{exc.message}; order {order.client_order_id!r} may still be working: look it up with "
+                f"get_order({order.client_order_id!r}), or resubmit the same client_order_id (never fills twice)",
+                broker=self.name, code="timeout", raw=order.client_order_id) from exc
 
     @functools.wraps(adapter_method)
     async def async_(self: Broker, *args: Any, **kwargs: Any) -> Any:
-        return finish(self, await self._runner.run_async(call(self, args, kwargs)))
+        args, kwargs = prepared(self, args, kwargs)
+        return finish(self, await self._runner.run_async(getattr(self.adapter, target)(*args, **kwargs)))
 
     for fn, suffix in ((sync, ""), (async_, "_async")):
         fn.__name__ = fn.__qualname__ = op.name + suffix

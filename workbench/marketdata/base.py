@@ -78,8 +78,8 @@ def resolve_range(
         raise InvalidInput(f"days must be a positive integer, got {days!r}", field="days")
     if start is not None and end is not None and days is not None:
         raise InvalidInput("give at most two of start, end and days", field="days")
-    t_start = _utc_stamp(start, "start")
-    t_end = _utc_stamp(end, "end")
+    t_start = utc_timestamp(start, "start")
+    t_end = utc_timestamp(end, "end")
     span = pd.Timedelta(days=days if days is not None else (5 if intraday else 365))
     if t_end is None:
         t_end = t_start + span if (t_start is not None and days is not None) else pd.Timestamp(now)
@@ -90,7 +90,8 @@ def resolve_range(
     return t_start, t_end
 
 
-def _utc_stamp(value: datetime | str | None, field: str) -> pd.Timestamp | None:
+def utc_timestamp(value: datetime | str | None, field: str) -> pd.Timestamp | None:
+    """A UTC Timestamp from a datetime or string (naive = UTC); InvalidInput naming ``field`` otherwise."""
     from workbench.core.errors import InvalidInput
 
     if value is None:

@@ -68,6 +68,8 @@ class PaperEngine:
         self._lock = threading.RLock()
         self._slip = config.slippage_bps / Decimal(10_000)
         self._fraction = config.partial_fill_fraction
+        self._closed = False
+        self._last_prices: dict[str, Decimal] = {}
         self._fill_listeners: list[Callable[[FillEvent], None]] = []
         self._order_listeners: list[Callable[[Order], None]] = []
         self.reload()
@@ -105,13 +107,15 @@ class PaperEngine:
 
     def submit(self, order: NeutralOrder) -> Order:
         """Accept (and, if marketable, fill) an order. Errors leave the ledger untouched."""
+        _check_tick_size(order)
+        now = self.clock()
+        price = self.prices.get_market_price(order.symbol, now)  # may do I/O: never under the lock
         with self._lock:
+            self._require_open()
             existing = self._find(order.client_order_id, by_client_id=True)
             if existing is not None:
                 return self._resubmitted(existing, order)
-            _check_tick_size(order)
-            now = self.clock()
-            price = self.prices.get_market_price(order.symbol, now)
+            self._last_prices[order.symbol] = price
             if self.config.enforce_market_hours and order.tif in (TimeInForce.IOC, TimeInForce.FOK) \
                     and not self.calendar.is_open(now):
                 raise MarketClosed(f"{order.tif} orders are refused while the market is closed",
@@ -138,6 +142,7 @@ class PaperEngine:
     def cancel(self, order_id: str) -> Order:
         """Cancel a working order (by order id or client order id). A finished order is returned as is."""
         with self._lock:
+            self._require_open()
             row = self._find(order_id)
             if row is None:
                 raise OrderNotFound(f"no order {order_id!r}", broker=self.broker, code="not_found")
@@ -177,6 +182,9 @@ class PaperEngine:
         events: list[Any] = []
         changed = 0
         with self._lock:
+            if self._closed:
+                return 0
+            self._last_prices[symbol] = price
             for row in [r for r in self._open.values() if r.symbol == symbol]:
                 work = dataclasses.replace(row)
                 change = Change()
@@ -195,6 +203,8 @@ class PaperEngine:
         """Poll the provider for every symbol with working orders and process the prices."""
         now = now or self.clock()
         with self._lock:
+            if self._closed:
+                return 0
             symbols = sorted({r.symbol for r in self._open.values()})
         changed = 0
         for symbol in symbols:
@@ -212,6 +222,9 @@ class PaperEngine:
         """Positions marked to the provider's current price (unmarked if it has none)."""
         with self._lock:
             held = dict(self._positions)
+        return self._marked(held)
+
+    def _marked(self, held: dict[str, tuple[Decimal, Decimal]]) -> list[Position]:
         now = self.clock()
         out = []
         for symbol, (qty, avg) in sorted(held.items()):
@@ -228,10 +241,10 @@ class PaperEngine:
         return next((p for p in self.positions() if p.symbol == symbol), None)
 
     def account(self) -> AccountInfo:
-        positions = self.positions()
-        with self._lock:
-            cash = self._cash
+        with self._lock:  # cash and holdings from the same instant; marks are fetched after
+            cash, held = self._cash, dict(self._positions)
             reserved = self._reserved_cash()
+        positions = self._marked(held)
         value = sum((p.market_value if p.market_value is not None else p.qty * p.avg_price for p in positions), _ZERO)
         equity = cash + value
         today = self.clock().date().isoformat()
@@ -248,7 +261,17 @@ class PaperEngine:
         return self._cash
 
     def close(self) -> None:
-        self.ledger.close()
+        """Close the ledger; waits for any operation in progress (they hold the lock)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self.ledger.close()
+
+    def _require_open(self) -> None:
+        if self._closed:
+            from workbench.core.errors import BrokerUnavailable
+
+            raise BrokerUnavailable("the paper engine is closed", broker=self.broker, code="closed")
 
     # -- internals --------------------------------------------------------------------------
 
@@ -291,9 +314,8 @@ class PaperEngine:
         total = _ZERO
         for r in self._open.values():
             if r.side is Side.BUY:
-                ref = r.limit_price or r.stop_price or r.avg_fill_price
-                if ref is None:
-                    ref = self.prices.get_market_price(r.symbol, self.clock())
+                # A resting market buy reserves at the last price seen (no price I/O under the lock).
+                ref = r.limit_price or r.stop_price or r.avg_fill_price or self._last_prices.get(r.symbol, _ZERO)
                 total += (r.qty - r.filled_qty) * ref * (_ONE + self._slip)
         return total
 

@@ -81,8 +81,13 @@ _UPSERT_POSITION = ("INSERT INTO positions (symbol, qty, avg_price) VALUES (?, ?
                     "ON CONFLICT (symbol) DO UPDATE SET qty = excluded.qty, avg_price = excluded.avg_price")
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def to_ns(ts: datetime) -> int:
-    return int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
+    """Epoch nanoseconds, clamped to SQLite's INTEGER range (dates past 2262 compare as 'forever')."""
+    ns = int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
+    return min(max(ns, _INT64[0]), _INT64[1])
 
 
 def from_ns(ns: int) -> datetime:

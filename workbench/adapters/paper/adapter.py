@@ -14,10 +14,12 @@ import pandas as pd
 
 from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
 from workbench.core.enums import Feature, OrderType, TimeInForce
+from workbench.core.errors import InvalidInput
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
 from workbench.core.settings import Settings
 from workbench.marketdata import MarketDataProvider, get_provider
+from workbench.marketdata.base import utc_timestamp
 from workbench.paper.engine import PaperEngine
 
 from .config import PaperConfig
@@ -98,10 +100,13 @@ class PaperAdapter(AdapterBase):
         self.engine.tick()
         for symbols, callback, last in list(self._quote_subs.values()):
             for symbol in symbols:
-                quote = self.provider.get_quote(symbol)
-                if last.get(symbol) != quote.last:
-                    last[symbol] = quote.last
-                    callback(quote)
+                try:
+                    quote = self.provider.get_quote(symbol)
+                    if last.get(symbol) != quote.last:
+                        last[symbol] = quote.last
+                        callback(quote)
+                except Exception:  # one failing symbol or callback must not starve the others
+                    log.exception("market-data subscriber for %s failed", symbol)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run engine/provider work, in a worker thread when the provider does I/O."""
@@ -130,13 +135,13 @@ class PaperAdapter(AdapterBase):
         return await self._call(self._engine.cancel, order_id)
 
     async def get_order(self, order_id: str) -> Order:
-        return self._engine.get_order(order_id)
+        return await self._call(self._engine.get_order, order_id)
 
-    async def get_orders_history(self, limit: int | None = 100, since: datetime | None = None) -> list[Order]:
-        return self._engine.orders(limit=limit, since=since)
+    async def get_orders_history(self, limit: int | None = 100, since: datetime | str | None = None) -> list[Order]:
+        return await self._call(functools.partial(self._engine.orders, limit=_limit(limit), since=_since(since)))
 
-    async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
-        return self._engine.fills(since=since)
+    async def get_fills(self, since: datetime | str | None = None) -> list[FillEvent]:
+        return await self._call(functools.partial(self._engine.fills, since=_since(since)))
 
     def stream_fills(self) -> AsyncIterator[FillEvent]:
         return self._fills.stream()
@@ -163,7 +168,7 @@ class PaperAdapter(AdapterBase):
         return frame
 
     async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
-        wanted = tuple(s.strip().upper() for s in symbols)
+        wanted = tuple(s.strip().upper() for s in ([symbols] if isinstance(symbols, str) else symbols))
         for symbol in wanted:  # unknown symbols fail now, not in the background
             await self.get_quote(symbol)
         key = next(self._sub_ids)
@@ -175,3 +180,19 @@ class PaperAdapter(AdapterBase):
 
         calendar = await asyncio.to_thread(get_calendar, "XNYS")  # first build takes a moment
         return calendar.clock(self.clock())
+
+
+def _limit(limit: int | None) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(f"limit must be a positive integer or None, got {limit!r}", field="limit")
+    return limit
+
+
+def _since(since: datetime | str | None) -> datetime | None:
+    """A tz-aware UTC datetime (naive values and date strings are read as UTC)."""
+    if since is None:
+        return None
+    stamp = utc_timestamp(since, "since")
+    return None if stamp is None else stamp.to_pydatetime()
