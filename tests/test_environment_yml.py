@@ -37,7 +37,8 @@ def pyproject_requirements(text: str) -> dict[str, SpecifierSet]:
 def conda_dependencies(text: str) -> list[str]:
     """The plain string items of the top-level ``dependencies:`` list (a tiny parser for this file's format).
 
-    Nested mappings such as ``- pip:`` and their sub-lists are skipped; comments and blank lines ignored.
+    Packages under ``- pip:`` count too (PyPI-only pins), except the ``-e .`` install of workbench itself;
+    comments and blank lines are ignored.
     """
     items: list[str] = []
     in_deps = False
@@ -55,9 +56,11 @@ def conda_dependencies(text: str) -> list[str]:
             continue
         if item_indent is None:
             item_indent = indent
-        if indent != item_indent:
-            continue  # an item of a nested list (under `- pip:`)
         value = line.lstrip()[2:].strip().strip("'\"")
+        if indent != item_indent:  # an item of the nested `- pip:` list
+            if not value.startswith("-"):
+                items.append(value)
+            continue
         if value.endswith(":"):
             continue  # a nested mapping such as `- pip:`
         items.append(value)
@@ -117,7 +120,8 @@ def test_environment_header(env_text: str) -> None:
     assert re.search(r"^\s+- conda-forge$", env_text, re.M)
     deps = conda_dependencies(env_text)
     assert "python=3.11" in deps and "pip" in deps
-    assert re.search(r"^\s+- pip:\n\s+- -e \.$", env_text, re.M), "expected `- pip: [-e .]` to install workbench"
+    assert re.search(r"^\s+- pip:\n(\s+(- .*|#.*)\n)*\s+- -e \.$", env_text, re.M), \
+        "expected a `- pip:` list ending with `-e .` to install workbench"
 
 
 def test_parser_sees_a_new_dependency(env_text: str) -> None:
@@ -133,6 +137,7 @@ def test_parser_agrees_with_pyyaml(env_text: str) -> None:
     yaml = pytest.importorskip("yaml")  # not a dependency; a cross-check when it happens to be installed
     data = yaml.safe_load(env_text)
     plain = [d for d in data["dependencies"] if isinstance(d, str)]
-    assert conda_dependencies(env_text) == plain
+    pip = next(d["pip"] for d in data["dependencies"] if isinstance(d, dict))
+    assert conda_dependencies(env_text) == plain + [p for p in pip if not p.startswith("-")]
     assert data["name"] == "workbench" and data["channels"] == ["conda-forge"]
-    assert {"pip": ["-e ."]} in data["dependencies"]
+    assert pip[-1] == "-e ."

@@ -45,7 +45,6 @@ FAST = settings(max_examples=int(os.environ.get("WORKBENCH_PROPERTY_EXAMPLES", "
 # Order validation
 # =============================================================================================
 
-_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.\-/ ]{0,23}$")
 
 
 def any_case(word: str) -> st.SearchStrategy[str]:

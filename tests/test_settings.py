@@ -109,3 +109,27 @@ def test_unknown_market_data_provider() -> None:
     with pytest.raises(workbench.ConfigError) as info:
         workbench.connect(settings={"market_data": {"provider": "nope"}})
     assert info.value.key == "market_data.provider"
+
+
+def test_typos_in_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(workbench.ConfigError) as info:
+        load_settings({"papr": {"allow_short": True}})
+    assert info.value.key == "papr" and info.value.file == "settings argument"
+    with pytest.raises(workbench.ConfigError) as info:
+        load_settings({"market_data": {"provder": "yfinance"}})
+    assert info.value.key == "market_data.provder"
+
+
+def test_secrets_are_masked_in_errors_and_tracebacks(monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "another-s3cret-789")
+    load_settings()
+    err = workbench.AuthError("rejected key another-s3cret-789", raw="body: another-s3cret-789")
+    assert "another-s3cret" not in str(err) and "another-s3cret" not in err.raw
+    log = get_logger("workbench.test")
+    with caplog.at_level(logging.ERROR, logger="workbench.test"):
+        try:
+            raise RuntimeError("low-level failure with another-s3cret-789")
+        except RuntimeError:
+            log.exception("request failed")
+    assert "another-s3cret" not in caplog.text and "request failed" in caplog.text

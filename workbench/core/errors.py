@@ -64,11 +64,14 @@ class WorkbenchError(Exception):
         raw: Any = None,
         field: str | None = None,
     ) -> None:
+        from .log import mask_secrets  # secrets never reach an error message or its raw payload
+
+        message = mask_secrets(message)
         super().__init__(message)
         self.message = message
         self.broker = broker
         self.code = code
-        self.raw = raw
+        self.raw = mask_secrets(raw) if isinstance(raw, str) else raw
         self.field = field
 
     def __str__(self) -> str:

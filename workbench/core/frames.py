@@ -39,6 +39,7 @@ __all__ = [
     "FILL_COLUMNS",
     "history_frame",
     "empty_history",
+    "long_history_frame",
     "positions_frame",
     "orders_frame",
     "fills_frame",
@@ -101,6 +102,25 @@ def history_frame(
         df = df[~df.index.duplicated(keep="last")].sort_index()
     df.attrs.update(_history_attrs(attrs))
     return df
+
+
+def long_history_frame(parts: Mapping[str, pd.DataFrame] | list[pd.DataFrame], **attrs: Any) -> pd.DataFrame:
+    """Several symbols' history in one long frame indexed by (symbol, ts), sorted.
+
+    ``parts`` maps symbol -> history frame, or is a list of frames that are already long.
+    An empty input gives an empty frame with the schema and the two index levels.
+    """
+    if isinstance(parts, Mapping):
+        parts = [pd.concat(list(parts.values()), keys=list(parts), names=["symbol", "ts"])] if parts else []
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        empty = empty_history()
+        index = pd.MultiIndex.from_arrays([pd.Index([], dtype=_S), empty.index], names=["symbol", "ts"])
+        out = pd.DataFrame({c: pd.Series([], dtype=_F) for c in HISTORY_COLUMNS}, index=index)
+    else:
+        out = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
+    out.attrs.update(attrs)
+    return out
 
 
 def empty_history(**attrs: Any) -> pd.DataFrame:

@@ -37,6 +37,8 @@ class _SecretFilter(logging.Filter):
         if _secrets:
             record.msg = mask_secrets(record.getMessage())
             record.args = None
+            if record.exc_info and not record.exc_text:  # the traceback text too
+                record.exc_text = mask_secrets(logging.Formatter().formatException(record.exc_info))
         return True
 
 

@@ -89,11 +89,23 @@ BROKER_ALIASES = {"ibkr": "ib", "interactive_brokers": "ib", "sim": "paper"}
 _SECRET_KEYS = {"api_key", "secret_key", "key_id", "secret", "password", "token"}
 
 
+class _MarketData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: str = "sim"
+    sim: dict[str, Any] = Field(default_factory=dict)
+    yfinance: dict[str, Any] = Field(default_factory=dict)
+
+
 class _Core(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow")  # broker sections; checked against known brokers below
     default_broker: str = Field(min_length=1)
     request_timeout: float = Field(gt=0)
-    market_data: dict[str, Any]
+    market_data: _MarketData
+
+#: Top-level keys besides broker sections.
+_CORE_KEYS = {"default_broker", "request_timeout", "market_data"}
+#: Broker sections that may exist before their adapter is installed.
+_PLANNED_BROKERS = {"paper", "ib", "alpaca"}
 
 
 class Settings:
@@ -108,6 +120,13 @@ class Settings:
             core = _Core.model_validate(data)
         except ValidationError as exc:
             raise self._error(exc, prefix="") from exc
+        for key in data:
+            if key not in _CORE_KEYS and key not in _PLANNED_BROKERS and not key.startswith("_"):
+                from workbench.adapters.factory import known_adapters  # late: the factory imports settings
+
+                if key not in known_adapters():
+                    raise ConfigError(f"unknown setting {key!r} (not a setting nor a known broker)",
+                                      file=self.origin(key), key=key)
         self.data = data
         self.default_broker = normalize_broker(core.default_broker)
         self.request_timeout = core.request_timeout

@@ -23,6 +23,7 @@ import os
 import shutil
 import threading
 import uuid
+from urllib.parse import quote, unquote
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,8 +94,9 @@ class HistoryCache:
         self._lock = threading.Lock()
 
     def path(self, symbol: str, interval: str, adjusted: bool) -> Path:
+        # Quoted, so a symbol such as BTC/USD stays one folder (pyarrow unquotes hive values when reading).
         return (self.root / f"interval={interval}" / f"adjusted={'true' if adjusted else 'false'}"
-                / f"symbol={symbol}" / _FILE)
+                / f"symbol={quote(symbol, safe='')}" / _FILE)
 
     def read(self, symbol: str, interval: str, adjusted: bool) -> CacheEntry | None:
         """The cached entry, or None if nothing (or something unreadable) is there."""
@@ -170,7 +172,7 @@ class HistoryCache:
         for path in sorted(self.root.glob(f"interval=*/adjusted=*/symbol=*/{_FILE}")):
             interval = path.parts[-4].split("=", 1)[1]
             adjusted = path.parts[-3].split("=", 1)[1] == "true"
-            symbol = path.parts[-2].split("=", 1)[1]
+            symbol = unquote(path.parts[-2].split("=", 1)[1])
             entry = self.read(symbol, interval, adjusted)
             if entry is None:
                 continue
@@ -185,7 +187,7 @@ class HistoryCache:
     def clear(self, symbol: str | None = None, interval: str | None = None) -> int:
         """Delete cached datasets (all, or those of ``symbol`` and/or ``interval``); returns how many."""
         count = 0
-        pattern = f"interval={interval or '*'}/adjusted=*/symbol={symbol or '*'}"
+        pattern = f"interval={interval or '*'}/adjusted=*/symbol={quote(symbol, safe='') if symbol else '*'}"
         for folder in list(self.root.glob(pattern)):
             if (folder / _FILE).is_file():
                 count += 1

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from workbench.core.errors import SymbolNotFound
+from workbench.core.errors import InvalidInput, SymbolNotFound
 from workbench.core.frames import empty_history, history_frame
 from workbench.core.intervals import parse_interval
 from workbench.core.models import Quote
@@ -40,6 +40,7 @@ __all__ = ["SimProvider", "SimConfig", "SimSymbol", "DEFAULT_UNIVERSE"]
 _EPOCH = pd.Timestamp("2000-01-01", tz="UTC")
 _EPOCH_NS = _EPOCH.value
 _EPOCH_DT = _EPOCH.to_pydatetime()
+_END_DT = (pd.Timestamp("2059-12-31", tz="UTC")).to_pydatetime()
 _MIN_NS = 60_000_000_000
 _DAY_MIN = 1440
 _ANCHOR_DAY = (pd.Timestamp("2025-01-01", tz="UTC") - _EPOCH).days
@@ -140,6 +141,8 @@ class SimProvider(MarketDataProvider):
         now = pd.Timestamp(self.clock()).tz_convert("UTC")
         t0, t1 = resolve_range(start, end, days, now.to_pydatetime(), iv.intraday)
         t1 = min(t1, now)
+        if t0 < _EPOCH or t1 > _EPOCH + pd.Timedelta(days=_N_DAYS - 1):
+            raise InvalidInput(f"sim data covers {_EPOCH.date()} to 2059; got {t0.date()}..{t1.date()}", field="start")
         attrs = {"source": self.name, "simulated": True, "symbol": sym, "interval": iv.name, "adjusted": adjusted}
         if t0 >= t1:
             return empty_history(**attrs)
@@ -207,6 +210,8 @@ class SimProvider(MarketDataProvider):
         return prices, volumes
 
     def _price_at(self, sym: str, ts: datetime) -> Decimal:
+        if not _EPOCH_DT <= ts < _END_DT:
+            raise InvalidInput(f"sim prices cover 2000-01-01 to 2059, not {ts:%Y-%m-%d}", field="at")
         delta = ts - _EPOCH_DT  # plain datetime arithmetic: this runs once per order
         ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
         minutes, rem = divmod(ns, _MIN_NS)

@@ -38,10 +38,10 @@ from workbench.core.errors import (
     SymbolNotFound,
     WorkbenchError,
 )
-from workbench.core.frames import empty_history, history_frame, quotes_frame
+from workbench.core.frames import empty_history, history_frame, long_history_frame, quotes_frame
 from workbench.core.intervals import Interval, parse_interval
 from workbench.core.log import get_logger
-from workbench.core.models import Quote
+from workbench.core.models import _SYMBOL, Quote
 
 from .base import MarketDataProvider, resolve_range
 from .cache import CacheEntry, HistoryCache, merge_ranges, subtract_ranges
@@ -148,7 +148,7 @@ class YFinanceProvider(MarketDataProvider):
         self.progress = progress
         self.clock = clock or (lambda: datetime.now(UTC))
         self._limiter = _RateLimiter(requests_per_second)
-        self._quotes: dict[str, Quote] = {}
+        self._quotes: dict[str, tuple[Quote, datetime]] = {}  # symbol -> (quote, when fetched)
 
     @classmethod
     def from_config(cls, config: YFinanceConfig, clock: Callable[[], datetime] | None = None,
@@ -187,8 +187,8 @@ class YFinanceProvider(MarketDataProvider):
         sym = _clean(symbol)
         now = self.clock()
         memo = self._quotes.get(sym)
-        if memo is not None and (now - memo.ts).total_seconds() < self.quote_ttl:
-            return memo
+        if memo is not None and (now - memo[1]).total_seconds() < self.quote_ttl:
+            return memo[0]
 
         def fetch() -> Quote:
             import yfinance as yf
@@ -206,13 +206,14 @@ class YFinanceProvider(MarketDataProvider):
             return Quote(symbol=sym, last=Decimal(str(round(float(last), 4))), ts=ts, source=_SOURCE)
 
         quote = self._call(sym, fetch)
-        self._quotes[sym] = quote.model_copy(update={"ts": now}) if quote.ts < now else quote
+        self._quotes[sym] = (quote, now)
         return quote
 
     def get_quotes(self, symbols: Sequence[str]) -> pd.DataFrame:
         """Latest quotes, one row per symbol (index ``symbol``)."""
-        quotes = self._map([_clean(s) for s in symbols], self.get_quote, "quotes")
-        return quotes_frame([quotes[s] for s in quotes], source=_SOURCE)
+        wanted = [_clean(s) for s in symbols]
+        quotes = self._map(wanted, self.get_quote, "quotes")
+        return quotes_frame([quotes[s] for s in dict.fromkeys(wanted)], source=_SOURCE)
 
     def cached(self) -> pd.DataFrame:
         """What the history cache holds: one row per (symbol, interval, adjusted)."""
@@ -231,6 +232,12 @@ class YFinanceProvider(MarketDataProvider):
             return empty_history(**attrs, cached=False)
         entry = self.cache.read(sym, iv.name, adjusted)
         missing = self._missing(entry.meta() if entry else None, t0, t1, now)
+        if entry is not None and adjusted:
+            # Yahoo adjusts all history as of today: once a day, look at what happened since the last fetch,
+            # so a new dividend or split (which rescales every older bar) is noticed even for cached ranges.
+            last_day = pd.Timestamp(entry.fetched_at, tz="UTC").normalize()
+            if last_day < now.normalize():
+                missing = merge_ranges([*missing, (last_day.value, now.value)])
         if entry is not None and not missing:
             return _slice(entry.frame, t0, t1, attrs, cached=True, as_of=entry.fetched_at)
         try:
@@ -360,12 +367,9 @@ class YFinanceProvider(MarketDataProvider):
             parts.append(bulk[(ts >= t0) & (ts < t1)])
         fetched = [s for s in cold if s in results and not isinstance(results[s], Exception)]
         if fetched:
-            parts.append(pd.concat([results[s] for s in fetched], keys=fetched, names=["symbol", "ts"]))
+            parts.append(long_history_frame({s: results[s] for s in fetched}))
         ordered = [s for s in symbols if s in set(warm) | set(fetched)]
-        if parts:  # sorted by (symbol, ts), whichever path each symbol took
-            out = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
-        else:
-            out = pd.concat([empty_history()], keys=pd.Index([], dtype="str"), names=["symbol", "ts"])
+        out = long_history_frame(parts)
         out.attrs = {"source": _SOURCE, "simulated": False, "symbols": ordered, "interval": iv.name,
                      "adjusted": adjusted, "failed": failed,
                      "cached": bool(ordered) and all(s in warm or results[s].attrs.get("cached") for s in ordered),
@@ -397,6 +401,16 @@ class YFinanceProvider(MarketDataProvider):
 
     # -- calling yfinance -------------------------------------------------------------------
 
+    def _back_off(self, sym: str, attempt: int, exc: Exception) -> int:
+        """Sleep before retry ``attempt + 1`` (exponential, with jitter), or raise RateLimited when out of tries."""
+        if attempt >= self.retries:
+            raise RateLimited(f"Yahoo rate limit for {sym} after {attempt + 1} attempts", code=429, raw=str(exc),
+                              retry_after=self.backoff * 2 ** attempt) from exc
+        delay = self.backoff * 2 ** attempt * (1 + random.random() / 4)
+        log.info("Yahoo rate limit for %s, retry %d in %.2f s", sym, attempt + 1, delay)
+        time.sleep(delay)
+        return attempt + 1
+
     def _call(self, sym: str, fn: Callable[[], Any], empty_ok: bool = False) -> Any:
         """Run one yfinance call with rate limiting, 429 retries and error mapping."""
         from yfinance.exceptions import (
@@ -413,13 +427,7 @@ class YFinanceProvider(MarketDataProvider):
                 with _yfinance_raises():
                     return fn()
             except YFRateLimitError as exc:
-                if attempt >= self.retries:
-                    raise RateLimited(f"Yahoo rate limit for {sym} after {attempt + 1} attempts", broker=None,
-                                      code=429, raw=str(exc), retry_after=self.backoff * 2 ** attempt) from exc
-                delay = self.backoff * 2 ** attempt * (1 + random.random() / 4)
-                log.info("Yahoo rate limit for %s, retry %d in %.2f s", sym, attempt + 1, delay)
-                time.sleep(delay)
-                attempt += 1
+                attempt = self._back_off(sym, attempt, exc)
             except YFTzMissingError as exc:
                 raise SymbolNotFound(f"unknown symbol {sym!r} (Yahoo has no such ticker)", code="yfinance.no_tz",
                                      raw=str(exc)) from exc
@@ -443,13 +451,9 @@ class YFinanceProvider(MarketDataProvider):
                 if status == 404:  # yfinance's .info fallback for an unknown ticker
                     raise SymbolNotFound(f"unknown symbol {sym!r} (Yahoo answered 404)", code=404,
                                          raw=str(exc)) from exc
-                if status == 429 and attempt < self.retries:
-                    time.sleep(self.backoff * 2 ** attempt * (1 + random.random() / 4))
-                    attempt += 1
-                    continue
                 if status == 429:
-                    raise RateLimited(f"Yahoo rate limit for {sym} after {attempt + 1} attempts", code=429,
-                                      raw=str(exc), retry_after=self.backoff * 2 ** attempt) from exc
+                    attempt = self._back_off(sym, attempt, exc)
+                    continue
                 if status is not None or _is_network_error(exc):
                     raise BrokerUnavailable(f"Yahoo Finance unavailable: {type(exc).__name__}: {exc}",
                                             code=status or "yfinance.network", raw=str(exc)) from exc
@@ -480,8 +484,8 @@ def _as_utc(stamp: Any) -> datetime:
 
 def _clean(symbol: str) -> str:
     sym = str(symbol).strip().upper()
-    if not sym:
-        raise InvalidInput("symbol must not be empty", field="symbol")
+    if not _SYMBOL.match(sym):
+        raise InvalidInput(f"not a valid symbol: {symbol!r}", field="symbol")
     return sym
 
 
