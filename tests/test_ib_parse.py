@@ -1,0 +1,128 @@
+"""IB mapping tables, the live-trading guard and the historical-data pacer (pure code, no gateway)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+import workbench
+from workbench import OrderStatus as S
+from workbench.adapters.ib.config import IBConfig
+from workbench.adapters.ib.pacing import HistoricalPacer
+from workbench.adapters.ib.parse import (
+    STATUS_MAP,
+    bar_size,
+    error_from_ib,
+    history_chunks,
+    order_status,
+    to_decimal,
+)
+from workbench.core.intervals import parse_interval
+
+D = Decimal
+
+
+@pytest.mark.parametrize(("raw", "filled", "qty", "expected"), [
+    ("PendingSubmit", 0, 10, S.PENDING_NEW), ("PreSubmitted", 0, 10, S.NEW), ("Submitted", 0, 10, S.NEW),
+    ("Submitted", 4, 10, S.PARTIALLY_FILLED),  # IB has no partial status: derived from quantities
+    ("Submitted", 10, 10, S.FILLED), ("Filled", 10, 10, S.FILLED), ("PendingCancel", 0, 10, S.PENDING_CANCEL),
+    ("Cancelled", 0, 10, S.CANCELLED), ("Cancelled", 4, 10, S.CANCELLED), ("ApiCancelled", 0, 10, S.CANCELLED),
+    ("Inactive", 0, 10, S.REJECTED),
+])
+def test_status_mapping(raw: str, filled: int, qty: int, expected: S) -> None:
+    assert order_status(raw, D(filled), D(qty)) is expected
+
+
+def test_every_ib_status_is_mapped_and_unknown_ones_are_errors() -> None:
+    assert set(STATUS_MAP) >= {"PendingSubmit", "ApiPending", "PreSubmitted", "Submitted", "ApiUpdate",
+                               "PendingCancel", "Cancelled", "ApiCancelled", "Filled", "Inactive"}
+    with pytest.raises(workbench.BrokerUnavailable):
+        order_status("Bogus", D(0), D(1))
+
+
+@pytest.mark.parametrize(("code", "cls"), [
+    (200, workbench.SymbolNotFound), (201, workbench.OrderRejected), (162, workbench.RateLimited),
+    (354, workbench.DataEntitlementError), (10167, workbench.DataEntitlementError),
+    (10168, workbench.DataEntitlementError), (1100, workbench.BrokerUnavailable),
+    (2110, workbench.BrokerUnavailable), (504, workbench.BrokerUnavailable), (326, workbench.ConfigError),
+    (10147, workbench.OrderNotFound),
+])
+def test_error_codes_map_to_typed_errors(code: int, cls: type) -> None:
+    err = error_from_ib(code, "message from IB", req_id=5)
+    assert type(err) is cls and err.code == code and err.raw == "message from IB" and err.broker == "ib"
+
+
+def test_notices_and_restorations_are_not_errors() -> None:
+    assert all(error_from_ib(code, "ok") is None for code in (202, 2104, 2106, 2158, 1101, 1102))
+    assert error_from_ib(326, "client id in use").key == "ib.client_id"
+
+
+def test_live_endpoints_need_allow_live() -> None:
+    for port in (4001, 7496):
+        with pytest.raises(workbench.ConfigError) as info:
+            IBConfig(port=port).check_endpoint()
+        assert info.value.key == "ib.port"
+        IBConfig(port=port, allow_live=True).check_endpoint()
+    IBConfig(port=4002).check_endpoint()
+    IBConfig().check_account("DU1234567")
+    with pytest.raises(workbench.ConfigError):
+        IBConfig().check_account("U1234567")
+    IBConfig(allow_live=True).check_account("U1234567")
+
+
+def test_bar_sizes() -> None:
+    assert [bar_size(parse_interval(i)) for i in ("1m", "5m", "1h", "1d", "1wk", "1mo")] == [
+        "1 min", "5 mins", "1 hour", "1 day", "1 week", "1 month"]
+    with pytest.raises(workbench.NotSupported):
+        bar_size(parse_interval("90m"))
+
+
+def test_history_chunks_cover_the_range_newest_first() -> None:
+    end = pd.Timestamp("2026-11-20 21:00", tz="UTC")
+    chunks = history_chunks(end - pd.Timedelta(days=10), end, parse_interval("1m"))
+    assert [c.duration for c in chunks] == ["1 D"] * 10 and chunks[0].end == end
+    assert chunks[-1].end == end - pd.Timedelta(days=9) and chunks[0].end_text() == "20261120 21:00:00 UTC"
+    daily = history_chunks(end - pd.Timedelta(days=800), end, parse_interval("1d"))
+    assert [c.duration for c in daily] == ["1 Y", "1 Y", "70 D"]
+    assert [c.duration for c in history_chunks(end - pd.Timedelta(hours=5), end, parse_interval("1d"))] == ["1 D"]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pacer_spaces_identical_requests_by_15_seconds() -> None:
+    clock = FakeClock()
+    pacer = HistoricalPacer(clock=clock)
+    assert pacer.delay("AAPL", ("AAPL", "1 D")) == 0
+    pacer.record("AAPL", ("AAPL", "1 D"))
+    clock.now += 5
+    assert pacer.delay("AAPL", ("AAPL", "1 D")) == pytest.approx(10)
+    assert pacer.delay("AAPL", ("AAPL", "2 D")) == 0  # a different request may go now
+    clock.now += 10
+    assert pacer.delay("AAPL", ("AAPL", "1 D")) == 0
+
+
+def test_pacer_keeps_60_requests_per_10_minutes_and_6_per_contract_per_2_seconds() -> None:
+    clock = FakeClock()
+    pacer = HistoricalPacer(clock=clock)
+    for i in range(6):
+        pacer.record("AAPL", ("AAPL", i))
+    assert pacer.delay("AAPL", ("AAPL", 99)) == pytest.approx(2)  # the 7th in 2 s for one contract waits
+    assert pacer.delay("MSFT", ("MSFT", 0)) == 0
+    for i in range(54):
+        clock.now += 3
+        pacer.record(f"S{i}", (i,))
+    assert pacer.delay("XOM", ("XOM",)) == pytest.approx(1000 + 600 - clock.now)  # the oldest must age out
+    clock.now = 1000 + 600
+    assert pacer.delay("XOM", ("XOM",)) == 0
+
+
+def test_unset_ib_doubles_become_zero() -> None:
+    assert to_decimal(1.7976931348623157e308) == 0 and to_decimal(187.25) == D("187.25") and to_decimal("") == 0

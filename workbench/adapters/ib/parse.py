@@ -1,0 +1,167 @@
+"""Pure IB <-> neutral mappings: order status, error codes, order types, bar sizes, history chunks.
+
+No ib_async import here: these tables are tested on their own and shared by the adapter and the
+TWS emulator's tests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from workbench.core.enums import OrderStatus, OrderType, TimeInForce, status_from_fills
+from workbench.core.errors import (
+    BrokerUnavailable,
+    ConfigError,
+    DataEntitlementError,
+    NotSupported,
+    OrderNotFound,
+    OrderRejected,
+    RateLimited,
+    SymbolNotFound,
+    WorkbenchError,
+)
+from workbench.core.intervals import Interval
+
+__all__ = [
+    "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "error_from_ib",
+    "ORDER_TYPES", "TIFS", "bar_size", "history_chunks",
+]
+
+# orderStatus as ib_async reports it (Trade.orderStatus):
+#   OrderStatus(orderId=7, status='Submitted', filled=40.0, remaining=60.0, avgFillPrice=187.21, permId=1001,
+#               parentId=0, lastFillPrice=187.2, clientId=1, whyHeld='', mktCapPrice=0.0)
+# IB never sends a partial-fill status: PARTIALLY_FILLED is derived from filled vs quantity.
+STATUS_MAP: dict[str, OrderStatus] = {
+    "PendingSubmit": OrderStatus.PENDING_NEW,
+    "ApiPending": OrderStatus.PENDING_NEW,
+    "PreSubmitted": OrderStatus.NEW,  # accepted, not yet working (e.g. an untriggered stop)
+    "Submitted": OrderStatus.NEW,
+    "ApiUpdate": OrderStatus.NEW,
+    "PendingCancel": OrderStatus.PENDING_CANCEL,
+    "Cancelled": OrderStatus.CANCELLED,
+    "ApiCancelled": OrderStatus.CANCELLED,
+    "Filled": OrderStatus.FILLED,
+    "Inactive": OrderStatus.REJECTED,  # rejected or held (see whyHeld)
+}
+
+
+def order_status(raw_status: str, filled: Decimal, qty: Decimal) -> OrderStatus:
+    """Canonical status from IB's status string and the filled quantity."""
+    try:
+        status = STATUS_MAP[raw_status]
+    except KeyError:
+        raise BrokerUnavailable(f"unknown IB order status {raw_status!r}", broker="ib", code="status",
+                                raw=raw_status) from None
+    return status_from_fills(status, filled, qty)
+
+
+# errorEvent as ib_async emits it: (reqId, errorCode, errorString, contract)
+#   (12, 200, 'No security definition has been found for the request', Stock(symbol='NOPE', ...))
+#: IB error code -> workbench error class (codes and meanings: TWS API "Message Codes").
+ERROR_MAP: dict[int, type[WorkbenchError]] = {
+    200: SymbolNotFound,  # no security definition
+    201: OrderRejected,  # order rejected
+    103: OrderRejected,  # duplicate order id
+    104: OrderRejected,  # cannot modify a filled order
+    321: NotSupported,  # validation error / read-only API
+    162: RateLimited,  # historical data service error (pacing violation)
+    420: RateLimited,  # invalid real-time query / pacing
+    354: DataEntitlementError,  # requested market data is not subscribed
+    10167: DataEntitlementError,  # delayed data displayed (not subscribed)
+    10168: DataEntitlementError,  # requested market data is not subscribed, delayed disabled
+    10147: OrderNotFound,  # order to cancel not found
+    10148: OrderRejected,  # order cannot be cancelled (already done)
+    326: ConfigError,  # client id already in use
+    502: BrokerUnavailable,  # could not connect
+    504: BrokerUnavailable,  # not connected
+    1100: BrokerUnavailable,  # connectivity between IB and TWS lost
+    2110: BrokerUnavailable,  # connectivity between TWS and server broken
+}
+#: Notices, not errors: farm connection OK (2104, 2106, 2158...), order cancelled confirmation (202).
+INFO_CODES = frozenset({202, 2100, 2101, 2103, 2104, 2105, 2106, 2107, 2108, 2119, 2137, 2158, 399})
+#: Connectivity restored (data lost / kept).
+RESTORED_CODES = frozenset({1101, 1102})
+
+
+def error_from_ib(code: int, message: str, req_id: int = -1) -> WorkbenchError | None:
+    """The typed error for an IB error code, or None for notices and restorations."""
+    if code in INFO_CODES or code in RESTORED_CODES:
+        return None
+    cls = ERROR_MAP.get(code, OrderRejected if req_id > 0 else BrokerUnavailable)
+    if cls is ConfigError:
+        return ConfigError(f"IB {code}: {message} (choose another ib.client_id)", key="ib.client_id",
+                           broker="ib", code=code, raw=message)
+    return cls(f"IB {code}: {message}", broker="ib", code=code, raw=message)
+
+
+#: Neutral order types -> IB orderType.
+ORDER_TYPES: dict[OrderType, str] = {
+    OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT",
+}
+#: Time in force the adapter carries (FOK and CLS are not offered for IB stock orders here).
+TIFS: dict[TimeInForce, str] = {
+    TimeInForce.DAY: "DAY", TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.OPG: "OPG",
+}
+
+_BAR_SIZES = {1: "1 min", 2: "2 mins", 3: "3 mins", 5: "5 mins", 10: "10 mins", 15: "15 mins", 20: "20 mins",
+              30: "30 mins", 60: "1 hour", 120: "2 hours", 180: "3 hours", 240: "4 hours", 480: "8 hours"}
+# Chunk length per request, kept well inside IB's per-bar-size duration limits (1-min bars over
+# several days is where timeouts start, ib_insync #268).
+_CHUNK = {1: "1 D", 2: "2 D", 3: "1 W", 5: "1 W", 10: "2 W", 15: "2 W", 20: "1 M", 30: "1 M"}
+
+
+def bar_size(interval: Interval) -> str:
+    """IB's barSizeSetting for an interval (NotSupported if IB has no such bar)."""
+    if interval.minutes is not None:
+        size = _BAR_SIZES.get(interval.minutes)
+    else:
+        size = {"1d": "1 day", "1wk": "1 week", "1mo": "1 month"}.get(interval.name)
+    if size is None:
+        raise NotSupported(f"IB has no {interval.name} bars", broker="ib", field="interval")
+    return size
+
+
+@dataclass(frozen=True)
+class HistoryChunk:
+    """One reqHistoricalData call: bars ending at ``end`` (UTC) over ``duration``."""
+
+    end: pd.Timestamp
+    duration: str
+
+    def end_text(self) -> str:
+        """``endDateTime`` as IB wants it, with an explicit time zone."""
+        return self.end.strftime("%Y%m%d %H:%M:%S UTC")
+
+
+def history_chunks(start: pd.Timestamp, end: pd.Timestamp, interval: Interval) -> list[HistoryChunk]:
+    """Split ``[start, end)`` into requests IB accepts, newest first (so a short request is one call)."""
+    if interval.minutes is not None and interval.minutes >= 60:
+        step, text = pd.Timedelta(days=30), "1 M"
+    elif interval.minutes is not None:
+        text = _CHUNK.get(interval.minutes, "1 D")
+        step = {"D": pd.Timedelta(days=1), "W": pd.Timedelta(weeks=1), "M": pd.Timedelta(days=30)}[text[-1]] \
+            * int(text.split()[0])
+    else:
+        step, text = pd.Timedelta(days=365), "1 Y"
+    chunks: list[HistoryChunk] = []
+    cursor = end
+    while cursor > start:
+        remaining = cursor - start
+        if remaining < step:  # the last (oldest) piece: ask only for what is left, in whole days
+            days = max(1, math.ceil(remaining / pd.Timedelta(days=1)))
+            chunks.append(HistoryChunk(cursor, f"{days} D"))
+            break
+        chunks.append(HistoryChunk(cursor, text))
+        cursor -= step
+    return chunks
+
+
+def to_decimal(value: Any) -> Decimal:
+    """IB sends floats (and 1.7976931348623157e308 for "unset"): unset becomes 0."""
+    number = float(value or 0)
+    return Decimal(0) if number >= 1e300 else Decimal(repr(number))
