@@ -114,6 +114,11 @@ class Broker:
     def is_connected(self) -> bool:
         return self.adapter.is_connected()
 
+    @property
+    def state(self) -> str:
+        """Connection state: ``connected``, ``reconnecting`` (after a gateway loss) or ``disconnected``."""
+        return self.adapter.state
+
     def on_fill(self, callback: Callable[[FillEvent], Any]) -> Callable[[], None]:
         """Call ``callback(fill)`` (on workbench's loop thread) for every new fill; returns ``stop()``.
 
@@ -146,8 +151,7 @@ class Broker:
         self.close()
 
     def __repr__(self) -> str:
-        state = "connected" if self.is_connected() else "disconnected"
-        return f"<Broker {self.name} {state}>"
+        return f"<Broker {self.name} {self.state}>"
 
 
 async def _start(pump: Callable[[], Any]) -> asyncio.Task[Any]:

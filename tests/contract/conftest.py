@@ -1,12 +1,14 @@
 """The broker contract suite runs against every adapter listed in ADAPTERS.
 
-Each entry builds a connected :class:`workbench.Broker` from settings. Brokers that need a gateway
-(ib, alpaca) join with an emulator-backed entry when their adapters land.
+Each entry builds a connected :class:`workbench.Broker`: ``paper`` directly; ``ib`` through the real
+ib_async client over loopback to workbench's TWS emulator (backed by its own paper engine).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,19 +16,45 @@ import pytest
 import workbench
 
 
-def _paper(settings_dict: dict[str, Any]) -> workbench.Broker:
-    return workbench.connect("paper", settings=settings_dict)
+@contextmanager
+def _paper(settings_dict: dict[str, Any], tmp_path: Path) -> Iterator[workbench.Broker]:
+    broker = workbench.connect("paper", settings=settings_dict)
+    try:
+        yield broker
+    finally:
+        broker.close()
 
 
-ADAPTERS: dict[str, Callable[[dict[str, Any]], workbench.Broker]] = {
+@contextmanager
+def _ib(settings_dict: dict[str, Any], tmp_path: Path, sdk: str = "ib_async") -> Iterator[workbench.Broker]:
+    pytest.importorskip(sdk)
+    from workbench.adapters.paper.config import PaperConfig
+    from workbench.emulators.tws import TwsEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.engine import PaperEngine
+
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "gateway.sqlite"), slippage_bps=0, commission=0),
+                         SimProvider())
+    emulator = TwsEmulator(engine, port=0, server_version=178 if sdk == "ib_async" else 176,
+                           tick_interval=0.05).start_in_thread()
+    settings = {**settings_dict, "ib": {"port": emulator.port, "client_id": 7, "sdk": sdk, "connect_timeout": 5}}
+    broker = workbench.connect("ib", settings=settings)
+    try:
+        yield broker
+    finally:
+        broker.close()
+        emulator.stop_thread()
+        engine.close()
+
+
+ADAPTERS: dict[str, Callable[..., Any]] = {
     "paper": _paper,
+    "ib": _ib,
+    "ib_insync": lambda s, p: _ib(s, p, sdk="ib_insync"),
 }
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
-def broker(request: pytest.FixtureRequest, settings_dict: dict[str, Any]) -> Iterator[workbench.Broker]:
-    session = ADAPTERS[request.param](settings_dict)
-    try:
+def broker(request: pytest.FixtureRequest, settings_dict: dict[str, Any], tmp_path: Path) -> Iterator[workbench.Broker]:
+    with ADAPTERS[request.param](settings_dict, tmp_path) as session:
         yield session
-    finally:
-        session.close()

@@ -109,6 +109,11 @@ class AdapterBase(ABC):
     def is_connected(self) -> bool:
         """Whether the adapter is connected now."""
 
+    @property
+    def state(self) -> str:
+        """``connected``, ``disconnected``, or (adapters that reconnect by themselves) ``reconnecting``."""
+        return "connected" if self.is_connected() else "disconnected"
+
     def _require_connected(self) -> None:
         if not self.is_connected():
             raise BrokerUnavailable(f"{self.name} is not connected; call connect() first", broker=self.name,

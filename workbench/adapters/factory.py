@@ -32,6 +32,7 @@ ENTRY_POINT_GROUP = "workbench.adapters"
 
 _BUILTIN = {
     "paper": "workbench.adapters.paper.adapter:PaperAdapter",
+    "ib": "workbench.adapters.ib.adapter:IBAdapter",
 }
 
 

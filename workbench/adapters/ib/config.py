@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.core.errors import ConfigError
@@ -26,6 +28,7 @@ class IBConfig(BaseModel):
     account: str | None = None
     connect_timeout: float = Field(default=10.0, gt=0)
     reconnect_max_delay: float = Field(default=60.0, gt=0)
+    sdk: Literal["auto", "ib_async", "ib_insync"] = "auto"  # auto: ib_async, else ib_insync
 
     def check_endpoint(self) -> None:
         """Refuse a live port before connecting (ConfigError naming ``ib.port``)."""

@@ -1,0 +1,68 @@
+"""Fixtures for the TWS emulator tests: the emulator on its own loop thread, and a connected ib_async IB."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from workbench.emulators.tws import TwsEmulator
+
+ACCOUNT = "DU1234567"
+SERVER_VERSIONS = [157, 178]
+
+
+def ib_eventually(ib: Any, predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> object:
+    """Like ``eventually()``, but lets the client's event loop run while waiting (``ib.sleep``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+        ib.sleep(interval)
+
+
+@pytest.fixture
+def engine(engine_factory: Callable[..., Any]) -> Any:
+    return engine_factory(commission=1)
+
+
+@pytest.fixture(params=SERVER_VERSIONS, ids=lambda v: f"sv{v}")
+def server_version(request: pytest.FixtureRequest) -> int:
+    return request.param
+
+
+@pytest.fixture
+def emulator(engine: Any, server_version: int) -> Iterator[TwsEmulator]:
+    emu = TwsEmulator(engine, port=0, server_version=server_version, tick_interval=None).start_in_thread()
+    try:
+        yield emu
+    finally:
+        emu.stop_thread()
+
+
+@pytest.fixture
+def connect(emulator: TwsEmulator) -> Iterator[Callable[..., Any]]:
+    """``connect(clientId=1, **kwargs)`` -> a connected ib_async IB; all disconnected at teardown."""
+    from ib_async import IB
+
+    made: list[Any] = []
+
+    def make(client_id: int = 1, **kwargs: Any) -> Any:
+        ib = IB()
+        made.append(ib)
+        ib.connect("127.0.0.1", emulator.port, clientId=client_id, timeout=kwargs.pop("timeout", 3), **kwargs)
+        return ib
+
+    yield make
+    for ib in made:
+        ib.disconnect()
+
+
+@pytest.fixture
+def ib(connect: Callable[..., Any]) -> Any:
+    return connect(1)

@@ -1,0 +1,417 @@
+"""``ib``: Interactive Brokers through ib_async (or ib_insync where only that is installed).
+
+The adapter lives on workbench's event loop and uses the SDK's async API, so no nested-loop patch is
+needed in Jupyter. The client_order_id travels in ``orderRef``: an order already known to the gateway
+(also after a reconnect, which re-syncs open and completed orders) is returned, never sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
+from workbench.core.enums import Feature, OrderType, Side, TimeInForce
+from workbench.core.errors import (
+    BrokerUnavailable,
+    NotSupported,
+    OrderNotFound,
+    RequestTimeout,
+    SymbolNotFound,
+    WorkbenchError,
+)
+from workbench.core.frames import empty_history, history_frame
+from workbench.core.intervals import parse_interval
+from workbench.core.log import get_logger
+from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
+from workbench.core.settings import Settings
+from workbench.marketdata.base import resolve_range
+
+from .config import IBConfig
+from .pacing import HistoricalPacer
+from .parse import ORDER_TYPES, TIFS, bar_size, error_from_ib, history_chunks, order_status, to_decimal
+
+__all__ = ["IBAdapter"]
+
+log = get_logger(__name__)
+
+_IB_TYPES = {v: k for k, v in ORDER_TYPES.items()}
+_IB_TIFS = {v: k for k, v in TIFS.items()}
+_ORDER_ERRORS = (201, 103, 104, 321, 200)
+
+
+def _sdk(name: str) -> Any:
+    """The ib_async module (or ib_insync), imported on first use only."""
+    import importlib
+
+    candidates = ["ib_async", "ib_insync"] if name == "auto" else [name]
+    for module in candidates:
+        try:
+            return importlib.import_module(module)
+        except ImportError:
+            continue
+    from workbench.core.errors import ConfigError
+
+    raise ConfigError("the ib broker needs ib_async: pip install 'workbench[ib]'", key="ib.sdk")
+
+
+class IBAdapter(AdapterBase):
+    """Interactive Brokers via TWS / IB Gateway (or workbench's TWS emulator)."""
+
+    name = "ib"
+    capabilities = Capabilities(
+        order_types=frozenset(ORDER_TYPES), tifs=frozenset(TIFS),
+        features=frozenset({Feature.STREAM_FILLS, Feature.MARKET_DATA_STREAM, Feature.HISTORY, Feature.SHORTING,
+                            Feature.PARTIAL_FILLS, Feature.MARKET_CALENDAR}),
+    )
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.config = settings.section_model("ib", IBConfig)
+        self.ib: Any = None
+        self._state = "disconnected"
+        self._contracts: dict[str, Any] = {}
+        self._fills = EventFanout()
+        self._errors: dict[int, list[tuple[int, str]]] = {}
+        self._pacer = HistoricalPacer()
+        self._subs: dict[int, tuple[tuple[str, ...], Callable[[Quote], Any]]] = {}
+        self._closing = False
+        self._reconnect: asyncio.Task[None] | None = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self.is_connected():
+            return
+        self.config.check_endpoint()
+        sdk = _sdk(self.config.sdk)
+        if self.ib is None:
+            self.ib = sdk.IB()
+            self.ib.errorEvent += self._on_error
+            self.ib.commissionReportEvent += self._on_commission
+            self.ib.disconnectedEvent += self._on_disconnected
+        self._closing = False
+        try:
+            await self.ib.connectAsync(self.config.host, self.config.port, clientId=self.config.client_id,
+                                       timeout=self.config.connect_timeout, readonly=self.config.readonly,
+                                       account=self.config.account or "")
+        except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+            raise BrokerUnavailable(f"cannot connect to IB at {self.config.host}:{self.config.port}: {exc}",
+                                    broker=self.name, code="connect", raw=str(exc)) from exc
+        accounts = self.ib.managedAccounts()
+        for account in ([self.config.account] if self.config.account else accounts):
+            try:
+                self.config.check_account(account)
+            except WorkbenchError:
+                self.ib.disconnect()
+                raise
+        self._state = "connected"
+        for symbols, callback in self._subs.values():  # restore subscriptions after a reconnect
+            await self._stream(symbols, callback)
+
+    async def disconnect(self) -> None:
+        self._closing = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+        if self.ib is not None and self.ib.isConnected():
+            self.ib.disconnect()
+        self._state = "disconnected"
+
+    def is_connected(self) -> bool:
+        return self.ib is not None and self.ib.isConnected()
+
+    @property
+    def state(self) -> str:
+        return "connected" if self.is_connected() else self._state
+
+    def _on_disconnected(self) -> None:
+        if self._closing:
+            return
+        self._state = "reconnecting"
+        log.warning("IB connection lost; reconnecting")
+        self._reconnect = asyncio.get_event_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        delay = 0.5
+        while not self._closing and not self.is_connected():
+            try:
+                await self.connect()
+                log.warning("IB connection restored (orders, fills and positions re-synced)")
+                return
+            except WorkbenchError as exc:
+                log.info("IB reconnect failed (%s); next try in %.1f s", exc, delay)
+            await asyncio.sleep(delay * (1 + random.random() / 4))  # backoff with jitter
+            delay = min(delay * 2, self.config.reconnect_max_delay)
+
+    def _on_error(self, req_id: int, code: int, message: str, *_: Any) -> None:
+        self._errors.setdefault(req_id, []).append((code, message))
+        if error_from_ib(code, message, req_id) is not None:
+            log.info("IB error %s on request %s: %s", code, req_id, message)
+
+    # -- contracts --------------------------------------------------------------------------
+
+    async def _contract(self, symbol: str) -> Any:
+        sym = symbol.strip().upper()
+        contract = self._contracts.get(sym)
+        if contract is None:
+            self._require_connected()
+            sdk = _sdk(self.config.sdk)
+            result = await self.ib.qualifyContractsAsync(sdk.Stock(sym, "SMART", "USD"))
+            if not result or result[0] is None or not getattr(result[0], "conId", 0):
+                raise SymbolNotFound(f"IB has no stock {sym!r}", broker=self.name, code=200)
+            contract = self._contracts[sym] = result[0]
+        return contract
+
+    # -- account ----------------------------------------------------------------------------
+
+    async def get_account(self) -> AccountInfo:
+        self._require_connected()
+        values = {v.tag: v.value for v in self.ib.accountValues() if v.currency in ("USD", "BASE", "")}
+        account = next(iter(self.ib.managedAccounts()), "")
+
+        def num(*tags: str) -> Decimal:
+            return next((to_decimal(values[t]) for t in tags if t in values), Decimal(0))
+
+        equity = num("NetLiquidation", "EquityWithLoanValue")
+        return AccountInfo(id=account, currency="USD", cash=num("TotalCashValue"), buying_power=num("BuyingPower"),
+                           equity=equity, portfolio_value=equity,
+                           last_equity=num("PreviousDayEquityWithLoanValue", "NetLiquidation"), raw=values)
+
+    async def get_positions(self) -> list[Position]:
+        self._require_connected()
+        out = []
+        for item in self.ib.portfolio():
+            qty = to_decimal(item.position)
+            if qty == 0:
+                continue
+            avg, mark = to_decimal(item.averageCost), to_decimal(item.marketPrice)
+            cost = abs(qty * avg)
+            pnl = to_decimal(item.unrealizedPNL)
+            out.append(Position(symbol=item.contract.symbol, qty=qty, avg_price=avg, market_price=mark,
+                                market_value=to_decimal(item.marketValue), unrealized_pnl=pnl,
+                                unrealized_pnl_pct=(pnl / cost).quantize(Decimal("0.000001")) if cost else Decimal(0),
+                                raw=item))
+        return sorted(out, key=lambda p: p.symbol)
+
+    # -- orders -----------------------------------------------------------------------------
+
+    async def _place_order(self, order: NeutralOrder) -> Order:
+        existing = self._trade(order.client_order_id)
+        if existing is not None:  # already at the gateway (maybe from before a reconnect): never send twice
+            return self._order(existing)
+        if self.config.readonly:
+            raise NotSupported("ib.readonly is on: orders are not sent", broker=self.name, field="readonly")
+        contract = await self._contract(order.symbol)
+        sdk = _sdk(self.config.sdk)
+        ib_order = sdk.Order(action=order.side.value, totalQuantity=float(order.qty),
+                             orderType=ORDER_TYPES[order.order_type], tif=TIFS[order.tif],
+                             orderRef=order.client_order_id, account=self.config.account or "")
+        if order.limit_price is not None:
+            ib_order.lmtPrice = float(order.limit_price)
+        if order.stop_price is not None:
+            ib_order.auxPrice = float(order.stop_price)
+        trade = self.ib.placeOrder(contract, ib_order)
+        order_id = trade.order.orderId
+        await self._until(lambda: trade.orderStatus.status not in ("PendingSubmit", "ApiPending")
+                          or self._order_error(order_id) is not None, "order acknowledgement")
+        error = self._order_error(order_id)
+        if error is not None and trade.orderStatus.status in ("PendingSubmit", "ApiPending", "Cancelled", "Inactive"):
+            raise error
+        return self._order(trade)
+
+    async def cancel_order(self, order_id: str) -> Order:
+        trade = self._trade(order_id)
+        if trade is None:
+            raise OrderNotFound(f"no IB order {order_id!r}", broker=self.name, code=10147)
+        if trade.isDone():
+            return self._order(trade)
+        self.ib.cancelOrder(trade.order)
+        await self._until(lambda: trade.isDone(), "cancel confirmation")
+        return self._order(trade)
+
+    async def get_order(self, order_id: str) -> Order:
+        trade = self._trade(order_id)
+        if trade is None:
+            raise OrderNotFound(f"no IB order {order_id!r}", broker=self.name, code="not_found")
+        return self._order(trade)
+
+    async def get_orders_history(self, limit: int | None = 100, since: datetime | None = None) -> list[Order]:
+        self._require_connected()
+        orders = sorted((self._order(t) for t in self.ib.trades()), key=lambda o: o.created_at, reverse=True)
+        if since is not None:
+            orders = [o for o in orders if o.created_at >= since]
+        return orders[:limit] if limit else orders
+
+    async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
+        self._require_connected()
+        fills = sorted((self._fill(f) for f in self.ib.fills()), key=lambda f: f.ts)
+        return [f for f in fills if since is None or f.ts >= since]
+
+    def stream_fills(self) -> AsyncIterator[FillEvent]:
+        return self._fills.stream()
+
+    def _on_commission(self, trade: Any, fill: Any, report: Any) -> None:
+        self._fills.publish(self._fill(fill))  # the commission is known now: one event per execution
+
+    def _trade(self, key: str) -> Any:
+        if self.ib is None:
+            return None
+        return next((t for t in self.ib.trades() if t.order.orderRef == key or str(t.order.orderId) == key
+                     or (t.order.permId and str(t.order.permId) == key)), None)
+
+    def _order_error(self, order_id: int) -> WorkbenchError | None:
+        for code, message in self._errors.get(order_id, []):
+            if code in _ORDER_ERRORS:
+                return error_from_ib(code, message, order_id)
+        return None
+
+    def _order(self, trade: Any) -> Order:
+        o, st = trade.order, trade.orderStatus
+        qty = to_decimal(o.totalQuantity)
+        fills = trade.fills
+        filled = max(to_decimal(st.filled), sum((to_decimal(f.execution.shares) for f in fills), Decimal(0)))
+        avg = to_decimal(st.avgFillPrice) or (
+            sum((to_decimal(f.execution.shares) * to_decimal(f.execution.price) for f in fills), Decimal(0)) / filled
+            if filled else Decimal(0))
+        times = [e.time for e in trade.log] or [datetime.now(UTC)]
+        return Order(broker=self.name, order_id=str(o.orderId), client_order_id=o.orderRef or str(o.orderId),
+                     symbol=trade.contract.symbol, side=Side(o.action), qty=qty, order_type=_IB_TYPES[o.orderType],
+                     tif=_IB_TIFS.get(o.tif, TimeInForce.DAY),
+                     limit_price=to_decimal(o.lmtPrice) if o.orderType in ("LMT", "STP LMT") else None,
+                     stop_price=to_decimal(o.auxPrice) if o.orderType in ("STP", "STP LMT") else None,
+                     status=order_status(st.status, filled, qty), raw_status=st.status, filled_qty=filled,
+                     avg_fill_price=avg.quantize(Decimal("0.000001")) if filled else None,
+                     created_at=_utc(times[0]), updated_at=_utc(times[-1]), raw=trade)
+
+    def _fill(self, fill: Any) -> FillEvent:
+        ex = fill.execution
+        report = fill.commissionReport
+        commission = to_decimal(report.commission) if report is not None else Decimal(0)
+        return FillEvent(broker=self.name, local_id=ex.orderRef or str(ex.orderId), broker_id=str(ex.orderId),
+                         exec_id=ex.execId, symbol=fill.contract.symbol, side=Side(ex.side),
+                         qty=to_decimal(ex.shares), price=to_decimal(ex.price), commission=commission,
+                         ts=_utc(fill.time), raw=fill)
+
+    async def _until(self, predicate: Callable[[], object], what: str, timeout: float | None = None) -> None:
+        deadline = asyncio.get_running_loop().time() + (timeout or self.config.connect_timeout)
+        while not predicate():
+            if asyncio.get_running_loop().time() > deadline:
+                raise RequestTimeout(f"IB: no {what} in time", broker=self.name, code="timeout")
+            await asyncio.sleep(0.005)
+
+    # -- market data ------------------------------------------------------------------------
+
+    async def get_quote(self, symbol: str) -> Quote:
+        contract = await self._contract(symbol)
+        tickers = await self.ib.reqTickersAsync(contract)
+        ticker = tickers[0] if tickers else None
+        last = _price(ticker, "last") or _price(ticker, "close") if ticker is not None else None
+        if last is None:  # no subscription: ask for delayed data once
+            self.ib.reqMarketDataType(3)
+            tickers = await self.ib.reqTickersAsync(contract)
+            ticker = tickers[0] if tickers else None
+            last = (_price(ticker, "last") or _price(ticker, "close")) if ticker is not None else None
+        if last is None:
+            raise SymbolNotFound(f"IB gave no price for {symbol}", broker=self.name, code="no_price")
+        return Quote(symbol=contract.symbol, last=last, bid=_price(ticker, "bid"), ask=_price(ticker, "ask"),
+                     ts=datetime.now(UTC), source=self.name)
+
+    async def get_history(self, symbol: str, days: int | None = None, start: datetime | str | None = None,
+                          end: datetime | str | None = None, interval: str = "1d") -> pd.DataFrame:
+        iv = parse_interval(interval)
+        size = bar_size(iv)
+        contract = await self._contract(symbol)
+        t0, t1 = resolve_range(start, end, days, datetime.now(UTC), iv.intraday)
+        attrs = {"broker": self.name, "source": self.name, "symbol": contract.symbol, "interval": iv.name,
+                 "adjusted": False}
+        rows: list[Any] = []
+        for chunk in history_chunks(t0, t1, iv):
+            request = (contract.conId, chunk.end_text(), chunk.duration, size)
+            wait = self._pacer.delay(contract.conId, request)
+            if wait > 0:
+                log.info("IB pacing: waiting %.1f s before a history request", wait)
+                await asyncio.sleep(wait)
+            self._pacer.record(contract.conId, request)
+            bars = await self.ib.reqHistoricalDataAsync(contract, endDateTime=chunk.end_text(),
+                                                        durationStr=chunk.duration, barSizeSetting=size,
+                                                        whatToShow="TRADES", useRTH=True, formatDate=2)
+            rows.extend(bars or [])
+        if not rows:
+            return empty_history(**attrs)
+        stamps = [_bar_ts(b.date) for b in rows]
+        cols = {k: np.fromiter((getattr(b, k) for b in rows), dtype="float64", count=len(rows))
+                for k in ("open", "high", "low", "close", "volume")}
+        frame = history_frame(stamps, cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"], **attrs)
+        return frame[(frame.index >= t0.normalize() if not iv.intraday else frame.index >= t0) & (frame.index < t1)]
+
+    async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
+        wanted = tuple(s.strip().upper() for s in ([symbols] if isinstance(symbols, str) else symbols))
+        for sym in wanted:
+            await self._contract(sym)
+        key = len(self._subs) + 1
+        while key in self._subs:
+            key += 1
+        self._subs[key] = (wanted, callback)
+        tickers = await self._stream(wanted, callback)
+
+        def cancel() -> None:
+            self._subs.pop(key, None)
+            for ticker in tickers:
+                if self.is_connected():
+                    self.ib.cancelMktData(ticker.contract)
+
+        return Subscription(wanted, cancel)
+
+    async def _stream(self, symbols: tuple[str, ...], callback: Callable[[Quote], Any]) -> list[Any]:
+        tickers = []
+        for sym in symbols:
+            ticker = self.ib.reqMktData(await self._contract(sym), "", False, False)
+
+            def on_update(t: Any, sym: str = sym) -> None:
+                last = _price(t, "last") or _price(t, "close")
+                if last is not None:
+                    try:
+                        callback(Quote(symbol=sym, last=last, bid=_price(t, "bid"), ask=_price(t, "ask"),
+                                       ts=datetime.now(UTC), source=self.name))
+                    except Exception:
+                        log.exception("market-data subscriber for %s failed", sym)
+
+            ticker.updateEvent += on_update
+            tickers.append(ticker)
+        return tickers
+
+    async def get_clock(self) -> MarketClock:
+        from workbench.core.calendar import get_calendar
+
+        calendar = await asyncio.to_thread(get_calendar, "XNYS")
+        return calendar.clock(datetime.now(UTC))
+
+
+def _price(ticker: Any, field: str) -> Decimal | None:
+    value = getattr(ticker, field, None)
+    if value is None or (isinstance(value, float) and (math.isnan(value) or value <= 0)):
+        return None
+    return Decimal(repr(float(value)))
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.now(UTC)
+
+
+def _bar_ts(value: Any) -> pd.Timestamp:
+    """Bar dates: a ``date`` for daily bars (labelled 00:00 UTC), an aware datetime for intraday."""
+    if isinstance(value, datetime):
+        return pd.Timestamp(value).tz_convert("UTC") if value.tzinfo else pd.Timestamp(value, tz="UTC")
+    if isinstance(value, date):
+        return pd.Timestamp(value, tz="UTC")
+    return pd.Timestamp(value, tz="UTC")

@@ -1,0 +1,1 @@
+"""Offline emulators of broker gateways, backed by the paper engine."""

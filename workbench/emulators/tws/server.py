@@ -1,0 +1,358 @@
+"""The asyncio TWS server: one :class:`Session` per client connection, dispatching on the message id.
+
+Run it on its own loop in a daemon thread (:meth:`TwsEmulator.start_in_thread`) or inside a running
+loop (``await emu.start()``). All engine calls happen on the emulator's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from . import messages as m
+from .bridge import Bridge
+from .codec import encode, parse_greeting, read_frame, split
+from .handlers import HANDLERS
+
+__all__ = ["TwsEmulator", "Session", "DEFAULT_SERVER_VERSION", "MIN_SERVER_VERSION", "MAX_SERVER_VERSION"]
+
+log = logging.getLogger(__name__)
+
+MIN_SERVER_VERSION = 157
+MAX_SERVER_VERSION = 178
+DEFAULT_SERVER_VERSION = 157
+RECEIVED_LIMIT = 10_000
+FARM_NOTICES = ((2104, "Market data farm connection is OK:usfarm"),
+                (2106, "HMDS data farm connection is OK:ushmds"),
+                (2158, "Sec-def data farm connection is OK:secdefnj"))
+
+
+class Session:
+    """One client connection: handshake, then frames dispatched to :data:`HANDLERS`."""
+
+    def __init__(self, server: TwsEmulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.sv = 0
+        self.client_id: int = -1
+        self.started = False
+        self.closed = False
+        self.positions_sub = False
+        self.account_sub = False
+        self.mkt_subs: dict[int, tuple[str, tuple[Any, ...] | None]] = {}
+        self.pending_commissions: list[m.ExecView] = []
+        self.received: deque[list[str]] = deque(maxlen=RECEIVED_LIMIT)
+        self.connect_options = ""
+
+    def send(self, fields: list[Any]) -> None:
+        if self.closed or self.writer.is_closing():
+            return
+        self.writer.write(encode(fields))
+
+    def error(self, req_id: int, code: int, text: str) -> None:
+        self.send(m.error(self.sv, req_id, code, text))
+
+    async def run(self) -> None:
+        try:
+            if await self.reader.readexactly(4) != b"API\0":
+                return
+            low, high, self.connect_options = parse_greeting(await read_frame(self.reader))
+            sv = min(high, self.server.server_version)
+            if sv < max(low, MIN_SERVER_VERSION):
+                log.warning("client versions v%s..%s are not supported", low, high)
+                return
+            self.sv = sv
+            self.send(m.handshake(sv, datetime.now(UTC).strftime("%Y%m%d %H:%M:%S UTC")))
+            while not self.closed:
+                fields = split(await read_frame(self.reader))
+                if not fields:
+                    continue
+                self.received.append(fields)
+                self.server.received.append((self.client_id, fields))
+                self.dispatch(fields)
+                await self.writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
+            if not isinstance(exc, asyncio.IncompleteReadError):
+                log.info("connection closed: %s", exc)
+        finally:
+            self.close()
+
+    def dispatch(self, fields: list[str]) -> None:
+        try:
+            msg_id = int(fields[0])
+        except ValueError:
+            log.warning("bad message id %r", fields[0])
+            return
+        if not self.started and msg_id != 71:
+            log.warning("message %s before startApi ignored", msg_id)
+            return
+        handler = HANDLERS.get(msg_id)
+        if handler is None:
+            log.info("unsupported request %s ignored: %s", msg_id, fields)
+            return
+        try:
+            handler(self, fields)
+        except (IndexError, ValueError) as exc:
+            log.warning("malformed request %s (%s): %s", msg_id, exc, fields)
+        except Exception:
+            log.exception("request %s failed", msg_id)
+
+    def start_api(self, client_id: int) -> bool:
+        """Register the clientId; False (after error 326) when a live connection already holds it."""
+        if not self.server.register(self, client_id):
+            self.send(m.error(self.sv, -1, 326, "Unable to connect as the client id is already in use. "
+                                                "Retry with a unique client id."))
+            self.close()
+            return False
+        self.client_id = client_id
+        self.started = True
+        self.send(m.managed_accounts(self.server.accounts))
+        self.send(m.next_valid_id(self.server.bridge.next_order_id()))
+        if self.server.farm_notices:
+            for code, text in FARM_NOTICES:
+                self.error(-1, code, text)
+        return True
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.server.unregister(self)
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+class TwsEmulator:
+    """A TWS / IB Gateway emulator over a :class:`~workbench.paper.engine.PaperEngine`.
+
+    ``tick_interval`` (seconds) drives resting orders and streaming quotes from a background task;
+    ``None`` disables it (tests call :meth:`tick`).
+    """
+
+    def __init__(self, engine: Any, *, host: str = "127.0.0.1", port: int = 0,
+                 server_version: int = DEFAULT_SERVER_VERSION, accounts: tuple[str, ...] = ("DU1234567",),
+                 tick_interval: float | None = 1.0, farm_notices: bool = True) -> None:
+        if not MIN_SERVER_VERSION <= server_version <= MAX_SERVER_VERSION or server_version in (158, 163):
+            raise ValueError(f"server_version must be in {MIN_SERVER_VERSION}..{MAX_SERVER_VERSION} "
+                             f"(not 158 or 163), got {server_version}")
+        if not accounts:
+            raise ValueError("at least one account is needed")
+        self.engine = engine
+        self.host = host
+        self._port = port
+        self.server_version = server_version
+        self.accounts = list(accounts)
+        self.tick_interval = tick_interval
+        self.farm_notices = farm_notices
+        #: Every request received, as (clientId, fields), for tests to assert on (the latest RECEIVED_LIMIT).
+        self.received: deque[tuple[int, list[str]]] = deque(maxlen=RECEIVED_LIMIT)
+        self.sessions: set[Session] = set()
+        self._clients: dict[int, Session] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._ticker: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.bridge: Bridge = None  # type: ignore[assignment]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> TwsEmulator:
+        self._loop = asyncio.get_running_loop()
+        self.bridge = Bridge(self)
+        _warm_up(self.engine)
+        self._server = await asyncio.start_server(self._handle, self.host, self._port)
+        self._port = self._server.sockets[0].getsockname()[1]
+        if self.tick_interval:
+            self._ticker = asyncio.create_task(self._tick_loop())
+        log.info("TWS emulator listening on %s:%s (server version %s)", self.host, self._port, self.server_version)
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = [t for t in (self._ticker, *self._tasks) if t is not None]
+        for session in list(self.sessions):
+            session.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 1)
+            self._server = None
+        if self.bridge is not None:
+            self.bridge.close()
+
+    async def serve_forever(self, on_started: Callable[[TwsEmulator], None] | None = None) -> None:
+        """Serve until cancelled, or until SIGINT / SIGTERM when run in the main thread."""
+        await self.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = []
+        if threading.current_thread() is threading.main_thread():
+            import signal
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(sig, stop.set)
+                    signals.append(sig)
+        if on_started is not None:
+            on_started(self)
+        try:
+            await stop.wait()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+    def start_in_thread(self, timeout: float = 5.0) -> TwsEmulator:
+        """Start on a fresh loop in a daemon thread; returns once listening."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"tws-emulator-{id(self):x}", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError("the TWS emulator did not start")
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop_thread(self, timeout: float = 5.0) -> None:
+        if self._thread is None or self._loop is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0) -> Any:
+        """Run ``fn(*args)`` on the emulator loop and return its result (from any thread)."""
+        assert self._loop is not None, "not started"
+        if _running_loop() is self._loop:
+            return fn(*args)
+
+        async def job() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(job(), self._loop).result(timeout)
+
+    def requests(self, client_id: int | None = None) -> list[list[str]]:
+        """A copy of the requests received (from ``client_id`` only, if given); safe from any thread."""
+        log_copy = self.call(lambda: list(self.received)) if self._loop is not None else list(self.received)
+        return [f for cid, f in log_copy if client_id is None or cid == client_id]
+
+    def tick(self) -> int:
+        """Process one price update for working orders and streaming quotes (thread-safe)."""
+        return self.call(self._tick_once)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        session = Session(self, reader, writer)
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+            if task is not None:
+                self._tasks.discard(task)
+
+    def register(self, session: Session, client_id: int) -> bool:
+        holder = self._clients.get(client_id)
+        if holder is not None and holder is not session and not holder.closed:
+            return False
+        self._clients[client_id] = session
+        return True
+
+    def unregister(self, session: Session) -> None:
+        if self._clients.get(session.client_id) is session:
+            del self._clients[session.client_id]
+
+    def session_for(self, client_id: int) -> Session | None:
+        session = self._clients.get(client_id)
+        return session if session is not None and not session.closed else None
+
+    def live_sessions(self) -> list[Session]:
+        return [s for s in self._clients.values() if not s.closed]
+
+    def wake(self) -> None:
+        """Engine events arrived (possibly on another thread): drain them on the loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if _running_loop() is loop:
+            loop.call_soon(self._safe_drain)
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._safe_drain)
+
+    def _safe_drain(self) -> None:
+        try:
+            self.bridge.drain()
+        except Exception:
+            log.exception("draining engine events failed")
+
+    async def _tick_loop(self) -> None:
+        assert self.tick_interval
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            try:
+                self._tick_once()
+            except Exception:
+                log.exception("tick failed")
+
+    def _tick_once(self) -> int:
+        from .handlers import push_quotes
+
+        changed = self.engine.tick()
+        self.bridge.drain()
+        for session in self.live_sessions():
+            push_quotes(session)
+        return changed
+
+
+def _warm_up(engine: Any) -> None:
+    """Load the exchange calendar now, so the first DAY order is not slowed by it."""
+    try:
+        engine.calendar.next_close(engine.clock())
+    except Exception as exc:  # only a speed-up
+        log.debug("calendar warm-up failed: %s", exc)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
