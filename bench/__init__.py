@@ -13,4 +13,5 @@ BENCHMARKS: dict[str, str] = {
     "engine": "bench.engine:run",
     "coldstart": "bench.coldstart:run",
     "yfcache": "bench.yfcache:run",
+    "ib": "bench.ib:run",
 }

@@ -26,7 +26,8 @@ def test_gateway_restart_during_order_flow(settings_dict: dict[str, Any], tmp_pa
     broker = workbench.connect("ib", settings=settings)
     try:
         first = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=3, client_order_id="before-outage")
-        assert broker.place_order(first).status is workbench.OrderStatus.FILLED
+        broker.place_order(first)  # returns once acknowledged; the fill follows
+        eventually(lambda: broker.get_order("before-outage").status is workbench.OrderStatus.FILLED)
 
         gateway.stop_thread()  # the gateway goes away (nightly restart)
         eventually(lambda: broker.state == "reconnecting")
@@ -38,8 +39,8 @@ def test_gateway_restart_during_order_flow(settings_dict: dict[str, Any], tmp_pa
 
         again = broker.place_order(first)  # resubmitted after the outage: found by orderRef, not sent twice
         assert again.client_order_id == "before-outage" and again.status is workbench.OrderStatus.FILLED
-        second = broker.place_market_order("AAPL", 2, "buy", client_order_id="after-outage")
-        assert second.status is workbench.OrderStatus.FILLED
+        broker.place_market_order("AAPL", 2, "buy", client_order_id="after-outage")
+        eventually(lambda: broker.get_order("after-outage").status is workbench.OrderStatus.FILLED)
         eventually(lambda: len(broker.get_fills()) == 2)
         fills = broker.get_fills()
         assert sorted(fills["client_order_id"]) == ["after-outage", "before-outage"]

@@ -67,6 +67,10 @@ class EventFanout:
     def __init__(self) -> None:
         self._queues: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]]] = []
 
+    @property
+    def has_consumers(self) -> bool:
+        return bool(self._queues)
+
     def publish(self, event: Any) -> None:
         for loop, queue in list(self._queues):
             if not loop.is_closed():

@@ -39,7 +39,7 @@ from .config import IBConfig
 from .pacing import HistoricalPacer
 from .parse import ORDER_TYPES, TIFS, bar_size, error_from_ib, history_chunks, order_status, to_decimal
 
-__all__ = ["IBAdapter"]
+__all__ = ["IBAdapter", "bars_frame"]
 
 log = get_logger(__name__)
 
@@ -85,6 +85,9 @@ class IBAdapter(AdapterBase):
         self._subs: dict[int, tuple[tuple[str, ...], Callable[[Quote], Any]]] = {}
         self._closing = False
         self._reconnect: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()  # set whenever IB reports something about orders
+        self._by_ref: dict[str, Any] = {}  # orderRef (our client_order_id) -> Trade
+        self._sdk: Any = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -92,12 +95,15 @@ class IBAdapter(AdapterBase):
         if self.is_connected():
             return
         self.config.check_endpoint()
-        sdk = _sdk(self.config.sdk)
+        sdk = self._sdk = _sdk(self.config.sdk)
         if self.ib is None:
             self.ib = sdk.IB()
             self.ib.errorEvent += self._on_error
             self.ib.commissionReportEvent += self._on_commission
             self.ib.disconnectedEvent += self._on_disconnected
+            for event in (self.ib.orderStatusEvent, self.ib.execDetailsEvent):
+                event += self._poke
+            self.ib.openOrderEvent += self._on_open_order
         self._closing = False
         try:
             await self.ib.connectAsync(self.config.host, self.config.port, clientId=self.config.client_id,
@@ -106,6 +112,7 @@ class IBAdapter(AdapterBase):
         except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
             raise BrokerUnavailable(f"cannot connect to IB at {self.config.host}:{self.config.port}: {exc}",
                                     broker=self.name, code="connect", raw=str(exc)) from exc
+        self._by_ref = {t.order.orderRef: t for t in self.ib.trades() if t.order.orderRef}
         accounts = self.ib.managedAccounts()
         for account in ([self.config.account] if self.config.account else accounts):
             try:
@@ -126,11 +133,14 @@ class IBAdapter(AdapterBase):
         self._state = "disconnected"
 
     def is_connected(self) -> bool:
-        return self.ib is not None and self.ib.isConnected()
+        """Connected and synced (a reconnect counts only once its order/fill/position resync is done)."""
+        return self._state == "connected" and self.ib is not None and self.ib.isConnected()
 
     @property
     def state(self) -> str:
-        return "connected" if self.is_connected() else self._state
+        if self._state == "connected" and not (self.ib is not None and self.ib.isConnected()):
+            return "reconnecting" if not self._closing else "disconnected"
+        return self._state
 
     def _on_disconnected(self) -> None:
         if self._closing:
@@ -151,8 +161,17 @@ class IBAdapter(AdapterBase):
             await asyncio.sleep(delay * (1 + random.random() / 4))  # backoff with jitter
             delay = min(delay * 2, self.config.reconnect_max_delay)
 
+    def _poke(self, *_: Any) -> None:
+        self._changed.set()
+
+    def _on_open_order(self, trade: Any) -> None:
+        if trade.order.orderRef:
+            self._by_ref[trade.order.orderRef] = trade
+        self._changed.set()
+
     def _on_error(self, req_id: int, code: int, message: str, *_: Any) -> None:
         self._errors.setdefault(req_id, []).append((code, message))
+        self._changed.set()
         if error_from_ib(code, message, req_id) is not None:
             log.info("IB error %s on request %s: %s", code, req_id, message)
 
@@ -163,8 +182,7 @@ class IBAdapter(AdapterBase):
         contract = self._contracts.get(sym)
         if contract is None:
             self._require_connected()
-            sdk = _sdk(self.config.sdk)
-            result = await self.ib.qualifyContractsAsync(sdk.Stock(sym, "SMART", "USD"))
+            result = await self.ib.qualifyContractsAsync(self._sdk.Stock(sym, "SMART", "USD"))
             if not result or result[0] is None or not getattr(result[0], "conId", 0):
                 raise SymbolNotFound(f"IB has no stock {sym!r}", broker=self.name, code=200)
             contract = self._contracts[sym] = result[0]
@@ -204,14 +222,13 @@ class IBAdapter(AdapterBase):
     # -- orders -----------------------------------------------------------------------------
 
     async def _place_order(self, order: NeutralOrder) -> Order:
-        existing = self._trade(order.client_order_id)
+        existing = self._by_ref.get(order.client_order_id)  # indexed at connect (resync) and on every openOrder
         if existing is not None:  # already at the gateway (maybe from before a reconnect): never send twice
             return self._order(existing)
         if self.config.readonly:
             raise NotSupported("ib.readonly is on: orders are not sent", broker=self.name, field="readonly")
         contract = await self._contract(order.symbol)
-        sdk = _sdk(self.config.sdk)
-        ib_order = sdk.Order(action=order.side.value, totalQuantity=float(order.qty),
+        ib_order = self._sdk.Order(action=order.side.value, totalQuantity=float(order.qty),
                              orderType=ORDER_TYPES[order.order_type], tif=TIFS[order.tif],
                              orderRef=order.client_order_id, account=self.config.account or "")
         if order.limit_price is not None:
@@ -219,6 +236,7 @@ class IBAdapter(AdapterBase):
         if order.stop_price is not None:
             ib_order.auxPrice = float(order.stop_price)
         trade = self.ib.placeOrder(contract, ib_order)
+        self._by_ref[order.client_order_id] = trade
         order_id = trade.order.orderId
         await self._until(lambda: trade.orderStatus.status not in ("PendingSubmit", "ApiPending")
                           or self._order_error(order_id) is not None, "order acknowledgement")
@@ -259,11 +277,16 @@ class IBAdapter(AdapterBase):
         return self._fills.stream()
 
     def _on_commission(self, trade: Any, fill: Any, report: Any) -> None:
-        self._fills.publish(self._fill(fill))  # the commission is known now: one event per execution
+        if self._fills.has_consumers:  # the commission is known now: one event per execution
+            self._fills.publish(self._fill(fill))
 
     def _trade(self, key: str) -> Any:
+        """A trade by client order id (orderRef, indexed), IB order id or permId."""
         if self.ib is None:
             return None
+        trade = self._by_ref.get(key)
+        if trade is not None:
+            return trade
         return next((t for t in self.ib.trades() if t.order.orderRef == key or str(t.order.orderId) == key
                      or (t.order.permId and str(t.order.permId) == key)), None)
 
@@ -282,7 +305,9 @@ class IBAdapter(AdapterBase):
             sum((to_decimal(f.execution.shares) * to_decimal(f.execution.price) for f in fills), Decimal(0)) / filled
             if filled else Decimal(0))
         times = [e.time for e in trade.log] or [datetime.now(UTC)]
-        return Order(broker=self.name, order_id=str(o.orderId), client_order_id=o.orderRef or str(o.orderId),
+        # model_construct: every field below is already typed and normalised (this runs per order event)
+        return Order.model_construct(broker=self.name, order_id=str(o.orderId),
+                     client_order_id=o.orderRef or str(o.orderId),
                      symbol=trade.contract.symbol, side=Side(o.action), qty=qty, order_type=_IB_TYPES[o.orderType],
                      tif=_IB_TIFS.get(o.tif, TimeInForce.DAY),
                      limit_price=to_decimal(o.lmtPrice) if o.orderType in ("LMT", "STP LMT") else None,
@@ -301,11 +326,20 @@ class IBAdapter(AdapterBase):
                          ts=_utc(fill.time), raw=fill)
 
     async def _until(self, predicate: Callable[[], object], what: str, timeout: float | None = None) -> None:
-        deadline = asyncio.get_running_loop().time() + (timeout or self.config.connect_timeout)
-        while not predicate():
-            if asyncio.get_running_loop().time() > deadline:
+        """Wait until ``predicate()`` holds, re-checking whenever IB reports an order event."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout or self.config.connect_timeout)
+        while True:
+            self._changed.clear()
+            if predicate():
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 raise RequestTimeout(f"IB: no {what} in time", broker=self.name, code="timeout")
-            await asyncio.sleep(0.005)
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
+            except asyncio.TimeoutError:
+                pass  # re-check anyway (e.g. a state change that fired no event)
 
     # -- market data ------------------------------------------------------------------------
 
@@ -344,12 +378,7 @@ class IBAdapter(AdapterBase):
                                                         durationStr=chunk.duration, barSizeSetting=size,
                                                         whatToShow="TRADES", useRTH=True, formatDate=2)
             rows.extend(bars or [])
-        if not rows:
-            return empty_history(**attrs)
-        stamps = [_bar_ts(b.date) for b in rows]
-        cols = {k: np.fromiter((getattr(b, k) for b in rows), dtype="float64", count=len(rows))
-                for k in ("open", "high", "low", "close", "volume")}
-        frame = history_frame(stamps, cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"], **attrs)
+        frame = bars_frame(rows, **attrs)
         return frame[(frame.index >= t0.normalize() if not iv.intraday else frame.index >= t0) & (frame.index < t1)]
 
     async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
@@ -408,10 +437,19 @@ def _utc(value: Any) -> datetime:
     return datetime.now(UTC)
 
 
-def _bar_ts(value: Any) -> pd.Timestamp:
-    """Bar dates: a ``date`` for daily bars (labelled 00:00 UTC), an aware datetime for intraday."""
-    if isinstance(value, datetime):
-        return pd.Timestamp(value).tz_convert("UTC") if value.tzinfo else pd.Timestamp(value, tz="UTC")
-    if isinstance(value, date):
-        return pd.Timestamp(value, tz="UTC")
-    return pd.Timestamp(value, tz="UTC")
+def bars_frame(rows: list[Any], **attrs: Any) -> pd.DataFrame:
+    """ib_async BarData list -> history frame, column-wise (no per-bar Timestamp objects).
+
+    Sample bar (formatDate=2): BarData(date=datetime(2026, 11, 20, 14, 30, tzinfo=UTC), open=187.1,
+    high=187.4, low=186.9, close=187.2, volume=12000.0, average=187.15, barCount=210). Daily bars carry a
+    ``date`` instead, labelled 00:00 UTC.
+    """
+    if not rows:
+        return empty_history(**attrs)
+    if isinstance(rows[0].date, datetime):  # intraday: aware datetimes, converted in one go
+        stamps: Any = pd.to_datetime([b.date for b in rows], utc=True)
+    else:
+        stamps = pd.DatetimeIndex([b.date for b in rows]).tz_localize("UTC")
+    cols = {k: np.fromiter((getattr(b, k) for b in rows), dtype="float64", count=len(rows))
+            for k in ("open", "high", "low", "close", "volume")}
+    return history_frame(stamps, cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"], **attrs)
