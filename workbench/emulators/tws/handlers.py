@@ -54,8 +54,13 @@ def req_current_time(s: Session, f: list[str]) -> None:
     s.send(m.current_time(int(_bridge(s).now().timestamp())))
 
 
-for _ignored in (15, 59, 77, 63, 25):  # autoOpenOrders, marketDataType, cancels without a reply
+for _ignored in (15, 77, 63, 25):  # autoOpenOrders and cancels without a reply
     HANDLERS[_ignored] = lambda s, f: None
+
+
+@handles(59)
+def req_market_data_type(s: Session, f: list[str]) -> None:
+    s.market_data_type = to_int(f[2]) or 1
 
 
 # -- account and positions ----------------------------------------------------------------
@@ -209,7 +214,18 @@ def req_mkt_data(s: Session, f: list[str]) -> None:
         return
     idx = 15 + (3 if f[15] == "1" else 0)
     snapshot = f[idx + 2] == "1" or (len(f) > idx + 3 and f[idx + 3] == "1")
+    delayed = s.market_data_type in (3, 4)
+    if not s.server.live_data and not delayed:  # no subscription: IB answers 354, which ends the request
+        s.error(req_id, 354, "Requested market data is not subscribed. Delayed market data is available.")
+        return
     data = market.snapshot(_bridge(s).prices, inst.symbol, _bridge(s).now())
+    if delayed:  # delayed tick types: bid 66, ask 67, last 68, close 75
+        s.send([m.MARKET_DATA_TYPE, 1, req_id, s.market_data_type])
+        for tick, key in ((66, "bid"), (67, "ask"), (68, "last"), (75, "close")):
+            s.send(m.tick_price(req_id, tick, data[key], 100 if tick != 75 else 0))
+        if snapshot:
+            s.send(m.tick_snapshot_end(req_id))
+        return
     s.send(m.tick_price(req_id, m.BID, data["bid"], 100, 1))
     s.send(m.tick_price(req_id, m.ASK, data["ask"], 100, 1))
     s.send(m.tick_price(req_id, m.LAST, data["last"], 100))

@@ -47,6 +47,7 @@ class Session:
         self.positions_sub = False
         self.account_sub = False
         self.mkt_subs: dict[int, tuple[str, tuple[Any, ...] | None]] = {}
+        self.market_data_type = 1  # reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed-frozen
         self.pending_commissions: list[m.ExecView] = []
         self.received: deque[list[str]] = deque(maxlen=RECEIVED_LIMIT)
         self.connect_options = ""
@@ -138,7 +139,7 @@ class TwsEmulator:
 
     def __init__(self, engine: Any, *, host: str = "127.0.0.1", port: int = 0,
                  server_version: int = DEFAULT_SERVER_VERSION, accounts: tuple[str, ...] = ("DU1234567",),
-                 tick_interval: float | None = 1.0, farm_notices: bool = True) -> None:
+                 tick_interval: float | None = 1.0, farm_notices: bool = True, live_data: bool = True) -> None:
         if not MIN_SERVER_VERSION <= server_version <= MAX_SERVER_VERSION or server_version in (158, 163):
             raise ValueError(f"server_version must be in {MIN_SERVER_VERSION}..{MAX_SERVER_VERSION} "
                              f"(not 158 or 163), got {server_version}")
@@ -151,6 +152,8 @@ class TwsEmulator:
         self.accounts = list(accounts)
         self.tick_interval = tick_interval
         self.farm_notices = farm_notices
+        #: False: the account has no live-data subscription (354 for live requests; delayed data works).
+        self.live_data = live_data
         #: Every request received, as (clientId, fields), for tests to assert on (the latest RECEIVED_LIMIT).
         self.received: deque[tuple[int, list[str]]] = deque(maxlen=RECEIVED_LIMIT)
         self.sessions: set[Session] = set()

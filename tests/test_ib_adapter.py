@@ -1,0 +1,94 @@
+"""IB adapter behaviours beyond the shared contract: safety, delayed data, partial fills, empty history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import workbench
+from tests.conftest import eventually
+
+pytest.importorskip("ib_async")
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """An emulator over a fresh paper engine; ``request.param`` (a dict) goes to the engine config / emulator."""
+    from workbench.adapters.paper.config import PaperConfig
+    from workbench.emulators.tws import TwsEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.engine import PaperEngine
+
+    options = dict(getattr(request, "param", {}))
+    live_data = options.pop("live_data", True)
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "gw.sqlite"), slippage_bps=0, commission=1, **options),
+                         SimProvider())
+    emulator = TwsEmulator(engine, port=0, server_version=178, tick_interval=0.02,
+                           live_data=live_data).start_in_thread()
+    emulator.engine_ref = engine
+    try:
+        yield emulator
+    finally:
+        emulator.stop_thread()
+        engine.close()
+
+
+def _connect(settings_dict: dict, gateway: Any, **ib: Any) -> workbench.Broker:
+    return workbench.connect("ib", settings={**settings_dict, "ib": {"port": gateway.port, "client_id": 5, **ib}})
+
+
+def test_live_ports_are_refused_before_connecting(settings_dict: dict) -> None:
+    for port in (4001, 7496):
+        with pytest.raises(workbench.ConfigError) as info:
+            workbench.connect("ib", settings={**settings_dict, "ib": {"port": port}})
+        assert info.value.key == "ib.port"
+
+
+def test_readonly_sends_no_orders(settings_dict: dict, gateway: Any) -> None:
+    with _connect(settings_dict, gateway, readonly=True) as broker:
+        with pytest.raises(workbench.NotSupported):
+            broker.place_market_order("AAPL", 1, "buy")
+        assert broker.get_account().cash > 0  # reads still work
+    assert gateway.engine_ref.orders() == []
+
+
+@pytest.mark.parametrize("gateway", [{"live_data": False}], indirect=True)
+def test_prices_fall_back_to_delayed_data(settings_dict: dict, gateway: Any) -> None:
+    with _connect(settings_dict, gateway) as broker:
+        price = broker.get_market_price("MSFT")
+    assert abs(price - gateway.engine_ref.prices.get_market_price("MSFT")) <= Decimal("0.05")
+    types = [f for _, f in gateway.received if f[0] == "59"]
+    assert types and types[-1][2] == "3"  # the adapter asked for delayed data after error 354
+
+
+@pytest.mark.parametrize("gateway", [{"partial_fill_fraction": 0.5}], indirect=True)
+def test_partial_fills_are_derived_and_each_fill_is_its_own_event(settings_dict: dict, gateway: Any) -> None:
+    with _connect(settings_dict, gateway) as broker:
+        seen: list[workbench.FillEvent] = []
+        broker.on_fill(seen.append)
+        order = broker.place_market_order("AAPL", 10, "buy")
+        statuses = set()
+
+        def filled() -> bool:
+            current = broker.get_order(order.order_id)
+            statuses.add(current.status)
+            return current.status is workbench.OrderStatus.FILLED
+
+        eventually(filled)
+        eventually(lambda: len(seen) == 2)
+    assert [f.qty for f in seen] == [5, 5] and all(f.commission == 1 for f in seen)
+    assert workbench.OrderStatus.FILLED in statuses
+
+
+def test_history_in_utc_and_empty_ranges_are_empty_frames(settings_dict: dict, gateway: Any) -> None:
+    with _connect(settings_dict, gateway) as broker:
+        minutes = broker.get_history("AAPL", start="2026-11-16", end="2026-11-17", interval="5m")
+        assert len(minutes) == 78 and str(minutes.index.tz) == "UTC"
+        assert minutes.index[0] == __import__("pandas").Timestamp("2026-11-16 14:30", tz="UTC")
+        weekend = broker.get_history("AAPL", start="2026-11-21", end="2026-11-22")
+        assert weekend.empty and list(weekend.columns) == ["open", "high", "low", "close", "volume"]
+        assert weekend.attrs["broker"] == "ib"
