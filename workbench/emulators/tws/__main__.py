@@ -32,11 +32,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--account", default="DU1234567")
     parser.add_argument("--tick-interval", type=float, default=1.0)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--no-live-data", action="store_true",
+                        help="act like an account without a market-data subscription (354; delayed data works)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = build_engine(args.db, args.tick_interval)
     emulator = TwsEmulator(engine, host=args.host, port=args.port, server_version=args.server_version,
-                           accounts=(args.account,), tick_interval=args.tick_interval)
+                           accounts=(args.account,), tick_interval=args.tick_interval,
+                           live_data=not args.no_live_data)
 
     def started(emu: TwsEmulator) -> None:
         print(f"TWS emulator listening on {emu.host}:{emu.port} (server version {emu.server_version}, "
