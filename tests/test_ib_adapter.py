@@ -92,3 +92,20 @@ def test_history_in_utc_and_empty_ranges_are_empty_frames(settings_dict: dict, g
         weekend = broker.get_history("AAPL", start="2026-11-21", end="2026-11-22")
         assert weekend.empty and list(weekend.columns) == ["open", "high", "low", "close", "volume"]
         assert weekend.attrs["broker"] == "ib"
+
+
+def test_stop_limit_ioc_and_opg_orders(settings_dict: dict, gateway: Any) -> None:
+    with _connect(settings_dict, gateway) as broker:
+        price = broker.get_market_price("AAPL")
+        far_up = (price * Decimal("1.5")).quantize(Decimal("0.01"))
+        stop = broker.place_order(symbol="AAPL", side="buy", qty=2, order_type="stop_limit", stop_price=far_up,
+                                  limit_price=far_up + 1, tif="gtc")
+        assert stop.status is workbench.OrderStatus.NEW and stop.raw_status == "PreSubmitted"  # untriggered
+        assert broker.cancel_order(stop.order_id).status is workbench.OrderStatus.CANCELLED
+        far_down = (price * Decimal("0.5")).quantize(Decimal("0.01"))
+        ioc = broker.place_limit_order("AAPL", 2, "buy", far_down, tif="ioc")
+        eventually(lambda: broker.get_order(ioc.order_id).status is workbench.OrderStatus.CANCELLED)
+        opg = broker.place_market_order("AAPL", 1, "buy", tif="opg")
+        assert opg.tif is workbench.TimeInForce.OPG and opg.status.is_open
+        with pytest.raises(workbench.NotSupported):  # not carried by the ib adapter: refused before sending
+            broker.place_market_order("AAPL", 1, "buy", tif="fok")

@@ -25,6 +25,9 @@ def test_gateway_restart_during_order_flow(settings_dict: dict[str, Any], tmp_pa
     settings = {**settings_dict, "ib": {"port": port, "client_id": 9, "connect_timeout": 2, "reconnect_max_delay": 0.5}}
     broker = workbench.connect("ib", settings=settings)
     try:
+        quotes: list[workbench.Quote] = []
+        broker.subscribe_market_data(["MSFT"], quotes.append)
+        eventually(lambda: quotes)
         first = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=3, client_order_id="before-outage")
         broker.place_order(first)  # returns once acknowledged; the fill follows
         eventually(lambda: broker.get_order("before-outage").status is workbench.OrderStatus.FILLED)
@@ -36,6 +39,8 @@ def test_gateway_restart_during_order_flow(settings_dict: dict[str, Any], tmp_pa
 
         gateway = TwsEmulator(engine, port=port, server_version=178, tick_interval=0.05).start_in_thread()
         eventually(lambda: broker.state == "connected", timeout=10)
+        seen = len(quotes)
+        eventually(lambda: len(quotes) > seen, timeout=10)  # the subscription was restored
 
         again = broker.place_order(first)  # resubmitted after the outage: found by orderRef, not sent twice
         assert again.client_order_id == "before-outage" and again.status is workbench.OrderStatus.FILLED
