@@ -51,8 +51,12 @@ def clock() -> ManualClock:
     return ManualClock(datetime(2026, 11, 18, 15, 0, tzinfo=UTC))
 
 
-def eventually(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> object:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+def eventually(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.01,
+               sleep: Callable[[float], object] = time.sleep) -> object:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    ``sleep`` waits between polls (``ib.sleep`` keeps an ib_async client's loop running meanwhile).
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -60,7 +64,7 @@ def eventually(predicate: Callable[[], object], timeout: float = 5.0, interval: 
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {predicate}")
-        time.sleep(interval)
+        sleep(interval)
 
 
 @pytest.fixture

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from tests.conftest import eventually
 from workbench.emulators.tws import TwsEmulator
 
 ACCOUNT = "DU1234567"
@@ -15,15 +15,8 @@ SERVER_VERSIONS = [157, 178]
 
 
 def ib_eventually(ib: Any, predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> object:
-    """Like ``eventually()``, but lets the client's event loop run while waiting (``ib.sleep``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
-        ib.sleep(interval)
+    """``eventually()`` that lets the client's event loop run while waiting (``ib.sleep``)."""
+    return eventually(predicate, timeout, interval, sleep=ib.sleep)
 
 
 @pytest.fixture
