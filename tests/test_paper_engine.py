@@ -650,3 +650,24 @@ def test_listeners_receive_events_after_commit(engine_factory):
     unsub()
     engine.submit(order("BUY", 1))
     assert len(fills) == 1 and len(orders) == 3
+
+
+def test_replace_modifies_a_working_order_and_may_fill_it(engine_factory, clock):
+    engine = engine_factory()
+    price = engine.prices.get_market_price("AAPL", clock())
+    far = (price * Decimal("0.5")).quantize(Decimal("0.01"))
+    order = engine.submit(NeutralOrder(symbol="AAPL", side="buy", qty=10, order_type="limit", limit_price=far))
+    bigger = engine.replace(order.order_id, qty=Decimal(20))
+    assert bigger.qty == 20 and bigger.status is OrderStatus.NEW and bigger.raw_status == "replaced"
+    with pytest.raises(InvalidOrder) as info:
+        engine.replace(order.order_id, limit_price=Decimal("-1"))
+    assert info.value.field == "limit_price"
+    with pytest.raises(InvalidOrder):
+        engine.replace(order.order_id, stop_price=Decimal("1"))  # a limit order takes no stop
+    marketable = (price * Decimal("1.01")).quantize(Decimal("0.01"))
+    filled = engine.replace(order.client_order_id, limit_price=marketable)
+    assert filled.status is OrderStatus.FILLED and filled.filled_qty == 20 and filled.avg_fill_price <= marketable
+    assert len(engine.fills()) == 1
+    with pytest.raises(OrderRejected):
+        engine.replace(order.order_id, qty=Decimal(30))
+    assert engine.ledger.order(order.order_id).qty == 20  # persisted

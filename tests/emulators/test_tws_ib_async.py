@@ -268,20 +268,27 @@ def test_raw_socket_handshake_and_version_negotiation(emulator: Any, server_vers
         assert second[:2] == ["9", "1"] and int(second[2]) >= 1
 
 
-@pytest.mark.parametrize("server_version", [157], indirect=True)
-def test_modify_is_refused_with_a_warning(ib: Any, engine: Any) -> None:
+def test_modify_changes_price_and_quantity_then_fills(ib: Any, engine: Any) -> None:
     errors: list[tuple[int, int]] = []
     ib.errorEvent += lambda req_id, code, msg, contract: errors.append((req_id, code))
     contract = qualified(ib)
+    price = engine.prices.get_market_price("AAPL", engine.clock())
     order = LimitOrder("BUY", 5, 50.0, orderRef="wb-ref-modify-1")
     trade = ib.placeOrder(contract, order)
     ib_eventually(ib, lambda: trade.orderStatus.status == "Submitted")
-    order.lmtPrice = 51.0
+    order.lmtPrice, order.totalQuantity = 51.0, 8
+    ib.placeOrder(contract, order)  # same orderId: a modify
+    ib_eventually(ib, lambda: engine.get_order("wb-ref-modify-1").limit_price == 51)
+    assert engine.get_order("wb-ref-modify-1").qty == 8 and trade.isActive() and not errors
+    order.lmtPrice = float(price) + 1  # now marketable: fills at once
     ib.placeOrder(contract, order)
-    ib_eventually(ib, lambda: (order.orderId, 105) in errors)
-    ib_eventually(ib, lambda: trade.orderStatus.status == "Submitted" and trade.isActive())
-    assert trade.order.lmtPrice == 50.0  # the unchanged order was re-sent
-    assert engine.get_order("wb-ref-modify-1").limit_price == 50
+    ib_eventually(ib, lambda: trade.orderStatus.status == "Filled")
+    assert sum(f.execution.shares for f in trade.fills) == 8
+    order.lmtPrice = 52.0
+    with pytest.raises(AssertionError):  # ib_async sends it, then objects client-side to modifying a done order
+        ib.placeOrder(contract, order)
+    ib_eventually(ib, lambda: (order.orderId, 104) in errors)  # and the gateway says 104
+    assert len(engine.orders()) == 1  # modifies never created a second order
 
 
 @pytest.mark.parametrize("server_version", [157, 178], indirect=True)

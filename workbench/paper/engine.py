@@ -139,6 +139,53 @@ class PaperEngine:
         self._notify(events)
         return self._snapshot(row)
 
+    def replace(self, order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None,
+                stop_price: Decimal | None = None) -> Order:
+        """Modify a working order's quantity and/or prices in place (one transaction).
+
+        The new values are validated like a new order (InvalidOrder names the field); a change that makes
+        the order marketable fills at once. A finished order raises OrderRejected.
+        """
+        now = self.clock()
+        with self._lock:
+            self._require_open()
+            row = self._find(order_id)
+            if row is None:
+                raise OrderNotFound(f"no order {order_id!r}", broker=self.broker, code="not_found")
+            if row.status.is_terminal:
+                raise OrderRejected(f"order {order_id} is {row.status} and cannot be modified", broker=self.broker,
+                                    code="not_modifiable")
+            fields = {f: getattr(row, f) for f in ("symbol", "side", "qty", "order_type", "tif", "limit_price",
+                                                   "stop_price")}
+            fields.update({k: v for k, v in (("qty", qty), ("limit_price", limit_price), ("stop_price", stop_price))
+                           if v is not None})
+            request = NeutralOrder(**fields, client_order_id=row.client_order_id)  # validates every field
+            _check_tick_size(request)
+            if request.qty < row.filled_qty:
+                raise InvalidOrder(f"qty {request.qty} is below the filled {row.filled_qty}", field="qty",
+                                   broker=self.broker)
+            symbol = row.symbol
+        price = self.prices.get_market_price(symbol, now)  # price I/O outside the lock
+        with self._lock:
+            row = self._open.get(row.order_id)
+            if row is None:  # finished meanwhile
+                raise OrderRejected(f"order {order_id} finished before it could be modified", broker=self.broker,
+                                    code="not_modifiable")
+            work = dataclasses.replace(row, qty=request.qty, limit_price=request.limit_price,
+                                       stop_price=request.stop_price, raw_status="replaced", updated_at=now)
+            if request.side is Side.BUY:  # the extra reservation must fit the buying power
+                extra = (request.qty - row.filled_qty) * (request.limit_price or request.stop_price or price) \
+                    - (row.qty - row.filled_qty) * (row.limit_price or row.stop_price or price)
+                if extra > 0 and extra * (_ONE + self._slip) > self._cash - self._reserved_cash():
+                    raise InsufficientFunds(f"modifying {order_id} needs {extra:.2f} more buying power",
+                                            broker=self.broker, code="insufficient_buying_power")
+            change = Change()
+            self._work(work, price, now, change)
+            change.orders = [work]
+            events = self._commit(change)
+        self._notify(events)
+        return self._snapshot(work)
+
     def cancel(self, order_id: str) -> Order:
         """Cancel a working order (by order id or client order id). A finished order is returned as is."""
         with self._lock:

@@ -142,13 +142,11 @@ class Bridge:
         self.max_order_id = max(self.max_order_id, order_id)
         key = (session.client_id, order_id)
         if key in self.records:
-            if not self.records[key].done:  # a modify: 105 is a warning, so the client keeps the live order
-                session.send(m.error(sv, order_id, 105, "Order being modified does not match original order: "
-                                                        "modifying orders is not supported by the emulator"))
-                session.send(m.open_order(sv, self.records[key].view))  # the order as it still stands
-                session.send(m.order_status(self.records[key].view))
+            rec = self.records[key]
+            if rec.done:
+                session.send(m.error(sv, order_id, 104, f"Can't modify a filled order (order id {order_id})"))
             else:
-                session.send(m.error(sv, order_id, 103, f"Duplicate order id {order_id}"))
+                self._modify(session, rec, qty, lmt, aux)
             return
         try:
             side = Side(action)
@@ -186,6 +184,26 @@ class Bridge:
         session.send(m.open_order(sv, view))
         filled_view = m.OrderView(**{**view.__dict__, "status": view.status, "filled": 0, "avg_fill_price": 0})
         session.send(m.order_status(filled_view))
+        self.drain()
+
+    def _modify(self, session: Session, rec: OrderRecord, qty: str, lmt: float | None, aux: float | None) -> None:
+        """placeOrder with a live order id: change quantity and prices in the engine, then report the order."""
+        v = rec.view
+        kind = OrderType(v.order_type)
+        try:
+            self.engine.replace(rec.engine_id, qty=Decimal(qty),
+                                limit_price=_dec(lmt) if kind.needs_limit_price else None,
+                                stop_price=_dec(aux) if kind.needs_stop_price else None)
+        except (WorkbenchError, ValueError, ArithmeticError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            session.send(m.error(session.sv, v.order_id, 201, f"Order rejected - reason:{message}"))
+            session.send(m.open_order(session.sv, v))  # the order as it still stands
+            session.send(m.order_status(v))
+            return
+        v.qty, v.lmt_price, v.aux_price = Decimal(qty), lmt, aux
+        if not rec.done:
+            session.send(m.open_order(session.sv, v))
+            session.send(m.order_status(v))
         self.drain()
 
     def cancel(self, session: Session, order_id: int) -> None:
