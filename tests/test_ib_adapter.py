@@ -61,8 +61,8 @@ def test_prices_fall_back_to_delayed_data(settings_dict: dict, gateway: Any) -> 
     with _connect(settings_dict, gateway) as broker:
         price = broker.get_market_price("MSFT")
     assert abs(price - gateway.engine_ref.prices.get_market_price("MSFT")) <= Decimal("0.05")
-    types = [f for _, f in gateway.received if f[0] == "59"]
-    assert types and types[-1][2] == "3"  # the adapter asked for delayed data after error 354
+    types = [f[2] for _, f in gateway.received if f[0] == "59"]
+    assert types[-2:] == ["3", "1"]  # delayed data after error 354 for this snapshot, then back to live
 
 
 @pytest.mark.parametrize("gateway", [{"partial_fill_fraction": 0.5}], indirect=True)
@@ -109,3 +109,42 @@ def test_stop_limit_ioc_and_opg_orders(settings_dict: dict, gateway: Any) -> Non
         assert opg.tif is workbench.TimeInForce.OPG and opg.status.is_open
         with pytest.raises(workbench.NotSupported):  # not carried by the ib adapter: refused before sending
             broker.place_market_order("AAPL", 1, "buy", tif="fok")
+
+
+def test_a_refused_account_is_final_not_a_reconnect_storm(settings_dict: dict, tmp_path: Path) -> None:
+    from workbench.adapters.paper.config import PaperConfig
+    from workbench.emulators.tws import TwsEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.engine import PaperEngine
+
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "live.sqlite")), SimProvider())
+    live = TwsEmulator(engine, port=0, accounts=("U7654321",), tick_interval=None).start_in_thread()
+    try:
+        adapter = workbench.get_adapter("ib", {**settings_dict, "ib": {"port": live.port, "client_id": 3}})
+        broker = workbench.Broker(adapter)
+        with pytest.raises(workbench.ConfigError) as info:
+            broker.connect()
+        assert info.value.key == "ib.allow_live" and broker.state == "disconnected"
+        starts = lambda: sum(1 for _, f in live.received if f[0] == "71")  # noqa: E731
+        assert starts() == 1
+        with pytest.raises(AssertionError):  # no reconnect attempt may appear (a storm made hundreds a second)
+            eventually(lambda: starts() > 1, timeout=1.0)
+        assert adapter._reconnect is None
+    finally:
+        live.stop_thread()
+        engine.close()
+
+
+def test_concurrent_resubmits_send_the_order_once(settings_dict: dict, gateway: Any) -> None:
+    import asyncio
+
+    with _connect(settings_dict, gateway) as broker:
+        request = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, client_order_id="twice-at-once")
+
+        async def both() -> list[workbench.Order]:
+            return await asyncio.gather(broker.place_order_async(request), broker.place_order_async(request))
+
+        first, second = asyncio.run(both())
+        assert first.order_id == second.order_id
+    placed = [f for _, f in gateway.received if f[0] == "3"]
+    assert len(placed) == 1 and len(gateway.engine_ref.orders()) == 1

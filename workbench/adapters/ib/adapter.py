@@ -22,6 +22,7 @@ from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subs
 from workbench.core.enums import Feature, OrderType, Side, TimeInForce
 from workbench.core.errors import (
     BrokerUnavailable,
+    ConfigError,
     NotSupported,
     OrderNotFound,
     RequestTimeout,
@@ -83,10 +84,12 @@ class IBAdapter(AdapterBase):
         self._errors: dict[int, list[tuple[int, str]]] = {}
         self._pacer = HistoricalPacer()
         self._subs: dict[int, tuple[tuple[str, ...], Callable[[Quote], Any]]] = {}
+        self._tickers: dict[str, list[Any]] = {}  # symbol -> [shared streaming ticker, subscriber count]
         self._closing = False
         self._reconnect: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()  # set whenever IB reports something about orders
         self._by_ref: dict[str, Any] = {}  # orderRef (our client_order_id) -> Trade
+        self._placing: set[str] = set()  # client order ids being sent now
         self._sdk: Any = None
 
     # -- connection -------------------------------------------------------------------------
@@ -105,6 +108,7 @@ class IBAdapter(AdapterBase):
                 event += self._poke
             self.ib.openOrderEvent += self._on_open_order
         self._closing = False
+        self._errors.clear()  # request ids are reused after a reconnect
         try:
             await self.ib.connectAsync(self.config.host, self.config.port, clientId=self.config.client_id,
                                        timeout=self.config.connect_timeout, readonly=self.config.readonly,
@@ -118,11 +122,14 @@ class IBAdapter(AdapterBase):
             try:
                 self.config.check_account(account)
             except WorkbenchError:
+                self._closing = True  # a refused account is final: no reconnect attempts
                 self.ib.disconnect()
                 raise
         self._state = "connected"
-        for symbols, callback in self._subs.values():  # restore subscriptions after a reconnect
-            await self._stream(symbols, callback)
+        if self._subs:  # restore subscriptions after a reconnect (the old tickers died with the connection)
+            self._tickers.clear()
+            for symbols, callback in self._subs.values():
+                await self._stream(symbols, callback)
 
     async def disconnect(self) -> None:
         self._closing = True
@@ -143,7 +150,9 @@ class IBAdapter(AdapterBase):
         return self._state
 
     def _on_disconnected(self) -> None:
-        if self._closing:
+        # Only a loss of an established connection starts the watchdog, and only one at a time (ib_async also
+        # fires this event when a reconnect attempt fails part-way).
+        if self._closing or self._state != "connected" or (self._reconnect and not self._reconnect.done()):
             return
         self._state = "reconnecting"
         log.warning("IB connection lost; reconnecting")
@@ -156,8 +165,12 @@ class IBAdapter(AdapterBase):
                 await self.connect()
                 log.warning("IB connection restored (orders, fills and positions re-synced)")
                 return
-            except WorkbenchError as exc:
-                log.info("IB reconnect failed (%s); next try in %.1f s", exc, delay)
+            except ConfigError as exc:  # e.g. client id taken or account refused: retrying cannot help
+                log.error("IB reconnect stopped: %s", exc)
+                self._state = "disconnected"
+                return
+            except Exception as exc:  # keep trying whatever the failure; never die silently
+                log.info("IB reconnect failed (%s: %s); next try in %.1f s", type(exc).__name__, exc, delay)
             await asyncio.sleep(delay * (1 + random.random() / 4))  # backoff with jitter
             delay = min(delay * 2, self.config.reconnect_max_delay)
 
@@ -170,7 +183,8 @@ class IBAdapter(AdapterBase):
         self._changed.set()
 
     def _on_error(self, req_id: int, code: int, message: str, *_: Any) -> None:
-        self._errors.setdefault(req_id, []).append((code, message))
+        if req_id > 0:  # request/order errors only; -1 notices are logged, not kept
+            self._errors.setdefault(req_id, []).append((code, message))
         self._changed.set()
         if error_from_ib(code, message, req_id) is not None:
             log.info("IB error %s on request %s: %s", code, req_id, message)
@@ -222,11 +236,21 @@ class IBAdapter(AdapterBase):
     # -- orders -----------------------------------------------------------------------------
 
     async def _place_order(self, order: NeutralOrder) -> Order:
-        existing = self._by_ref.get(order.client_order_id)  # indexed at connect (resync) and on every openOrder
+        coid = order.client_order_id
+        if coid in self._placing:  # the same order is being sent right now: wait for it, never send twice
+            await self._until(lambda: coid in self._by_ref or coid not in self._placing, "concurrent order")
+        existing = self._by_ref.get(coid)  # indexed at connect (resync) and on every openOrder
         if existing is not None:  # already at the gateway (maybe from before a reconnect): never send twice
             return self._order(existing)
         if self.config.readonly:
             raise NotSupported("ib.readonly is on: orders are not sent", broker=self.name, field="readonly")
+        self._placing.add(coid)
+        try:
+            return await self._send(order)
+        finally:
+            self._placing.discard(coid)
+
+    async def _send(self, order: NeutralOrder) -> Order:
         contract = await self._contract(order.symbol)
         ib_order = self._sdk.Order(action=order.side.value, totalQuantity=float(order.qty),
                              orderType=ORDER_TYPES[order.order_type], tif=TIFS[order.tif],
@@ -238,6 +262,7 @@ class IBAdapter(AdapterBase):
         trade = self.ib.placeOrder(contract, ib_order)
         self._by_ref[order.client_order_id] = trade
         order_id = trade.order.orderId
+        self._errors.pop(order_id, None)  # an id reused after a reconnect must not inherit old errors
         await self._until(lambda: trade.orderStatus.status not in ("PendingSubmit", "ApiPending")
                           or self._order_error(order_id) is not None, "order acknowledgement")
         error = self._order_error(order_id)
@@ -246,6 +271,7 @@ class IBAdapter(AdapterBase):
         return self._order(trade)
 
     async def cancel_order(self, order_id: str) -> Order:
+        self._require_connected()  # a cancel sent into a dead socket is silently dropped by the SDK
         trade = self._trade(order_id)
         if trade is None:
             raise OrderNotFound(f"no IB order {order_id!r}", broker=self.name, code=10147)
@@ -348,9 +374,12 @@ class IBAdapter(AdapterBase):
         tickers = await self.ib.reqTickersAsync(contract)
         ticker = tickers[0] if tickers else None
         last = _price(ticker, "last") or _price(ticker, "close") if ticker is not None else None
-        if last is None:  # no subscription: ask for delayed data once
+        if last is None:  # no subscription: ask for delayed data for this snapshot
             self.ib.reqMarketDataType(3)
-            tickers = await self.ib.reqTickersAsync(contract)
+            try:
+                tickers = await self.ib.reqTickersAsync(contract)
+            finally:
+                self.ib.reqMarketDataType(1)  # the setting is per session: do not leave everything delayed
             ticker = tickers[0] if tickers else None
             last = (_price(ticker, "last") or _price(ticker, "close")) if ticker is not None else None
         if last is None:
@@ -385,24 +414,31 @@ class IBAdapter(AdapterBase):
         wanted = tuple(s.strip().upper() for s in ([symbols] if isinstance(symbols, str) else symbols))
         for sym in wanted:
             await self._contract(sym)
-        key = len(self._subs) + 1
-        while key in self._subs:
-            key += 1
+        key = max(self._subs, default=0) + 1
         self._subs[key] = (wanted, callback)
-        tickers = await self._stream(wanted, callback)
+        handlers = await self._stream(wanted, callback)
+        loop = asyncio.get_running_loop()
 
-        def cancel() -> None:
-            self._subs.pop(key, None)
-            for ticker in tickers:
-                if self.is_connected():
-                    self.ib.cancelMktData(ticker.contract)
+        def cancel() -> None:  # may be called from any thread: the work runs on the adapter's loop
+            def drop() -> None:
+                self._subs.pop(key, None)
+                for sym, handler in handlers:
+                    self._unstream(sym, handler)
+
+            loop.call_soon_threadsafe(drop)
 
         return Subscription(wanted, cancel)
 
-    async def _stream(self, symbols: tuple[str, ...], callback: Callable[[Quote], Any]) -> list[Any]:
-        tickers = []
+    async def _stream(self, symbols: tuple[str, ...], callback: Callable[[Quote], Any]) -> list[tuple[str, Any]]:
+        """Attach ``callback`` to one shared streaming ticker per symbol (reference-counted)."""
+        handlers = []
         for sym in symbols:
-            ticker = self.ib.reqMktData(await self._contract(sym), "", False, False)
+            contract = await self._contract(sym)
+            entry = self._tickers.get(sym)
+            if entry is None or not self.is_connected() or entry[0] not in self.ib.tickers():
+                entry = self._tickers[sym] = [self.ib.reqMktData(contract, "", False, False), 0]
+            ticker = entry[0]
+            entry[1] += 1
 
             def on_update(t: Any, sym: str = sym) -> None:
                 last = _price(t, "last") or _price(t, "close")
@@ -414,8 +450,19 @@ class IBAdapter(AdapterBase):
                         log.exception("market-data subscriber for %s failed", sym)
 
             ticker.updateEvent += on_update
-            tickers.append(ticker)
-        return tickers
+            handlers.append((sym, on_update))
+        return handlers
+
+    def _unstream(self, sym: str, handler: Any) -> None:
+        entry = self._tickers.get(sym)
+        if entry is None:
+            return
+        entry[0].updateEvent -= handler
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del self._tickers[sym]
+            if self.is_connected():
+                self.ib.cancelMktData(entry[0].contract)
 
     async def get_clock(self) -> MarketClock:
         from workbench.core.calendar import get_calendar

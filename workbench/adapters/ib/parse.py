@@ -47,6 +47,7 @@ STATUS_MAP: dict[str, OrderStatus] = {
     "ApiCancelled": OrderStatus.CANCELLED,
     "Filled": OrderStatus.FILLED,
     "Inactive": OrderStatus.REJECTED,  # rejected or held (see whyHeld)
+    "ValidationError": OrderStatus.NEW,  # ib_async's status after a warning (105, 321, 404...): still active
 }
 
 
