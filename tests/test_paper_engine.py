@@ -671,3 +671,12 @@ def test_replace_modifies_a_working_order_and_may_fill_it(engine_factory, clock)
     with pytest.raises(OrderRejected):
         engine.replace(order.order_id, qty=Decimal(30))
     assert engine.ledger.order(order.order_id).qty == 20  # persisted
+
+
+def test_replace_down_to_the_filled_quantity_finishes_without_a_zero_fill(engine_factory, clock):
+    engine = engine_factory(partial_fill_fraction="0.5")
+    order = engine.submit(NeutralOrder(symbol="AAPL", side="buy", qty=10))
+    assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled_qty == 5
+    done = engine.replace(order.order_id, qty=Decimal(5))
+    assert done.status is OrderStatus.FILLED and done.qty == 5
+    assert [f.qty for f in engine.fills()] == [5]

@@ -333,3 +333,32 @@ def test_background_ticker_drives_resting_orders(engine: Any, clock: Any) -> Non
     finally:
         ib.disconnect()
         emu.stop_thread()
+
+
+def test_an_order_from_before_a_gateway_restart_can_be_modified(engine: Any) -> None:
+    from ib_async import IB
+
+    first = TwsEmulator(engine, port=0, server_version=178, tick_interval=None).start_in_thread()
+    port = first.port
+    ib = IB()
+    try:
+        ib.connect("127.0.0.1", port, clientId=4, timeout=3)
+        order = LimitOrder("BUY", 5, 50.0, orderRef="survives-restart")
+        ib.placeOrder(qualified(ib), order)
+        ib_eventually(ib, lambda: any(o.client_order_id == "survives-restart" for o in engine.open_orders()))
+        ib.disconnect()
+        first.stop_thread()
+        second = TwsEmulator(engine, port=port, server_version=178, tick_interval=None).start_in_thread()
+        try:
+            ib.connect("127.0.0.1", port, clientId=4, timeout=3)
+            trade = next(t for t in ib.openTrades() if t.order.orderRef == "survives-restart")  # re-synced
+            trade.order.lmtPrice = 51.0
+            ib.placeOrder(trade.contract, trade.order)  # a modify of the adopted order
+            ib_eventually(ib, lambda: engine.get_order("survives-restart").limit_price == 51)
+            assert trade.isActive() and len(engine.orders()) == 1
+        finally:
+            ib.disconnect()
+            second.stop_thread()
+    finally:
+        if ib.isConnected():
+            ib.disconnect()

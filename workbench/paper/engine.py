@@ -171,6 +171,9 @@ class PaperEngine:
             if row is None:  # finished meanwhile
                 raise OrderRejected(f"order {order_id} finished before it could be modified", broker=self.broker,
                                     code="not_modifiable")
+            if request.qty < row.filled_qty:  # fills may have landed while the price was fetched
+                raise InvalidOrder(f"qty {request.qty} is below the filled {row.filled_qty}", field="qty",
+                                   broker=self.broker)
             work = dataclasses.replace(row, qty=request.qty, limit_price=request.limit_price,
                                        stop_price=request.stop_price, raw_status="replaced", updated_at=now)
             if request.side is Side.BUY:  # the extra reservation must fit the buying power
@@ -180,7 +183,10 @@ class PaperEngine:
                     raise InsufficientFunds(f"modifying {order_id} needs {extra:.2f} more buying power",
                                             broker=self.broker, code="insufficient_buying_power")
             change = Change()
-            self._work(work, price, now, change)
+            if work.filled_qty == work.qty:  # reduced to what is already filled: done, no zero-share fill
+                self._close(work, OrderStatus.FILLED, "filled", now)
+            else:
+                self._work(work, price, now, change)
             change.orders = [work]
             events = self._commit(change)
         self._notify(events)

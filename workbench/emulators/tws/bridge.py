@@ -141,6 +141,7 @@ class Bridge:
         sv = session.sv
         self.max_order_id = max(self.max_order_id, order_id)
         key = (session.client_id, order_id)
+        self.drain()  # fills already made by the engine decide whether this is still a live order
         if key in self.records:
             rec = self.records[key]
             if rec.done:
@@ -195,10 +196,14 @@ class Bridge:
                                 limit_price=_dec(lmt) if kind.needs_limit_price else None,
                                 stop_price=_dec(aux) if kind.needs_stop_price else None)
         except (WorkbenchError, ValueError, ArithmeticError) as exc:
+            # 201 would make the client drop a still-live order: refuse the change, not the order.
             message = getattr(exc, "message", None) or str(exc)
-            session.send(m.error(session.sv, v.order_id, 201, f"Order rejected - reason:{message}"))
-            session.send(m.open_order(session.sv, v))  # the order as it still stands
-            session.send(m.order_status(v))
+            finished = getattr(exc, "code", None) == "not_modifiable"
+            session.send(m.error(session.sv, v.order_id, 104 if finished else 321,
+                                 f"{'Cannot modify a filled order' if finished else 'Order modify refused'}: {message}"))
+            if not finished:
+                session.send(m.open_order(session.sv, v))  # the order as it still stands
+                session.send(m.order_status(v))
             return
         v.qty, v.lmt_price, v.aux_price = Decimal(qty), lmt, aux
         if not rec.done:
@@ -231,11 +236,12 @@ class Bridge:
 
     def open_records(self, client_id: int | None) -> list[OrderRecord]:
         out = []
-        for r in self.records.values():
+        for r in list(self.records.values()):
             if r.done:
                 continue
             if client_id is not None and r.view.client_id == RESTORED:  # adopted by the first client asking
                 r.view.client_id = client_id
+                self.records[(client_id, r.view.order_id)] = self.records.pop((RESTORED, r.view.order_id))
             if client_id is None or r.view.client_id == client_id:
                 out.append(r)
         return out
