@@ -61,8 +61,8 @@ def test_prices_fall_back_to_delayed_data(settings_dict: dict, gateway: Any) -> 
     with _connect(settings_dict, gateway) as broker:
         price = broker.get_market_price("MSFT")
     assert abs(price - gateway.engine_ref.prices.get_market_price("MSFT")) <= Decimal("0.05")
-    types = [f[2] for _, f in gateway.received if f[0] == "59"]
-    assert types[-2:] == ["3", "1"]  # delayed data after error 354 for this snapshot, then back to live
+    types = lambda: [f[2] for _, f in gateway.received if f[0] == "59"]  # noqa: E731
+    eventually(lambda: types()[-2:] == ["3", "1"])  # delayed after error 354 for this snapshot, then live again
 
 
 @pytest.mark.parametrize("gateway", [{"partial_fill_fraction": 0.5}], indirect=True)
