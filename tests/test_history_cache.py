@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from workbench.core.frames import history_frame
 from workbench.marketdata.cache import CacheEntry, HistoryCache, merge_ranges, subtract_ranges

@@ -12,16 +12,18 @@ import asyncio
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from workbench.adapters.base import AdapterBase
 from workbench.adapters.factory import get_adapter
 from workbench.core import frames
-from workbench.core.errors import InvalidOrder, RequestTimeout
+from workbench.core.errors import InvalidInput, InvalidOrder, RequestTimeout
 from workbench.core.log import get_logger
 from workbench.core.models import FillEvent, NeutralOrder
 from workbench.core.runner import get_runner
 from workbench.core.settings import Settings, load_settings
+from workbench.marketdata.base import utc_timestamp
 
 __all__ = ["Broker", "connect", "OPERATIONS"]
 
@@ -36,6 +38,7 @@ class Operation:
     target: str = ""  # adapter method; defaults to ``name``
     prepare: Callable[..., tuple[tuple[Any, ...], dict[str, Any]]] | None = None
     convert: Callable[..., Any] | None = None  # (result, broker) -> value
+    doc: str = ""  # set when the method's signature is its own, not the adapter method's
 
 
 def _order_args(session: Broker, /, order: NeutralOrder | dict[str, Any] | None = None, **fields: Any):
@@ -60,6 +63,28 @@ def _limit_args(session: Broker, /, symbol: str, qty: Any, side: Any, limit_pric
                        **fields)
 
 
+def _history_args(session: Broker, /, limit: Any = 100, since: Any = None):
+    return (), {"limit": _limit(limit), "since": _since(since)}
+
+
+def _fills_args(session: Broker, /, since: Any = None):
+    return (), {"since": _since(since)}
+
+
+def _limit(limit: Any) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput(f"limit must be a positive integer or None, got {limit!r}", field="limit")
+    return limit
+
+
+def _since(since: Any) -> datetime | None:
+    """A tz-aware UTC datetime (naive values and date strings are read as UTC), for every adapter."""
+    stamp = utc_timestamp(since, "since")
+    return None if stamp is None else stamp.to_pydatetime()
+
+
 def _frame(builder: Callable[..., Any]) -> Callable[[Any, Broker], Any]:
     return lambda result, broker: builder(result, broker=broker.name, source=broker.name)
 
@@ -70,13 +95,15 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get_account"),
     Operation("get_positions", convert=_frame(frames.positions_frame)),
     Operation("get_position"),
-    Operation("place_order", prepare=_order_args),
-    Operation("place_market_order", "place_order", prepare=_market_args),
-    Operation("place_limit_order", "place_order", prepare=_limit_args),
+    Operation("place_order", prepare=_order_args, doc="Place an order: a NeutralOrder, a dict, or keyword fields."),
+    Operation("place_market_order", "place_order", prepare=_market_args,
+              doc="Place a market order: (symbol, qty, side, **fields)."),
+    Operation("place_limit_order", "place_order", prepare=_limit_args,
+              doc="Place a limit order: (symbol, qty, side, limit_price, **fields)."),
     Operation("cancel_order"),
     Operation("get_order"),
-    Operation("get_orders_history", convert=_frame(frames.orders_frame)),
-    Operation("get_fills", convert=_frame(frames.fills_frame)),
+    Operation("get_orders_history", prepare=_history_args, convert=_frame(frames.orders_frame)),
+    Operation("get_fills", prepare=_fills_args, convert=_frame(frames.fills_frame)),
     Operation("get_quote"),
     Operation("get_market_price"),
     Operation("get_history"),
@@ -193,12 +220,9 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
 
     for fn, suffix in ((sync, ""), (async_, "_async")):
         fn.__name__ = fn.__qualname__ = op.name + suffix
-        if op.prepare is not None:  # the signature is the convenience's, not the adapter's
+        if op.doc:  # the signature is the convenience's, not the adapter's
             del fn.__wrapped__
-            fn.__doc__ = {"place_order": "Place an order: a NeutralOrder, a dict, or keyword fields.",
-                          "place_market_order": "Place a market order: (symbol, qty, side, **fields).",
-                          "place_limit_order": "Place a limit order: (symbol, qty, side, limit_price, **fields).",
-                          }[op.name]
+            fn.__doc__ = op.doc
     return sync, async_
 
 

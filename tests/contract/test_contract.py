@@ -108,6 +108,8 @@ def test_market_order_fills_and_shows_everywhere(broker: workbench.Broker) -> No
     assert position is not None and position.qty == 3
     history = broker.get_orders_history()
     assert order.order_id in history.index and history.loc[order.order_id, "status"] == "FILLED"
+    assert len(broker.get_fills(since="2000-01-01")) == len(fills) and broker.get_fills(since="2200-01-01").empty
+    assert order.order_id in broker.get_orders_history(limit=5, since="2000-01-01").index
     account = broker.get_account()
     assert account.cash < Decimal(100000)
 

@@ -232,6 +232,3 @@ class MarketClock(_Model):
     next_close: UtcDatetime
     calendar: str = "XNYS"
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
+from workbench.core.enums import OrderStatus, Side, TimeInForce
 from workbench.core.errors import InsufficientFunds, InvalidOrder, MarketClosed, OrderNotFound, OrderRejected
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, Position
@@ -149,9 +149,7 @@ class PaperEngine:
         now = self.clock()
         with self._lock:
             self._require_open()
-            row = self._find(order_id)
-            if row is None:
-                raise OrderNotFound(f"no order {order_id!r}", broker=self.broker, code="not_found")
+            row = self._existing(order_id)
             if row.status.is_terminal:
                 raise OrderRejected(f"order {order_id} is {row.status} and cannot be modified", broker=self.broker,
                                     code="not_modifiable")
@@ -196,9 +194,7 @@ class PaperEngine:
         """Cancel a working order (by order id or client order id). A finished order is returned as is."""
         with self._lock:
             self._require_open()
-            row = self._find(order_id)
-            if row is None:
-                raise OrderNotFound(f"no order {order_id!r}", broker=self.broker, code="not_found")
+            row = self._existing(order_id)
             if row.status.is_terminal:
                 return self._snapshot(row)
             row = dataclasses.replace(row)
@@ -210,10 +206,7 @@ class PaperEngine:
     def get_order(self, order_id: str) -> Order:
         """An order by order id or client order id."""
         with self._lock:
-            row = self._find(order_id)
-        if row is None:
-            raise OrderNotFound(f"no order {order_id!r}", broker=self.broker, code="not_found")
-        return self._snapshot(row)
+            return self._snapshot(self._existing(order_id))
 
     def orders(self, limit: int | None = None, since: datetime | None = None) -> list[Order]:
         """Order history, most recent first."""
@@ -337,6 +330,13 @@ class PaperEngine:
         if order_id is None:
             return None
         return self._open.get(order_id) or self.ledger.order(order_id)
+
+    def _existing(self, order_id: str) -> OrderRow:
+        """The order with this order id or client order id; OrderNotFound otherwise."""
+        row = self._find(order_id)
+        if row is None:
+            raise OrderNotFound(f"no order {order_id!r}", broker=self.broker, code="not_found")
+        return row
 
     def _resubmitted(self, row: OrderRow, order: NeutralOrder) -> Order:
         diff = [f for f in _SAME_FIELDS if getattr(row, f) != getattr(order, f)]

@@ -263,11 +263,6 @@ class Ledger:
         rows = self._query(f"SELECT {', '.join(_ORDER_COLS)} FROM orders WHERE order_id = ?", (order_id,))
         return OrderRow.from_db(rows[0]) if rows else None
 
-    def order_by_client_id(self, client_order_id: str) -> OrderRow | None:
-        rows = self._query(f"SELECT {', '.join(_ORDER_COLS)} FROM orders WHERE client_order_id = ?",
-                           (client_order_id,))
-        return OrderRow.from_db(rows[0]) if rows else None
-
     def orders(self, limit: int | None = None, since: datetime | None = None) -> list[OrderRow]:
         """Most recent first."""
         sql = f"SELECT {', '.join(_ORDER_COLS)} FROM orders"

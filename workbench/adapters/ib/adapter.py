@@ -11,7 +11,7 @@ import asyncio
 import math
 import random
 from collections.abc import AsyncIterator, Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
-from workbench.core.enums import Feature, OrderType, Side, TimeInForce
+from workbench.core.enums import Feature, Side, TimeInForce
 from workbench.core.errors import (
     BrokerUnavailable,
     ConfigError,

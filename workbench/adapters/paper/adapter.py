@@ -14,12 +14,10 @@ import pandas as pd
 
 from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
 from workbench.core.enums import Feature, OrderType, TimeInForce
-from workbench.core.errors import InvalidInput
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
 from workbench.core.settings import Settings
 from workbench.marketdata import MarketDataProvider, get_provider
-from workbench.marketdata.base import utc_timestamp
 from workbench.paper.engine import PaperEngine
 
 from .config import PaperConfig
@@ -137,11 +135,11 @@ class PaperAdapter(AdapterBase):
     async def get_order(self, order_id: str) -> Order:
         return await self._call(self._engine.get_order, order_id)
 
-    async def get_orders_history(self, limit: int | None = 100, since: datetime | str | None = None) -> list[Order]:
-        return await self._call(functools.partial(self._engine.orders, limit=_limit(limit), since=_since(since)))
+    async def get_orders_history(self, limit: int | None = 100, since: datetime | None = None) -> list[Order]:
+        return await self._call(functools.partial(self._engine.orders, limit=limit, since=since))
 
-    async def get_fills(self, since: datetime | str | None = None) -> list[FillEvent]:
-        return await self._call(functools.partial(self._engine.fills, since=_since(since)))
+    async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
+        return await self._call(functools.partial(self._engine.fills, since=since))
 
     def stream_fills(self) -> AsyncIterator[FillEvent]:
         return self._fills.stream()
@@ -181,18 +179,3 @@ class PaperAdapter(AdapterBase):
         calendar = await asyncio.to_thread(get_calendar, "XNYS")  # first build takes a moment
         return calendar.clock(self.clock())
 
-
-def _limit(limit: int | None) -> int | None:
-    if limit is None:
-        return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInput(f"limit must be a positive integer or None, got {limit!r}", field="limit")
-    return limit
-
-
-def _since(since: datetime | str | None) -> datetime | None:
-    """A tz-aware UTC datetime (naive values and date strings are read as UTC)."""
-    if since is None:
-        return None
-    stamp = utc_timestamp(since, "since")
-    return None if stamp is None else stamp.to_pydatetime()
