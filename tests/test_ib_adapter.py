@@ -18,7 +18,7 @@ pytest.importorskip("ib_async")
 @pytest.fixture
 def gateway(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """An emulator over a fresh paper engine; ``request.param`` (a dict) goes to the engine config / emulator."""
-    from workbench.adapters.paper.config import PaperConfig
+    from workbench.paper.config import PaperConfig
     from workbench.emulators.tws import TwsEmulator
     from workbench.marketdata.sim import SimProvider
     from workbench.paper.engine import PaperEngine
@@ -112,7 +112,7 @@ def test_stop_limit_ioc_and_opg_orders(settings_dict: dict, gateway: Any) -> Non
 
 
 def test_a_refused_account_is_final_not_a_reconnect_storm(settings_dict: dict, tmp_path: Path) -> None:
-    from workbench.adapters.paper.config import PaperConfig
+    from workbench.paper.config import PaperConfig
     from workbench.emulators.tws import TwsEmulator
     from workbench.marketdata.sim import SimProvider
     from workbench.paper.engine import PaperEngine

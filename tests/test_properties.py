@@ -77,6 +77,7 @@ ORDER_TYPE_SPELLINGS = {
     OrderType.LIMIT: ("limit", "lmt"),
     OrderType.STOP: ("stop", "stp"),
     OrderType.STOP_LIMIT: ("stop_limit", "stop-limit"),
+    OrderType.TRAILING_STOP: ("trailing_stop", "trail"),
 }
 order_types = st.sampled_from(list(OrderType)).flatmap(
     lambda kind: st.tuples(st.just(kind), any_case_of(*ORDER_TYPE_SPELLINGS[kind])))
@@ -98,6 +99,14 @@ def valid_order_payloads(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any
     if kind.needs_stop_price:
         payload["stop_price"] = draw(positive_inputs)
         expected["stop_price"] = Decimal(str(payload["stop_price"]))
+    if kind.needs_trail:
+        if draw(st.booleans()):
+            payload["trail_price"] = draw(positive_inputs)
+            expected["trail_price"] = Decimal(str(payload["trail_price"]))
+        else:
+            payload["trail_percent"] = draw(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99.99"),
+                                                        places=2))
+            expected["trail_percent"] = payload["trail_percent"]
     if draw(st.booleans()):
         payload["client_order_id"] = expected["client_order_id"] = draw(
             st.text(alphabet=string.ascii_letters + string.digits + "-_.:", min_size=1, max_size=64))
@@ -126,6 +135,8 @@ def _base(kind: OrderType = OrderType.MARKET, **over: Any) -> dict[str, Any]:
         payload["limit_price"] = Decimal(100)
     if kind.needs_stop_price:
         payload["stop_price"] = Decimal(95)
+    if kind.needs_trail:
+        payload["trail_percent"] = Decimal(1)
     payload.update(over)
     return {k: v for k, v in payload.items() if v is not _DROP}
 

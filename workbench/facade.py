@@ -18,9 +18,10 @@ from typing import Any
 from workbench.adapters.base import AdapterBase
 from workbench.adapters.factory import get_adapter
 from workbench.core import frames
-from workbench.core.errors import InvalidInput, InvalidOrder, RequestTimeout
+from workbench.core.enums import Feature
+from workbench.core.errors import InvalidInput, InvalidOrder, NotSupported, RequestTimeout
 from workbench.core.log import get_logger
-from workbench.core.models import FillEvent, NeutralOrder
+from workbench.core.models import FillEvent, NeutralOrder, Order
 from workbench.core.runner import get_runner
 from workbench.core.settings import Settings, load_settings
 from workbench.marketdata.base import utc_timestamp
@@ -151,17 +152,30 @@ class Broker:
 
         An exception in the callback is logged and the stream goes on.
         """
+        return self._pump(self.adapter.stream_fills, callback, "on_fill")
 
+    def _pump(self, stream: Callable[[], Any], callback: Callable[[Any], Any], what: str) -> Callable[[], None]:
         async def pump() -> None:
-            async for fill in self.adapter.stream_fills():
+            async for event in stream():
                 try:
-                    callback(fill)
+                    callback(event)
                 except Exception:
-                    log.exception("on_fill callback %r failed", callback)
+                    log.exception("%s callback %r failed", what, callback)
 
-        task = self._runner.run(_start(pump), self.timeout, f"{self.name}.on_fill")
+        task = self._runner.run(_start(pump), self.timeout, f"{self.name}.{what}")
         self._pumps.append(task)
         return lambda: self._runner.loop.call_soon_threadsafe(task.cancel)
+
+    def on_order(self, callback: Callable[[Order], Any]) -> Callable[[], None]:
+        """Call ``callback(order)`` (on workbench's loop thread) on every order status or fill change.
+
+        Returns ``stop()``. Needs ``Feature.STREAM_ORDERS`` (NotSupported otherwise, raised here).
+        An exception in the callback is logged and the stream goes on.
+        """
+        if Feature.STREAM_ORDERS not in self.capabilities.features:
+            raise NotSupported(f"{self.name} does not stream order updates", broker=self.name,
+                               code="stream_orders")
+        return self._pump(self.adapter.stream_orders, callback, "on_order")
 
     def close(self) -> None:
         """Stop fill callbacks and disconnect (same as ``disconnect()``)."""

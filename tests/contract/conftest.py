@@ -28,7 +28,7 @@ def _paper(settings_dict: dict[str, Any], tmp_path: Path) -> Iterator[workbench.
 @contextmanager
 def _ib(settings_dict: dict[str, Any], tmp_path: Path, sdk: str = "ib_async") -> Iterator[workbench.Broker]:
     pytest.importorskip(sdk)
-    from workbench.adapters.paper.config import PaperConfig
+    from workbench.paper.config import PaperConfig
     from workbench.emulators.tws import TwsEmulator
     from workbench.marketdata.sim import SimProvider
     from workbench.paper.engine import PaperEngine

@@ -27,12 +27,13 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from workbench.core.enums import OrderStatus, Side, TimeInForce
-from workbench.core.errors import InsufficientFunds, InvalidOrder, MarketClosed, OrderNotFound, OrderRejected
+from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
+from workbench.core.errors import (InsufficientFunds, InvalidOrder, MarketClosed, NotSupported, OrderNotFound,
+                                   OrderRejected)
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, Position
 from workbench.marketdata.base import MarketDataProvider
-from workbench.adapters.paper.config import PaperConfig
+from workbench.paper.config import PaperConfig
 
 from .ledger import Change, FillRow, Ledger, OrderRow
 
@@ -107,6 +108,9 @@ class PaperEngine:
 
     def submit(self, order: NeutralOrder) -> Order:
         """Accept (and, if marketable, fill) an order. Errors leave the ledger untouched."""
+        if order.qty is None or order.order_type is OrderType.TRAILING_STOP:  # TODO(paper branch)
+            raise NotSupported("the paper engine does not carry notional or trailing-stop orders yet",
+                               broker=self.broker, field="notional" if order.qty is None else "order_type")
         _check_tick_size(order)
         now = self.clock()
         price = self.prices.get_market_price(order.symbol, now)  # may do I/O: never under the lock

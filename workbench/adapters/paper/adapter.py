@@ -20,7 +20,7 @@ from workbench.core.settings import Settings
 from workbench.marketdata import MarketDataProvider, get_provider
 from workbench.paper.engine import PaperEngine
 
-from .config import PaperConfig
+from workbench.paper.config import PaperConfig
 
 __all__ = ["PaperAdapter"]
 
@@ -38,9 +38,9 @@ class PaperAdapter(AdapterBase):
 
     name = "paper"
     capabilities = Capabilities(
-        order_types=frozenset(OrderType),
+        order_types=frozenset(OrderType) - {OrderType.TRAILING_STOP},  # TODO(paper branch): trailing stops
         tifs=frozenset(TimeInForce),
-        features=frozenset({Feature.STREAM_FILLS, Feature.MARKET_DATA_STREAM, Feature.HISTORY, Feature.SHORTING,
+        features=frozenset({Feature.STREAM_FILLS, Feature.STREAM_ORDERS, Feature.MARKET_DATA_STREAM, Feature.HISTORY, Feature.SHORTING,
                             Feature.FRACTIONAL, Feature.PARTIAL_FILLS, Feature.MARKET_CALENDAR,
                             Feature.PERSISTENT_LEDGER}),
     )
@@ -58,6 +58,7 @@ class PaperAdapter(AdapterBase):
         self.provider = provider or get_provider(settings, clock=self.clock)
         self.engine: PaperEngine | None = None
         self._fills = EventFanout()
+        self._orders = EventFanout()
         self._quote_subs: dict[int, tuple[tuple[str, ...], Callable[[Quote], Any], dict[str, Decimal]]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._sub_ids = itertools.count()
@@ -68,6 +69,7 @@ class PaperAdapter(AdapterBase):
         if self.engine is None:
             self.engine = PaperEngine(self.config, self.provider, clock=self.clock)
             self.engine.add_fill_listener(self._fills.publish)
+            self.engine.add_order_listener(self._orders.publish)
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(), name="workbench-paper-ticker")
 
@@ -143,6 +145,9 @@ class PaperAdapter(AdapterBase):
 
     def stream_fills(self) -> AsyncIterator[FillEvent]:
         return self._fills.stream()
+
+    def stream_orders(self) -> AsyncIterator[Order]:
+        return self._orders.stream()
 
     # -- market data ------------------------------------------------------------------------
 
