@@ -74,9 +74,15 @@ def test_register_adapter_in_code(settings_dict: dict) -> None:
         registry._targets.pop("inline", None)
 
 
-def test_order_payload_broker_field_is_validated() -> None:
-    order = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, broker="paper")
-    assert order.broker == "paper"
+def test_order_payload_broker_field_is_validated(settings_dict: dict) -> None:
+    """The model checks the name's shape; the Broker the order is sent to checks it against the registry."""
+    order = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, broker="IBKR")
+    assert order.broker == "ib"  # the canonical spelling
     with pytest.raises(workbench.InvalidOrder) as info:
-        workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, broker="robinhood")
-    assert info.value.field == "broker" and "paper" in str(info.value)
+        workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, broker="no such broker!")
+    assert info.value.field == "broker"
+    with workbench.connect(settings=settings_dict) as broker:
+        with pytest.raises(workbench.InvalidOrder) as info:
+            broker.place_order(symbol="AAPL", side="buy", qty=1, broker="robinhood")
+        assert info.value.field == "broker" and "paper" in str(info.value) and "unknown" in str(info.value)
+        assert broker.get_orders_history().empty

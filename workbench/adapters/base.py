@@ -4,13 +4,20 @@ An adapter turns neutral requests (:class:`NeutralOrder`, symbols) into broker c
 answers into neutral models. It is written once, async; :mod:`workbench.facade` generates the
 synchronous notebook API from it. Adapters never build DataFrames by hand: history goes through
 :mod:`workbench.core.frames`, and the facade turns model lists into frames.
+
+Lifecycle (httpx-style): an adapter is *unopened* until its first ``connect()``, *open* after it
+(``disconnect()``/``connect()`` may alternate: a dropped gateway is still an open adapter), and
+*closed* after :meth:`AdapterBase.close`, which is final: it disconnects, stops every background task
+(tickers, watchdogs, reconnect loops, subscriptions), and every later call raises
+:class:`~workbench.core.errors.BrokerClosed`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -18,8 +25,9 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from workbench.core import frames
 from workbench.core.enums import Feature, OrderType, TimeInForce
-from workbench.core.errors import BrokerUnavailable, NotSupported
+from workbench.core.errors import BrokerClosed, BrokerUnavailable, NotSupported
 from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
 from workbench.core.settings import Settings
 
@@ -95,23 +103,49 @@ class AdapterBase(ABC):
 
     Subclasses set ``name`` and ``capabilities`` and implement the abstract methods.
     ``place_order`` checks capabilities and the connection, then calls ``_place_order``.
+    Every operation of a closed adapter raises BrokerClosed: ``connect`` through the guard this base
+    puts around every subclass's ``connect``, the others through :meth:`_require_connected`.
     """
 
     name: ClassVar[str] = "base"
     capabilities: ClassVar[Capabilities]
+    #: ``unopened``, ``open`` or ``closed`` (see the module docstring).
+    lifecycle: str = "unopened"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.lifecycle = "unopened"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        connect = cls.__dict__.get("connect")
+        if connect is not None and not getattr(connect, "_lifecycle_guard", False):
+            cls.connect = _guard_connect(connect)  # type: ignore[method-assign]
 
     # -- connection -------------------------------------------------------------------------
 
     @abstractmethod
     async def connect(self) -> None:
-        """Open the connection (idempotent)."""
+        """Open the connection (idempotent). BrokerClosed once the adapter is closed."""
 
     @abstractmethod
     async def disconnect(self) -> None:
-        """Close the connection and stop background work (idempotent)."""
+        """Close the connection and stop background work (idempotent). ``connect()`` may follow."""
+
+    async def close(self) -> None:
+        """Close for good: disconnect and stop all background work; later calls raise BrokerClosed.
+
+        Idempotent. Adapters holding more than a connection (engines, files) release it in
+        :meth:`disconnect` or extend this method, calling ``super().close()``.
+        """
+        if self.lifecycle == "closed":
+            return
+        self.lifecycle = "closed"
+        await self.disconnect()
+
+    @property
+    def closed(self) -> bool:
+        return self.lifecycle == "closed"
 
     @abstractmethod
     def is_connected(self) -> bool:
@@ -119,11 +153,19 @@ class AdapterBase(ABC):
 
     @property
     def state(self) -> str:
-        """``connected``, ``disconnected``, or (adapters that reconnect by themselves) ``reconnecting``."""
+        """``connected``, ``disconnected``, ``closed``, or (adapters that reconnect) ``reconnecting``."""
+        if self.lifecycle == "closed":
+            return "closed"
         return "connected" if self.is_connected() else "disconnected"
+
+    def _require_open(self) -> None:
+        if self.lifecycle == "closed":
+            raise BrokerClosed(f"this {self.name} broker is closed; call workbench.connect() for a new one",
+                               broker=self.name, code="closed")
 
     def _require_connected(self) -> None:
         if not self.is_connected():
+            self._require_open()
             raise BrokerUnavailable(f"{self.name} is not connected; call connect() first", broker=self.name,
                                     code="not_connected")
 
@@ -200,7 +242,43 @@ class AdapterBase(ABC):
         end: datetime | str | None = None,
         interval: str = "1d",
     ) -> pd.DataFrame:
-        """Bars in the history schema (tz-aware UTC index ``ts``); empty frame when there are none."""
+        """Bars in the history schema (tz-aware UTC index ``ts``); empty frame when there are none.
+
+        The range is ``[start, end)``: ``start`` is inclusive, ``end`` is exclusive (a daily bar
+        labelled ``end`` is not included). ``days`` counts calendar days back from ``end`` (default now).
+        """
+
+    #: How many symbols :meth:`get_history_many` requests at once.
+    history_concurrency: ClassVar[int] = 4
+
+    async def get_history_many(
+        self,
+        symbols: Sequence[str],
+        days: int | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        interval: str = "1d",
+    ) -> pd.DataFrame:
+        """Several symbols in one long frame indexed by (symbol, ts) (:func:`frames.long_history_frame`).
+
+        The same frame the yfinance provider returns for a list. ``attrs`` carry ``symbols`` (in the
+        order asked, duplicates dropped), ``broker``, ``source``, ``interval``, ``adjusted`` and
+        ``simulated`` (True if any part is). Adapters with a bulk path may override this.
+        """
+        wanted = list(dict.fromkeys(symbols))
+        gate = asyncio.Semaphore(self.history_concurrency)
+
+        async def one(symbol: str) -> pd.DataFrame:
+            async with gate:
+                return await self.get_history(symbol, days=days, start=start, end=end, interval=interval)
+
+        parts = await asyncio.gather(*(one(s) for s in wanted))
+        first = parts[0].attrs if parts else {}
+        named = {str(p.attrs.get("symbol") or s): p for s, p in zip(wanted, parts, strict=True)}
+        return frames.long_history_frame(
+            named, broker=first.get("broker", self.name), source=first.get("source"), symbols=list(named),
+            interval=first.get("interval", interval), adjusted=first.get("adjusted"),
+            simulated=any(bool(p.attrs.get("simulated")) for p in parts))
 
     @abstractmethod
     async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
@@ -215,4 +293,19 @@ class AdapterBase(ABC):
         return (await self.get_clock()).is_open
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} connected={self.is_connected()}>"
+        return f"<{type(self).__name__} {self.name} {self.state}>"
+
+
+def _guard_connect(connect: Callable[..., Any]) -> Callable[..., Any]:
+    """``connect`` refusing a closed adapter (BrokerClosed) and marking the adapter open."""
+
+    @functools.wraps(connect)
+    async def guarded(self: AdapterBase, *args: Any, **kwargs: Any) -> Any:
+        self._require_open()
+        result = await connect(self, *args, **kwargs)
+        if self.lifecycle == "unopened":
+            self.lifecycle = "open"
+        return result
+
+    guarded._lifecycle_guard = True  # type: ignore[attr-defined]
+    return guarded
