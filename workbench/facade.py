@@ -33,6 +33,7 @@ from workbench.core import frames
 from workbench.core.enums import Feature, Side
 from workbench.core.errors import (
     BrokerClosed,
+    ConfigError,
     InvalidInput,
     InvalidOrder,
     NotSupported,
@@ -157,11 +158,33 @@ def _history_args(session: Broker, /, symbol: str | Sequence[str], days: int | N
                            field="days")
     if not isinstance(interval, str):
         raise InvalidInput(f"interval must be a string such as '1d' or '5m', not {interval!r}", field="interval")
-    kwargs = {"days": days, "start": start, "end": end, "interval": interval}
+    kwargs = {"days": days, "start": _date_arg(start, "start"), "end": _date_arg(end, "end"), "interval": interval}
     if isinstance(symbol, str):
         return (parse_symbol(symbol),), kwargs
     symbols = _symbol_list(symbol)
     return (symbols,), kwargs, "get_history_many"  # several symbols: one long (symbol, ts) frame
+
+
+#: Dates given to history: wide, yet ``days`` (at most a century) on either side stays within pandas'
+#: nanosecond timestamps (1677-2262).
+HISTORY_RANGE = (pd.Timestamp("1800-01-01", tz="UTC"), pd.Timestamp("2150-01-01", tz="UTC"))
+
+
+def _date_arg(value: Any, field: str, bounds: tuple[pd.Timestamp, pd.Timestamp] | None = HISTORY_RANGE
+              ) -> datetime | None:
+    """``start``/``end``/``since`` as a UTC datetime (naive = UTC), checked once here for every adapter."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, int, float, Decimal)):
+        raise InvalidInput(f"{field} must be a date, a datetime or an ISO date string, not {value!r}", field=field)
+    stamp = utc_timestamp(value, field)
+    if stamp is None or (bounds is not None and not bounds[0] <= stamp <= bounds[1]):
+        raise InvalidInput(f"{field} must be between {bounds[0].date()} and {bounds[1].date()}, got {value!r}",
+                           field=field)
+    try:
+        return stamp.to_pydatetime(warn=False)  # (nanoseconds: finer than any broker keeps)
+    except (ValueError, OverflowError):  # year 0, or past 9999
+        raise InvalidInput(f"{field} is not a date Python can hold: {value!r}", field=field) from None
 
 
 def _symbol_list(symbols: Any, field: str = "symbol") -> tuple[str, ...]:
@@ -190,18 +213,22 @@ def _fills_args(session: Broker, /, since: datetime | str | None = None):
     return (), {"since": _since(since)}
 
 
+#: The most rows one ``limit=`` may ask for.
+MAX_LIMIT = 10**9
+
+
 def _limit(limit: Any) -> int | None:
     if limit is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInput(f"limit must be a positive integer or None, got {limit!r}", field="limit")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT} or None, got {limit!r}",
+                           field="limit")
     return limit
 
 
 def _since(since: Any) -> datetime | None:
     """A tz-aware UTC datetime (naive values and date strings are read as UTC), for every adapter."""
-    stamp = utc_timestamp(since, "since")
-    return None if stamp is None else stamp.to_pydatetime()
+    return _date_arg(since, "since", bounds=None)  # it only filters: any date will do
 
 
 def _frame(builder: Callable[..., Any]) -> Callable[[Any, Broker], Any]:
@@ -234,9 +261,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("get_quote", prepare=_symbol_args),
     Operation("get_market_price", prepare=_symbol_args),
     Operation("get_history", prepare=_history_args, returns="pd.DataFrame",
-              doc="Bars for ``symbol`` (history schema, UTC index ``ts``), or for a list of symbols one long "
-                  "frame indexed by (symbol, ts). The range is ``[start, end)``: ``end`` is exclusive; "
-                  "``days`` counts calendar days back from ``end`` (default now)."),
+              doc="Bars for ``symbol``, or for several symbols one long frame indexed by (symbol, ts).\n\n"
+                  "The history schema: float64 open/high/low/close/volume, tz-aware UTC index ``ts``. The\n"
+                  "range is ``[start, end)``: ``end`` is exclusive; ``days`` counts calendar days back from\n"
+                  "``end`` (default now). A list gives the yfinance provider's long frame on every broker."),
     Operation("subscribe_market_data", prepare=_subscribe_args, convert=_track),
     Operation("is_market_open"),
     Operation("get_clock"),
@@ -257,6 +285,9 @@ class Broker:
     ``close()`` (or leaving a ``with`` block, or dropping the last reference) stops everything the
     Broker started and closes the adapter; a closed Broker raises BrokerClosed.
     """
+
+    adapter: AdapterBase
+    timeout: float
 
     def __init__(self, adapter: AdapterBase, timeout: float | None = None) -> None:
         self.adapter = adapter
@@ -490,9 +521,13 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
 
 
 def _own(exc: WorkbenchError, broker: Broker) -> WorkbenchError:
-    """``exc`` as raised through ``broker``: it names the broker, and drops a chain that quotes a secret."""
+    """``exc`` as raised through ``broker``: it names the broker, and carries no chain that is noise (bad
+    input: the library's complaint about the value adds nothing) or that quotes a secret."""
     if exc.broker is None:
         exc.broker = broker.name
+    if isinstance(exc, (InvalidInput, ConfigError)):
+        exc.__cause__, exc.__suppress_context__ = None, True
+        return exc
     cause, depth = exc.__cause__ or exc.__context__, 0
     while cause is not None and depth < 8:
         if mask_secrets(str(cause)) != str(cause):
@@ -512,9 +547,8 @@ def _argument_error(op: str, sig: inspect.Signature, args: tuple[Any, ...], kwar
     takes = ", ".join(p.name if p.default is kinds.empty else f"{p.name}=" for p in params
                       if p.kind not in (kinds.VAR_KEYWORD, kinds.VAR_POSITIONAL))
     if len(args) > len(positional) and not any(p.kind is kinds.VAR_POSITIONAL for p in params):
-        extra = positional[-1].name if positional else "args"
         return error(f"{op}() takes {len(positional)} positional argument(s) ({takes}), got {len(args)}; "
-                     "pass the others by name", field=extra)
+                     "pass the others by name", field="args")
     for name in kwargs:
         if name not in names and not any(p.kind is kinds.VAR_KEYWORD for p in params):
             hint = _ARGUMENT_HINTS.get((op, name), f"it takes {takes}")

@@ -18,11 +18,12 @@ broker that is not in use; ``register_adapter(..., config=...)`` does the same f
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.errors import ConfigError
+from workbench.core.errors import ConfigError, InvalidInput
 from workbench.core.settings import SCHEMA, Settings, load_settings, normalize_broker
 
 if TYPE_CHECKING:
@@ -142,4 +143,11 @@ def get_adapter(name: str | None = None, settings: Settings | dict[str, Any] | s
                                key="default_broker")
     else:
         cls = registry.resolve(name, file=ARGUMENT, key="broker")
+    params = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        for key in kwargs:
+            if key not in params or key == "settings":
+                takes = ", ".join(p for p in params if p != "settings") or "none"
+                raise InvalidInput(f"the {cls.name} adapter takes no argument {key!r} (it takes: {takes})",
+                                   field=key)
     return cls(resolved, **kwargs)

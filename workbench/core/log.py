@@ -3,8 +3,8 @@
 Every workbench module logs through :func:`get_logger`, whose loggers carry a filter that replaces
 each registered secret (see :func:`register_secret`) with ``**********`` in the message and its
 arguments before any handler sees it. Masking ignores case, so an upper-cased secret (a symbol, a
-header) is masked too. :func:`register_env_secrets` registers secret-looking environment variables;
-settings call it before validating anything.
+header) is masked too. :func:`register_env_secrets` registers secret-looking environment variables; it
+runs when this module is imported (before any validation) and again at every settings load.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def mask_value(value: Any) -> Any:
         return value
     if isinstance(value, str):
         return mask_secrets(value)
+    if isinstance(value, BaseException):  # e.g. the ValueError in a pydantic error's context
+        return mask_secrets(f"{type(value).__name__}: {value}")
     if isinstance(value, Mapping):
         return {mask_value(k): mask_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -89,3 +91,6 @@ def get_logger(name: str) -> logging.Logger:
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
     return logger
+
+
+register_env_secrets()  # at import: before any model or setting is validated (settings loads add later ones)
