@@ -34,7 +34,8 @@ garbage = st.one_of(
     st.floats(), st.decimals(), st.text(max_size=12), st.binary(max_size=4),
     st.sampled_from(["1e30", "1e999999", "-1e999999", "1e-999999", "sNaN", "-0", "NaN", "inf", "1_000", " 5 ", ""]),
     st.lists(st.integers(), max_size=2), st.tuples(st.text(max_size=3)),
-    st.dictionaries(st.integers(), st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.none(), max_size=2),
+    st.dictionaries(st.integers(), st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.none(), max_size=2),
     st.datetimes(), st.datetimes(timezones=st.just(UTC)), st.just(object()), st.just(float("inf")),
 )
 
@@ -156,7 +157,8 @@ def test_bad_settings_keys_are_config_errors_naming_the_argument(section: str, k
 
 @EXAMPLES
 @given(value=st.one_of(st.floats(min_value=86_401), st.just(float("inf")), st.just(float("nan")),
-                       st.floats(max_value=0), st.text(alphabet="abcxyz -_", max_size=5), st.none(), st.lists(st.integers())))
+                       st.floats(max_value=0), st.text(alphabet="abcxyz -_", max_size=5), st.none(),
+                       st.lists(st.integers())))
 def test_bad_request_timeouts_are_refused_at_load(value: Any, innocent_project: Path) -> None:
     with pytest.raises(workbench.ConfigError) as info:
         workbench.load_settings({"request_timeout": value})

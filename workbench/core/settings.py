@@ -173,6 +173,7 @@ class Settings:
         self.source = source
         self._origins = origins or {}
         self._secrets: dict[str, SecretStr] = {}
+        self._models: dict[str, BaseModel] = {}  # section -> its validated model
         self._schema = SCHEMA if schema is None else schema
         self._reject_secrets(data)
         try:
@@ -181,7 +182,6 @@ class Settings:
             raise self._error(exc, prefix="") from None  # the detail is on .errors; never chain input values
         self.data = data
         self._check_top_level(data)
-        self._models: dict[str, BaseModel] = {}
         for dotted, model in self._schema.models().items():
             if self._lookup(dotted) is not None:
                 self._models[dotted] = self.section_model(dotted, model)
