@@ -334,14 +334,14 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
     error = InvalidOrder if op.places_orders else InvalidInput
     what = op.name
 
-    def call(self: Broker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, tuple[Any, ...]]:
-        """(adapter coroutine, its arguments) for the caller's arguments, validated in the caller's thread."""
+    def call(self: Broker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, tuple[Any, ...], str]:
+        """(adapter coroutine, its arguments, adapter method) for the caller's arguments, validated here."""
         try:
             if prepare is None:
-                return getattr(self.adapter, target)(*args, **kwargs), args
+                return getattr(self.adapter, target)(*args, **kwargs), args, target
             prepared = prepare(self, *args, **kwargs)
             method = prepared[2] if len(prepared) == 3 else target
-            return getattr(self.adapter, method)(*prepared[0], **prepared[1]), prepared[0]
+            return getattr(self.adapter, method)(*prepared[0], **prepared[1]), prepared[0], method
         except TypeError:
             bad = argument_error(what, signature, args, kwargs, error)
             if bad is None:
@@ -353,9 +353,12 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
     def sync(self: Broker, *args: Any, **kwargs: Any) -> Any:
         if self._closed:
             self._require_open()
-        coro, sent = call(self, args, kwargs)
+        coro, sent, method = call(self, args, kwargs)
         try:
-            result = self._runner.run(coro, self.timeout, f"{self.name}.{what}")
+            if self.adapter.runs_inline(method) and not self._runner.in_loop_thread():
+                result = _run_inline(coro, what)  # a local call (paper): no round trip through the loop
+            else:
+                result = self._runner.run(coro, self.timeout, f"{self.name}.{what}")
         except RequestTimeout as exc:
             if not op.places_orders:
                 raise _own(exc, self)
@@ -372,7 +375,7 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
     async def async_(self: Broker, *args: Any, **kwargs: Any) -> Any:
         if self._closed:
             self._require_open()
-        coro, _ = call(self, args, kwargs)
+        coro, _, _ = call(self, args, kwargs)
         try:
             result = await self._runner.run_async(coro)
         except WorkbenchError as exc:
@@ -387,6 +390,16 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
         fn.__annotations__ = {name: p.annotation for name, p in signature.parameters.items()
                               if p.annotation is not inspect.Parameter.empty} | {"return": signature.return_annotation}
     return sync, async_
+
+
+def _run_inline(coro: Any, what: str) -> Any:
+    """Run a coroutine that never suspends (its adapter promised so) to completion in this thread."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError(f"{what} suspended although its adapter runs it inline")
 
 
 def _own(exc: WorkbenchError, broker: Broker) -> WorkbenchError:

@@ -158,6 +158,14 @@ class AdapterBase(ABC):
             return "closed"
         return "connected" if self.is_connected() else "disconnected"
 
+    def runs_inline(self, operation: str) -> bool:
+        """Whether ``operation`` completes without ever awaiting (a local, thread-safe call).
+
+        The sync facade then runs it in the caller's thread instead of a round trip through workbench's
+        loop thread. Default: no (network adapters always await).
+        """
+        return False
+
     def _require_open(self) -> None:
         if self.lifecycle == "closed":
             raise BrokerClosed(f"this {self.name} broker is closed; call workbench.connect() for a new one",
