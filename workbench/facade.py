@@ -211,14 +211,14 @@ class Broker:
         Returns ``stop()``. Needs ``Feature.STREAM_ORDERS`` (NotSupported otherwise, raised here).
         An exception in the callback is logged and the stream goes on. ``close()`` stops it too.
         """
-        self._require_open()
+        self._refuse_if_closed()
         if Feature.STREAM_ORDERS not in self.capabilities.features:
             raise NotSupported(f"{self.name} does not stream order updates", broker=self.name,
                                code="stream_orders")
         return self._pump(self.adapter.stream_orders, callback, "on_order")
 
     def _pump(self, stream: Callable[[], Any], callback: Callable[[Any], Any], what: str) -> Callable[[], None]:
-        self._require_open()
+        self._refuse_if_closed()
         if not callable(callback):
             raise InvalidInput(f"callback must be callable, not {type(callback).__name__}", field="callback",
                                broker=self.name)
@@ -252,7 +252,7 @@ class Broker:
         self._finalizer.detach()
         await self._runner.run_async(_shutdown(self.adapter, self._pumps, self._subscriptions))
 
-    def _require_open(self) -> None:
+    def _refuse_if_closed(self) -> None:
         if self._closed:
             raise BrokerClosed(f"this {self.name} broker is closed; call workbench.connect() for a new one",
                                broker=self.name, code="closed")
@@ -352,7 +352,7 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
 
     def sync(self: Broker, *args: Any, **kwargs: Any) -> Any:
         if self._closed:
-            self._require_open()
+            self._refuse_if_closed()
         coro, sent, method = call(self, args, kwargs)
         try:
             if self.adapter.runs_inline(method) and not self._runner.in_loop_thread():
@@ -374,7 +374,7 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
 
     async def async_(self: Broker, *args: Any, **kwargs: Any) -> Any:
         if self._closed:
-            self._require_open()
+            self._refuse_if_closed()
         coro, _, _ = call(self, args, kwargs)
         try:
             result = await self._runner.run_async(coro)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
@@ -103,8 +104,8 @@ class AdapterBase(ABC):
 
     Subclasses set ``name`` and ``capabilities`` and implement the abstract methods.
     ``place_order`` checks capabilities and the connection, then calls ``_place_order``.
-    Every operation of a closed adapter raises BrokerClosed: ``connect`` through the guard this base
-    puts around every subclass's ``connect``, the others through :meth:`_require_connected`.
+    Every operation of a closed adapter raises BrokerClosed, whatever the subclass does: this base
+    wraps each operation a subclass defines (``connect`` also marks the adapter open).
     """
 
     name: ClassVar[str] = "base"
@@ -118,9 +119,7 @@ class AdapterBase(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        connect = cls.__dict__.get("connect")
-        if connect is not None and not getattr(connect, "_lifecycle_guard", False):
-            cls.connect = _guard_connect(connect)  # type: ignore[method-assign]
+        _guard_operations(cls)
 
     # -- connection -------------------------------------------------------------------------
 
@@ -166,14 +165,14 @@ class AdapterBase(ABC):
         """
         return False
 
-    def _require_open(self) -> None:
+    def _refuse_if_closed(self) -> None:
         if self.lifecycle == "closed":
             raise BrokerClosed(f"this {self.name} broker is closed; call workbench.connect() for a new one",
                                broker=self.name, code="closed")
 
     def _require_connected(self) -> None:
         if not self.is_connected():
-            self._require_open()
+            self._refuse_if_closed()
             raise BrokerUnavailable(f"{self.name} is not connected; call connect() first", broker=self.name,
                                     code="not_connected")
 
@@ -304,16 +303,42 @@ class AdapterBase(ABC):
         return f"<{type(self).__name__} {self.name} {self.state}>"
 
 
-def _guard_connect(connect: Callable[..., Any]) -> Callable[..., Any]:
-    """``connect`` refusing a closed adapter (BrokerClosed) and marking the adapter open."""
+#: The operations every adapter refuses once closed (BrokerClosed), whatever the subclass implements.
+_GUARDED = frozenset({
+    "connect", "get_account", "get_positions", "get_position", "place_order", "cancel_order", "get_order",
+    "get_orders_history", "get_fills", "stream_fills", "stream_orders", "get_quote", "get_market_price",
+    "get_history", "get_history_many", "subscribe_market_data", "get_clock", "is_market_open",
+})
 
-    @functools.wraps(connect)
-    async def guarded(self: AdapterBase, *args: Any, **kwargs: Any) -> Any:
-        self._require_open()
-        result = await connect(self, *args, **kwargs)
-        if self.lifecycle == "unopened":
-            self.lifecycle = "open"
-        return result
+
+def _guard_operations(cls: type[AdapterBase]) -> None:
+    """Wrap the operations ``cls`` defines so a closed adapter refuses them (and ``connect`` opens it)."""
+    for name in _GUARDED & cls.__dict__.keys():
+        fn = cls.__dict__[name]
+        if not callable(fn) or getattr(fn, "_lifecycle_guard", False) or getattr(fn, "__isabstractmethod__", False):
+            continue
+        setattr(cls, name, _guard(fn, opens=name == "connect"))
+
+
+def _guard(fn: Callable[..., Any], opens: bool) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def guarded(self: AdapterBase, *args: Any, **kwargs: Any) -> Any:
+            if self.lifecycle == "closed":
+                self._refuse_if_closed()
+            result = await fn(self, *args, **kwargs)
+            if opens and self.lifecycle == "unopened":
+                self.lifecycle = "open"
+            return result
+    else:  # the stream_* methods return their async iterator directly
+        @functools.wraps(fn)
+        def guarded(self: AdapterBase, *args: Any, **kwargs: Any) -> Any:
+            if self.lifecycle == "closed":
+                self._refuse_if_closed()
+            return fn(self, *args, **kwargs)
 
     guarded._lifecycle_guard = True  # type: ignore[attr-defined]
     return guarded
+
+
+_guard_operations(AdapterBase)  # its own concrete operations (place_order, get_position, ...) too
