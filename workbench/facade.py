@@ -15,7 +15,10 @@ later call raises :class:`~workbench.core.errors.BrokerClosed`.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import concurrent.futures.thread  # noqa: F401  (its exit hook first: see _close_all_at_exit)
 import inspect
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence  # noqa: F401  (annotations resolve here)
 from dataclasses import dataclass
@@ -172,6 +175,7 @@ class Broker:
         # Holds what must be stopped, never the Broker itself, so dropping the Broker runs it.
         self._finalizer = weakref.finalize(self, _finalize, self._runner, adapter, self._pumps,
                                            self._subscriptions)
+        _LIVE.add(self)
 
     @property
     def name(self) -> str:
@@ -316,6 +320,19 @@ def _finalize(runner: Runner, adapter: AdapterBase, pumps: list[asyncio.Task[Any
 
 
 _CLOSING: set[asyncio.Task[Any]] = set()
+_LIVE: weakref.WeakSet[Broker] = weakref.WeakSet()
+
+
+def _close_all_at_exit() -> None:
+    """Close every Broker still open when the interpreter exits."""
+    for broker in list(_LIVE):
+        broker._finalizer()  # runs once: close() or a later finalization finds it done
+
+
+# Run at the start of interpreter shutdown, before thread pools stop taking work (adapters may need
+# asyncio.to_thread to close): plain atexit would be too late. These hooks run in reverse order of
+# registration, and the thread pools registered theirs on import (above).
+getattr(threading, "_register_atexit", atexit.register)(_close_all_at_exit)
 
 
 def _closed(task: asyncio.Task[Any]) -> None:
@@ -338,7 +355,9 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
         """(adapter coroutine, its arguments, adapter method) for the caller's arguments, validated here."""
         try:
             if prepare is None:
-                return getattr(self.adapter, target)(*args, **kwargs), args, target
+                if args or kwargs:  # these take no arguments; say so now, not when the coroutine runs
+                    raise TypeError
+                return getattr(self.adapter, target)(), args, target
             prepared = prepare(self, *args, **kwargs)
             method = prepared[2] if len(prepared) == 3 else target
             return getattr(self.adapter, method)(*prepared[0], **prepared[1]), prepared[0], method
