@@ -198,3 +198,26 @@ def test_the_finalizer_holds_no_reference_to_the_broker(settings_dict: dict) -> 
     assert not any(ref is broker for arg in args for ref in gc.get_referents(arg))
     broker.close()
     assert broker._finalizer.peek() is None  # close() ran it: it will not run again
+
+
+def test_exit_closes_adapters_that_need_a_worker_thread_to_close(tmp_path: Path) -> None:
+    """Closing at exit happens before the thread pools stop: an adapter may close through to_thread."""
+    marker = tmp_path / "closed.txt"
+    code = textwrap.dedent(f"""
+        import asyncio, pathlib, workbench
+        from workbench.adapters.paper.adapter import PaperAdapter
+
+        class Threaded(PaperAdapter):
+            name = "threaded"
+
+            async def disconnect(self):
+                await asyncio.to_thread(pathlib.Path({str(marker)!r}).write_text, "closed")
+                await super().disconnect()
+
+        workbench.register_adapter("threaded", Threaded)
+        broker = workbench.connect("threaded", settings={{"paper": {{"db_path": {str(tmp_path / "t.sqlite")!r}}}}})
+    """)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert marker.read_text() == "closed", out.stderr
