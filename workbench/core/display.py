@@ -343,7 +343,10 @@ def frame_html(df: Any, max_rows: int | None = None) -> str | None:
 
         max_rows = pd.get_option("display.max_rows") or len(df)
     index_name = df.index.name
-    columns = list(df.columns)
+    attrs: Mapping[str, Any] = dict(df.attrs)
+    empty = [c for c in df.columns if len(df) and df[c].isna().all()]  # e.g. trail/notional columns of plain orders
+    columns = [c for c in df.columns if c not in empty]
+    df = df[columns]
     headers = [_HEADERS.get(index_name, index_name)] + [_HEADERS.get(c, c) for c in columns]
     n = len(df)
     positions = list(range(n)) if n <= max_rows else [*range(max_rows // 2), -1, *range(n - max_rows // 2, n)]
@@ -355,8 +358,9 @@ def frame_html(df: Any, max_rows: int | None = None) -> str | None:
             rows.append(["…"] * len(headers))
             continue
         rows.append([_cell(index_name, index[i])] + [_cell(c, values[i][j]) for j, c in enumerate(columns)])
-    attrs: Mapping[str, Any] = df.attrs
-    facts = [f"{n} {kind}" if n != 1 else f"1 {kind.rstrip('s')}", f"{len(columns) + 1} columns"]
+    facts = [f"{n} {kind}" if n != 1 else f"1 {kind.rstrip('s')}", f"{len(columns) + len(empty) + 1} columns"]
+    if empty:
+        facts.append("empty here: " + ", ".join(_e(_HEADERS.get(c, c)) for c in empty))
     if attrs.get("broker"):
         facts.append(f"broker {_e(attrs['broker'])}")
     caption = " · ".join(facts)
