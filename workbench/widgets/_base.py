@@ -68,6 +68,7 @@ class Component:
 
     def __init__(self) -> None:
         self.closed = False
+        self._updated = threading.Condition()
         self._stoppers: list[Callable[[], Any]] = []
         self._futures: set[concurrent.futures.Future[Any]] = set()
         self._runner = get_runner()
@@ -114,6 +115,24 @@ class Component:
         widget = getattr(self, "widget", None)
         if widget is not None:
             _close_tree(widget)
+
+    # -- waiting (scripts and notebooks) ----------------------------------------------------
+
+    def _touch(self) -> None:
+        """Wake :meth:`wait_until` callers: the component's state changed."""
+        with self._updated:
+            self._updated.notify_all()
+
+    def wait_until(self, predicate: Callable[[Any], object], timeout: float = 10.0) -> Any:
+        """Block until ``predicate(self)`` is true, re-checked after each update; TimeoutError after ``timeout`` s.
+
+        For scripted cells (``blotter.wait_until(lambda b: "AAPL" in b.positions_frame.index)``); the
+        widgets themselves never wait.
+        """
+        with self._updated:
+            if not self._updated.wait_for(lambda: predicate(self), timeout):
+                raise TimeoutError(f"{self!r}: condition not met within {timeout} s")
+        return self
 
     # -- background work --------------------------------------------------------------------
 

@@ -70,6 +70,7 @@ class FillsFeed(Component):
             self.fills.insert(0, fill)
             self._rows.insert(0, row)
         self._render()
+        self._touch()
 
     def _render(self) -> None:
         with self._lock:
@@ -100,6 +101,7 @@ class Blotter(Component):
         self.session = broker
         self._lock = threading.RLock()
         self.open_orders: dict[str, Order] = {}
+        self.positions_frame: Any = None  # the last positions DataFrame shown
         self._rows: dict[str, tuple[w.HBox, w.HTML, w.Button]] = {}
         self._refreshing = False
         self._again = False
@@ -128,6 +130,7 @@ class Blotter(Component):
         self._listeners.append(callback)
 
     def _notify(self) -> None:
+        self._touch()
         for callback in list(self._listeners):
             try:
                 callback()
@@ -154,6 +157,7 @@ class Blotter(Component):
         try:
             while True:
                 frame = await self.session.get_positions_async()
+                self.positions_frame = frame
                 self.positions.value = _positions_html(frame, self._data_label)
                 with self._lock:
                     if not self._again:

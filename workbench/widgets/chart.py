@@ -90,6 +90,7 @@ class PriceChart(Component):
         self._render_lock = threading.Lock()
         self._generation = 0
         self.renders = 0
+        self.marked = 0  # how many of your fills the chart shows
         self.image = w.Image(format="png", layout=w.Layout(width="100%", max_width="640px"))
         self.caption = w.HTML("<span class='wb-muted'>loading chart…</span>")
         self.widget = w.VBox([self.caption, self.image])
@@ -139,9 +140,11 @@ class PriceChart(Component):
             return
         self.image.value = png
         self.renders += 1
+        self.marked = len(fills)
         sim = " <span class='wb-sim'>simulated</span>" if bars.attrs.get("simulated") else ""
         self.caption.value = (f"<b>{self._symbol}</b> {self.interval} · {len(bars)} bars from {source}{sim}"
                               f" · {len(fills)} of your fills marked")
+        self._touch()
 
     def _render(self, bars: pd.DataFrame, fills: pd.DataFrame, title: str) -> bytes:
         with self._render_lock:

@@ -49,7 +49,9 @@ def _decimal(value: Any, field: str) -> Decimal | None:
         number = Decimal(repr(value) if isinstance(value, float) else str(value))
     except InvalidOperation as exc:
         raise InvalidInput(f"{value!r} is not a number", field=field) from exc
-    return None if number == 0 else number
+    if number == 0:
+        return None
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number  # 10.0 -> 10
 
 
 def _show(widget: w.Widget, visible: bool) -> None:
