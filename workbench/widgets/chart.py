@@ -93,7 +93,7 @@ class PriceChart(Component):
         self.marked = 0  # how many of your fills the chart shows
         self.image = w.Image(format="png", layout=w.Layout(width="100%", max_width="640px"))
         self.caption = w.HTML("<span class='wb-muted'>loading chart…</span>")
-        self.widget = w.VBox([self.caption, self.image])
+        self.widget = w.VBox([self.caption, self.image], layout=w.Layout(flex="1 1 480px", margin="0 0 0 16px"))
         self.widget.add_class("wb-chart")
         self.own(broker.on_fill(self._on_fill))
         self._reload()

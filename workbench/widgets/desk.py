@@ -25,9 +25,10 @@ class Desk(Component):
         self.ticket = OrderTicket(broker, symbol=symbol, settings=settings)
         self.blotter = Blotter(self.ticket.session)
         self.chart = PriceChart(self.ticket.session, symbol=self.ticket.symbol.value)
-        self._right = w.VBox([self.blotter.widget], layout=w.Layout(flex="1 1 auto", min_width="420px"))
-        self._left = w.VBox([self.ticket.widget, self.chart.widget], layout=w.Layout(flex="0 1 660px", margin="0 12px 0 0"))
-        self.widget = w.HBox([self._left, self._right], layout=w.Layout(flex_flow="row wrap"))
+        # ticket | chart on top, the blotter (positions, open orders, fills) across the bottom
+        self._top = w.HBox([self.ticket.widget, self.chart.widget], layout=w.Layout(flex_flow="row wrap"))
+        self._bottom = w.VBox([self.blotter.widget])
+        self.widget = w.VBox([self._top, self._bottom])
         self.widget.add_class("wb-desk")
         self.ticket.symbol.observe(self._follow_symbol, names="value")
         self.ticket.on_session(self._switch)
@@ -44,8 +45,8 @@ class Desk(Component):
         old_blotter, old_chart = self.blotter, self.chart
         self.blotter = Blotter(session)
         self.chart = PriceChart(session, symbol=self.ticket.symbol.value)
-        self._left.children = [self.ticket.widget, self.chart.widget]
-        self._right.children = [self.blotter.widget]
+        self._top.children = [self.ticket.widget, self.chart.widget]
+        self._bottom.children = [self.blotter.widget]
         old_blotter.close()
         old_chart.close()
 

@@ -98,7 +98,8 @@ class OrderTicket(Component):
         self.broker = w.Dropdown(options=names, value=self.session.name, description="broker")
         self.symbol = w.Text(value=symbol.strip().upper(), description="symbol", continuous_update=False)
         self.price = w.HTML()
-        self.side = w.ToggleButtons(options=[s.value for s in Side], value=Side.BUY.value, description="side")
+        self.side = w.ToggleButtons(options=[s.value for s in Side], value=Side.BUY.value, description="side",
+                                    style={"button_width": "72px"})
         self.qty = w.FloatText(value=qty, description="qty")
         self.order_type = w.Dropdown(description="type")
         self.limit_price = w.FloatText(value=0, description="limit", step=0.01)
@@ -122,7 +123,7 @@ class OrderTicket(Component):
             w.HTML(display.STYLE + "<b>Order ticket</b>"), self.broker, self.symbol, self.price, self.side,
             self.qty, self.order_type, self.limit_price, self.stop_price, self.trail_percent, self.tif,
             self.preview, self.warning, w.HBox([self.submit, self.confirm]), self.status,
-        ], layout=w.Layout(min_width="330px"))
+        ], layout=w.Layout(width="340px"))
         self.widget.add_class("wb-ticket")
 
         self.submit.on_click(self._on_submit)
