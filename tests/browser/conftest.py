@@ -75,7 +75,7 @@ class Lab:
         return f"{self.url}/lab/tree/{name}?reset&token={self.token}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab serving a temporary copy of notebooks/, its kernels on a temporary paper ledger."""
     home = tmp_path_factory.mktemp("lab-home")
@@ -123,8 +123,9 @@ def lab(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             proc.wait(5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(browser_ready: None) -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API holds an event loop on the main thread until it exits."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -17,7 +17,7 @@ import ipywidgets as w
 
 from workbench.core import display
 from workbench.core.enums import Feature, OrderStatus, OrderType, Side, TimeInForce
-from workbench.core.errors import InvalidInput, SymbolNotFound, WorkbenchError
+from workbench.core.errors import InvalidInput, WorkbenchError
 from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, Quote
 
 from ._base import Component, error_text, log
