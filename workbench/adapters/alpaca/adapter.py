@@ -527,8 +527,8 @@ class AlpacaAdapter(AdapterBase):
 
 
 def _duplicate(exc: WorkbenchError) -> bool:
-    """Alpaca's answer to a reused client_order_id (422, code 40010001)."""
-    return exc.code == p.CODE_DUPLICATE_CLIENT_ORDER_ID or "client_order_id must be unique" in exc.message.lower()
+    """Alpaca's answer to a reused client_order_id (422; its code 40010001 is shared with other refusals)."""
+    return "client_order_id must be unique" in exc.message.lower()
 
 
 def _retry_after(response: Any) -> float | None:

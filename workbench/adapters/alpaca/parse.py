@@ -25,6 +25,7 @@ from workbench.core.errors import (
     InsufficientFunds,
     InvalidInput,
     InvalidOrder,
+    MarketClosed,
     NotSupported,
     OrderNotFound,
     OrderRejected,
@@ -138,7 +139,6 @@ _FIELDS = {"qty": "qty", "notional": "notional", "limit_price": "limit_price", "
 _FIELD_RE = re.compile(r"\b(" + "|".join(sorted(_FIELDS, key=len, reverse=True)) + r")\b")
 #: Alpaca body codes with a meaning of their own.
 CODE_INSUFFICIENT_BUYING_POWER = 40310000
-CODE_DUPLICATE_CLIENT_ORDER_ID = 40010001
 #: HTTP status -> error class, before the refinements in :func:`error_from_response`.
 ERROR_MAP: dict[int, type[WorkbenchError]] = {
     400: InvalidInput,
@@ -171,14 +171,17 @@ def error_from_response(status: int | None, body: str, about: str = "", retry_af
         return InsufficientFunds(text, **kw)
     if status == 403 and "subscription" in lower:
         return DataEntitlementError(text, **kw)
+    names_symbol = re.search(r"\b(asset|symbol|position)\b", lower) is not None
     if status == 404:
-        if about == "symbol" or re.search(r"\b(asset|symbol|position)\b", lower):
-            return SymbolNotFound(text, **kw)
-        return OrderNotFound(text, **kw)
+        return SymbolNotFound(text, **kw) if about == "symbol" or names_symbol else OrderNotFound(text, **kw)
     if status in (400, 422):
-        if "symbol" in lower and ("not found" in lower or "invalid" in lower or "unknown" in lower):
+        if names_symbol and ("not found" in lower or "invalid symbol" in lower or "unknown" in lower):
             return SymbolNotFound(text, **kw)
+        if "market is closed" in lower:
+            return MarketClosed(text, **kw)
         match = _FIELD_RE.search(lower)
+        if "not supported" in lower:
+            return NotSupported(text, field=_FIELDS[match.group(1)] if match else None, **kw)
         if match is not None:
             cls = InvalidOrder if about == "order" or status == 422 else InvalidInput
             return cls(text, field=_FIELDS[match.group(1)], **kw)

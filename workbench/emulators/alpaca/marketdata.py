@@ -17,7 +17,7 @@ from aiohttp import web
 from workbench.core.errors import InvalidInput, SymbolNotFound
 
 from .book import iso
-from .server import error
+from .server import EMULATOR, error
 
 if TYPE_CHECKING:
     from .server import AlpacaEmulator
@@ -27,7 +27,7 @@ _UNITS = {"Min": "m", "T": "m", "Hour": "h", "H": "h", "Day": "d", "D": "d", "We
 
 
 def _emu(request: web.Request) -> AlpacaEmulator:
-    return request.app["emulator"]
+    return request.app[EMULATOR]
 
 
 def _symbols(request: web.Request) -> list[str]:

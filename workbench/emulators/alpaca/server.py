@@ -26,10 +26,12 @@ from workbench.core.log import get_logger
 
 from .book import Book
 
-__all__ = ["AlpacaEmulator", "Fault", "error"]
+__all__ = ["AlpacaEmulator", "Fault", "error", "EMULATOR"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
+#: The application key under which route handlers find their emulator.
+EMULATOR: web.AppKey[Any] = web.AppKey("emulator", object)
 
 
 def error(status: int, code: int, message: str) -> web.Response:
@@ -121,7 +123,7 @@ class AlpacaEmulator:
         with contextlib.suppress(Exception):  # load the exchange calendar now, not on the first DAY order
             self.engine.calendar.next_close(self.engine.clock())
         app = web.Application(middlewares=[self._middleware])
-        app["emulator"] = self
+        app[EMULATOR] = self
         for method, path, handler in (*TRADING_ROUTES, *DATA_ROUTES):
             app.router.add_route(method, path, handler)
         app.router.add_get("/stream", self._stream)

@@ -20,7 +20,7 @@ from workbench.core.errors import (InsufficientFunds, InvalidOrder, MarketClosed
 from workbench.core.models import NeutralOrder, Order
 
 from .book import Entry, asset_id, num
-from .server import error
+from .server import EMULATOR, error
 
 if TYPE_CHECKING:
     from .server import AlpacaEmulator
@@ -32,7 +32,7 @@ _ZERO = Decimal(0)
 
 
 def _emu(request: web.Request) -> AlpacaEmulator:
-    return request.app["emulator"]
+    return request.app[EMULATOR]
 
 
 def _dec(value: Any, field: str) -> Decimal | None:
