@@ -116,7 +116,7 @@ class AlpacaAdapter(AdapterBase):
         self._fills = EventFanout()
         self._orders = EventFanout()
         self._seen_fills: dict[str, set[str]] = {}  # order id -> fill keys delivered
-        self._last_order: dict[str, tuple[Any, ...]] = {}  # order id -> what was last published
+        self._last_order: dict[str, Order] = {}  # order id -> the snapshot last published
         self._open_ids: set[str] = set()  # orders last seen working (reconciled after a reconnect)
         self._coids: dict[str, str] = {}  # order id -> client order id (FILL activities lack it)
         self._horizon: datetime | None = None  # the latest broker time seen in an event
@@ -400,9 +400,14 @@ class AlpacaAdapter(AdapterBase):
             self._open_ids.add(order.order_id)
         else:
             self._open_ids.discard(order.order_id)
+        last = self._last_order.get(order.order_id)
+        if last is not None and (order.filled_qty < last.filled_qty or order.updated_at < last.updated_at
+                                 or last.status.is_terminal and order.status is not last.status):
+            return  # an older snapshot (a REST answer overtaken by the stream)
         state = (order.status, order.raw_status, order.filled_qty, order.qty, order.limit_price, order.stop_price)
-        if self._last_order.get(order.order_id) != state:
-            self._last_order[order.order_id] = state
+        if last is None or state != (last.status, last.raw_status, last.filled_qty, last.qty, last.limit_price,
+                                     last.stop_price):
+            self._last_order[order.order_id] = order
             self._orders.publish(order)
 
     def _on_stream_connected(self, n: int) -> None:

@@ -138,7 +138,7 @@ _FIELDS = {"qty": "qty", "notional": "notional", "limit_price": "limit_price", "
            "order_type": "order_type", "extended_hours": "extended_hours"}
 _FIELD_RE = re.compile(r"\b(" + "|".join(sorted(_FIELDS, key=len, reverse=True)) + r")\b")
 #: Alpaca body codes with a meaning of their own.
-CODE_INSUFFICIENT_BUYING_POWER = 40310000
+CODE_ORDER_FORBIDDEN = 40310000  # insufficient buying power / qty, wash trade...
 #: HTTP status -> error class, before the refinements in :func:`error_from_response`.
 ERROR_MAP: dict[int, type[WorkbenchError]] = {
     400: InvalidInput,
@@ -166,9 +166,10 @@ def error_from_response(status: int | None, body: str, about: str = "", retry_af
         return BrokerUnavailable(text, **kw)
     if status == 429:
         return RateLimited(text, retry_after=retry_after, **kw)
-    if status == 403 and (code == CODE_INSUFFICIENT_BUYING_POWER and "wash" not in lower
-                          or "insufficient" in lower):
+    if status == 403 and "insufficient" in lower:
         return InsufficientFunds(text, **kw)
+    if status == 403 and code == CODE_ORDER_FORBIDDEN:  # e.g. "potential wash trade detected"
+        return OrderRejected(text, **kw)
     if status == 403 and "subscription" in lower:
         return DataEntitlementError(text, **kw)
     names_symbol = re.search(r"\b(asset|symbol|position)\b", lower) is not None

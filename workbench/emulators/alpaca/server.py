@@ -41,7 +41,11 @@ def error(status: int, code: int, message: str) -> web.Response:
 
 @dataclass
 class Fault:
-    """An injected answer for the next ``times`` requests whose path starts with ``path`` (tests)."""
+    """An injected answer for the next ``times`` requests whose path starts with ``path`` (tests).
+
+    ``status`` 0 passes the request through and delays the real answer by ``delay`` (the request took
+    effect, the client times out).
+    """
 
     method: str
     path: str
@@ -234,7 +238,8 @@ class AlpacaEmulator:
                   delay: float = 0.0) -> None:
         """Answer the next ``times`` ``method`` requests under ``path`` with ``status`` and ``body`` (tests).
 
-        ``delay`` seconds pass before the answer (a hanging server, for timeouts).
+        ``delay`` seconds pass before the answer (a hanging server, for timeouts); ``status`` 0 lets the
+        request through and only delays its answer.
         """
         text = body if isinstance(body, str) else json.dumps(body if body is not None else
                                                              {"code": status * 100000, "message": "injected"})
@@ -296,8 +301,11 @@ class AlpacaEmulator:
         for fault in self.faults:
             if fault.method == request.method and request.path.startswith(fault.path) and fault.times > 0:
                 fault.times -= 1
+                answer = await handler(request) if fault.status == 0 else None
                 if fault.delay:
                     await asyncio.sleep(fault.delay)
+                if answer is not None:
+                    return answer
                 return web.Response(text=fault.body, status=fault.status, content_type="application/json")
         self.faults = [f for f in self.faults if f.times > 0]
         try:
