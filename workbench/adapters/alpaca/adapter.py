@@ -174,10 +174,18 @@ class AlpacaAdapter(AdapterBase):
 
     async def _shutdown(self) -> None:
         self._open = False
+        if self._stream is not None:
+            await self._stream.stop_ws()  # its loop ends at the next turn even if a cancel is swallowed
         tasks = [t for t in (self._stream_task, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for _ in range(20):  # asyncio.wait_for (3.11) can swallow a cancel that races a completion: repeat it
+            pending = [t for t in tasks if not t.done()]
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=0.25)
+        else:
+            log.warning("Alpaca adapter tasks still running after close: %s", [t for t in tasks if not t.done()])
         self._tasks.clear()
         self._stream_task = None
         if self._stream is not None:
