@@ -87,6 +87,7 @@ class Book:
         self._wake = wake
         self.entries: dict[str, Entry] = {}  # engine order id -> entry
         self.by_id: dict[str, Entry] = {}  # Alpaca id -> entry
+        self.by_coid: dict[str, Entry] = {}  # client order id -> entry
         self._events: deque[Any] = deque()
         self._lock = threading.Lock()
         db = str(engine.config.db_path)
@@ -120,6 +121,7 @@ class Book:
             entry = Entry(engine_id=order.order_id, id=alpaca_id(order.order_id), order=order, notional=notional)
             self.entries[order.order_id] = entry
             self.by_id[entry.id] = entry
+            self.by_coid[order.client_order_id] = entry
         elif order.updated_at >= entry.order.updated_at:
             entry.order = order
         return entry
@@ -137,7 +139,7 @@ class Book:
         return self.by_id.get(key) or self.entries.get(key)
 
     def by_client_id(self, client_order_id: str) -> Entry | None:
-        return next((e for e in self.entries.values() if e.order.client_order_id == client_order_id), None)
+        return self.by_coid.get(client_order_id)
 
     # -- JSON ---------------------------------------------------------------------------------
 
