@@ -67,3 +67,18 @@ def test_cli_refuses_to_start_without_keys(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "workbench.emulators.alpaca", "--port", "0", "--db",
                           str(tmp_path / "x.sqlite")], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 2 and "ALPACA_API_KEY" in out.stderr and "ALPACA_SECRET_KEY" in out.stderr
+
+
+def test_readme_python_example_and_no_temp_leak(keys: tuple[str, str], settings_dict: dict) -> None:
+    """The README's notebook recipe: an emulator with its own engine, stopped by the with block."""
+    import workbench
+    from workbench.emulators.alpaca import AlpacaEmulator
+
+    with AlpacaEmulator(key=keys[0], secret=keys[1]) as emu:
+        ledger = Path(emu.engine.config.db_path)
+        broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": emu.settings()})
+        try:
+            assert broker.place_market_order("AAPL", 1, "buy").filled_qty == 1
+        finally:
+            broker.close()
+    assert not ledger.parent.exists()

@@ -3,7 +3,7 @@
 The real alpaca-py (0.44.0) clients talk to it over loopback, so Alpaca code runs without an account or
 internet. One aiohttp server serves the trading API, the market-data API and the stream:
 
->>> with AlpacaEmulator(engine, key="PKTEST", secret="s3cret") as emu:   # or .start_in_thread() / .stop_thread()
+>>> with AlpacaEmulator(key="PKTEST", secret="s3cret") as emu:   # or .start_in_thread() / .stop_thread()
 ...     TradingClient("PKTEST", "s3cret", url_override=emu.base_url).get_account()
 ...     broker = workbench.connect("alpaca", settings={"alpaca": emu.settings()})
 

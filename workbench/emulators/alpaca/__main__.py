@@ -14,7 +14,6 @@ import sys
 from workbench.adapters.alpaca.config import KEY_ENV, SECRET_ENV
 from workbench.core.errors import WorkbenchError
 
-from . import build_engine
 from .server import AlpacaEmulator
 
 
@@ -34,17 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        engine = build_engine(args.settings, args.db, args.tick_interval)
-    except WorkbenchError as exc:
+        emulator = AlpacaEmulator(host=args.host, port=args.port, key=args.key, secret=args.secret,
+                                  tick_interval=args.tick_interval, page_limit=args.page_limit,
+                                  settings=args.settings, db=args.db)
+    except (ValueError, WorkbenchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        emulator = AlpacaEmulator(engine, host=args.host, port=args.port, key=args.key, secret=args.secret,
-                                  tick_interval=args.tick_interval, page_limit=args.page_limit)
-    except ValueError as exc:
-        engine.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    engine = emulator.engine
 
     def started(emu: AlpacaEmulator) -> None:
         print(f"Alpaca emulator listening (ledger {engine.config.db_path}); put these in the alpaca settings:\n"
@@ -55,8 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(emulator.serve_forever(started))
     except KeyboardInterrupt:
         pass
-    finally:
-        engine.close()
     return 0
 
 

@@ -62,17 +62,27 @@ class AlpacaEmulator:
     or an authorization failure (stream). ``tick_interval`` drives resting orders (None: tests call
     :meth:`tick`). ``page_limit`` caps bars per page (Alpaca: 10000), to exercise pagination.
 
-    >>> with AlpacaEmulator(engine, key="PKTEST", secret="s3cret") as emu:
+    Without ``engine`` it builds (and on stop closes) its own from ``settings`` (workbench settings: the
+    market-data provider and paper rules) over ``db`` or a temporary ledger that is removed on stop.
+
+    >>> with AlpacaEmulator(key="PKTEST", secret="s3cret") as emu:
     ...     settings = {"alpaca": emu.settings()}
     """
 
-    def __init__(self, engine: Any, *, host: str = "127.0.0.1", port: int = 0, key: str | None = None,
-                 secret: str | None = None, tick_interval: float | None = 1.0, page_limit: int = 10_000) -> None:
+    def __init__(self, engine: Any = None, *, host: str = "127.0.0.1", port: int = 0, key: str | None = None,
+                 secret: str | None = None, tick_interval: float | None = 1.0, page_limit: int = 10_000,
+                 settings: Any = None, db: str | None = None) -> None:
         key = key if key is not None else os.environ.get(KEY_ENV)
         secret = secret if secret is not None else os.environ.get(SECRET_ENV)
         if not key or not secret:
             raise ValueError(f"the Alpaca emulator needs a key pair: set {KEY_ENV} and {SECRET_ENV} "
                              "(or pass key= and secret=)")
+        self._owns_engine = engine is None  # built here from settings: closed (and its temp ledger removed) on stop
+        if engine is None:
+            from . import build_engine
+
+            engine = build_engine(settings, db)
+        self._temp_dir = engine.config.db_path if self._owns_engine and db is None else None
         self.engine = engine
         self.host = host
         self._port = port
@@ -152,6 +162,13 @@ class AlpacaEmulator:
             self._runner = None
         if self.book is not None:
             self.book.close()
+        if self._owns_engine:
+            self.engine.close()
+            if self._temp_dir is not None:
+                import shutil
+                from pathlib import Path
+
+                shutil.rmtree(Path(self._temp_dir).parent, ignore_errors=True)
 
     async def serve_forever(self, on_started: Callable[[AlpacaEmulator], None] | None = None) -> None:
         """Serve until cancelled, or until SIGINT / SIGTERM when run in the main thread."""
