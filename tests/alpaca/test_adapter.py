@@ -185,19 +185,27 @@ def test_fractional_and_notional_rules_are_checked_before_sending(alpaca_broker:
     assert fractional.qty == Decimal("0.5") and fractional.filled_qty == Decimal("0.5")
 
 
-def test_trailing_stop_and_notional_reach_alpaca(alpaca_broker: Any, emulator: Any) -> None:
-    """Both travel in Alpaca's JSON; the emulator answers as its paper engine allows."""
+def test_trailing_stop_and_notional_orders(alpaca_broker: Any, emulator: Any) -> None:
     caps = alpaca_broker.capabilities
     assert workbench.OrderType.TRAILING_STOP in caps.order_types and workbench.Feature.NOTIONAL in caps.features
-    for fields in ({"order_type": "trailing_stop", "trail_percent": "2", "qty": 1, "side": "sell"},
-                   {"notional": "150.5", "side": "buy"}):
-        try:
-            order = alpaca_broker.place_order(symbol="AAPL", **fields)
-        except workbench.NotSupported as exc:  # the engine does not carry it (yet): Alpaca's 422 said so
-            assert exc.code == 42210000
-        else:
-            assert order.order_type is workbench.OrderType(fields.get("order_type", "market"))
-    assert len(_posts(emulator)) == 2  # both were sent (accepted or refused by the server, not the adapter)
+    bought = alpaca_broker.place_order(symbol="AAPL", side="buy", notional="50.5")
+    assert bought.notional == Decimal("50.5") and bought.order_type is workbench.OrderType.MARKET
+    filled = eventually(lambda: (o := alpaca_broker.get_order(bought.order_id)).status.is_terminal and o)
+    assert filled.status is workbench.OrderStatus.FILLED and 0 < filled.filled_qty < 1  # sized by the price
+    assert abs(filled.filled_qty * filled.avg_fill_price - Decimal("50.5")) < Decimal("0.01")
+    with pytest.raises(workbench.NotSupported):  # Alpaca: no fractional trailing stops
+        alpaca_broker.place_order(symbol="AAPL", side="sell", qty=filled.filled_qty, order_type="trailing_stop",
+                                  trail_percent="2")
+    alpaca_broker.place_market_order("AAPL", 1, "buy")
+    trail = alpaca_broker.place_order(symbol="AAPL", side="sell", qty=1, order_type="trailing_stop",
+                                      trail_percent="2", tif="gtc")
+    assert trail.order_type is workbench.OrderType.TRAILING_STOP and trail.trail_percent == Decimal(2)
+    assert trail.status.is_open and trail.stop_price is not None  # the current trigger, below the market
+    assert trail.stop_price < alpaca_broker.get_market_price("AAPL")
+    again = alpaca_broker.place_order(symbol="AAPL", side="sell", qty=1, order_type="trailing_stop",
+                                      trail_percent="2", tif="gtc", client_order_id=trail.client_order_id)
+    assert again.order_id == trail.order_id  # the resubmit check ignores the moving trigger
+    assert alpaca_broker.cancel_order(trail.order_id).status is workbench.OrderStatus.CANCELLED
 
 
 def test_live_endpoint_refused_without_allow_live(keys: Any, settings_dict: dict) -> None:
