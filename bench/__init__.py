@@ -15,4 +15,5 @@ BENCHMARKS: dict[str, str] = {
     "yfcache": "bench.yfcache:run",
     "ib": "bench.ib:run",
     "alpaca": "bench.alpaca:run",
+    "widgets": "bench.widgets:run",
 }
