@@ -30,7 +30,7 @@ import pandas as pd  # noqa: F401
 
 from workbench.adapters.base import AdapterBase, Capabilities, Subscription
 from workbench.adapters.factory import get_adapter
-from workbench.core import frames
+from workbench.core import display, frames
 from workbench.core.enums import Feature, Side  # noqa: F401
 from workbench.core.errors import (
     BrokerClosed,
@@ -176,6 +176,7 @@ class Broker:
         self._finalizer = weakref.finalize(self, _finalize, self._runner, adapter, self._pumps,
                                            self._subscriptions)
         _LIVE.add(self)
+        display.install_frame_display()  # compact orders/positions/fills tables in notebooks
 
     @property
     def name(self) -> str:
@@ -278,7 +279,10 @@ class Broker:
         await self.close_async()
 
     def __repr__(self) -> str:
-        return f"<Broker {self.name} {self.state}>"
+        return display.broker_text(self)
+
+    def _repr_html_(self) -> str:
+        return display.broker_html(self)
 
 
 async def _start(pump: Callable[[], Any]) -> asyncio.Task[Any]:

@@ -38,6 +38,7 @@ ENTRY_POINT_GROUP = "workbench.adapters"
 _BUILTIN = {
     "paper": "workbench.adapters.paper.adapter:PaperAdapter",
     "ib": "workbench.adapters.ib.adapter:IBAdapter",
+    "alpaca": "workbench.adapters.alpaca.adapter:AlpacaAdapter",
 }
 
 #: The model of each settings section (SDK-free modules), validated at every settings load.

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from . import display
 from .enums import OrderStatus, OrderType, Side, TimeInForce
 from .errors import InvalidInput, InvalidOrder
 from .settings import normalize_broker
@@ -103,6 +104,14 @@ def new_client_order_id() -> str:
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+    def __repr__(self) -> str:  # readable in notebooks and logs (workbench.core.display)
+        return display.model_text(self)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        return display.model_html(self)
 
 
 class NeutralOrder(_Model):

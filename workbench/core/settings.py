@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
         "synchronous": "NORMAL",
     },
     "ib": {"host": "127.0.0.1", "port": 4002, "client_id": 1, "readonly": False, "allow_live": False},
+    "widgets": {"confirm_notional": 50000, "confirm_away_pct": 5.0, "refresh_seconds": 5.0},
     "alpaca": {
         "paper": True,
         "base_url": "https://paper-api.alpaca.markets",
@@ -114,7 +115,9 @@ class _Core(BaseModel):
 
 
 #: Top-level keys besides broker sections.
-_CORE_KEYS = {"default_broker", "request_timeout", "market_data"}
+#: ``widgets`` is validated by workbench.widgets.config when the desk reads it (that package imports
+#: ipywidgets, which settings must not).
+_CORE_KEYS = {"default_broker", "request_timeout", "market_data", "widgets"}
 
 
 class SettingsSchema:
