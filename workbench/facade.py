@@ -426,11 +426,11 @@ def _run_inline(coro: Any, what: str) -> Any:
 
 
 def _own(exc: WorkbenchError, broker: Broker) -> WorkbenchError:
-    """``exc`` as raised through ``broker``: it names the broker, and carries no chain that is noise (bad
-    input: the library's complaint about the value adds nothing) or that quotes a secret."""
+    """``exc`` as raised through ``broker``: it names the broker, and carries no chain that is noise (input
+    workbench refused itself: a library's complaint about the value adds nothing) or that quotes a secret."""
     if exc.broker is None:
         exc.broker = broker.name
-    if isinstance(exc, (InvalidInput, ConfigError)):
+    if isinstance(exc, (InvalidInput, ConfigError)) and exc.raw is None:  # (raw: the broker said it; keep)
         exc.__cause__, exc.__suppress_context__ = None, True
         return exc
     cause, depth = exc.__cause__ or exc.__context__, 0
