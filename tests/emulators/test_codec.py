@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from workbench.emulators.tws import messages as m
+from workbench.emulators.tws import messages_data as md
 from workbench.emulators.tws.codec import encode, fmt, num, parse_greeting, read_frame, split, to_float
 
 
@@ -57,11 +58,12 @@ def test_layouts_per_server_version(sv: int, open_n: int, completed_n: int, cont
     exe = m.ExecView("e1", "20261118 15:00:00 UTC", "DU1", "BOT", 10, 185.5, 10, 185.5, 1)
     assert len(m.open_order(sv, view)) == open_n
     assert len(m.completed_order(sv, view)) == completed_n
-    assert len(m.contract_data(sv, 1, inst, "SMART")) == contract_n
+    details = md.Details(inst, "SMART", "SMART,NYSE", "LMT,MKT", "US/Eastern", "", "", "26,26")
+    assert len(md.contract_data(sv, 1, details)) == contract_n
     assert len(m.exec_details(sv, -1, view, exe)) == exec_n
     assert len(m.error(sv, 1, 200, "x")) == err_n
     # exact-count messages
-    assert len(m.tick_price(1, 1, 10)) == 7
+    assert len(md.tick_price(1, 1, 10)) == 7
     assert len(m.position("DU1", inst, 1, 1)) == 16
     assert len(m.portfolio_value("DU1", inst, 1, 1, 1, 1, 0)) == 20
     assert len(m.commission_report(exe)) == 8

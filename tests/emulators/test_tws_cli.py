@@ -28,7 +28,7 @@ def test_cli_serves_ib_async(tmp_path: Path) -> None:
         ib.connect("127.0.0.1", int(match.group(1)), clientId=1, timeout=5)
         assert ib.client.serverVersion() == 178
         assert ib.managedAccounts() == ["DU1234567"]
-        assert ib.qualifyContracts(__import__("ib_async").Stock("QQQ", "SMART", "USD"))[0].primaryExchange == "ARCA"
+        assert ib.qualifyContracts(__import__("ib_async").Stock("QQQ", "SMART", "USD"))[0].primaryExchange == "NASDAQ"
     finally:
         ib.disconnect()
         proc.terminate()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from threading import Lock
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,8 +34,9 @@ from workbench.core.intervals import parse_interval
 from workbench.core.models import Quote
 
 from .base import MarketDataProvider, resolve_range
+from .sim_universe import UNIVERSE_ROWS
 
-__all__ = ["SimProvider", "SimConfig", "SimSymbol", "DEFAULT_UNIVERSE"]
+__all__ = ["SimProvider", "SimConfig", "SimSymbol", "DEFAULT_UNIVERSE", "FIRST_SESSION_OPEN"]
 
 _EPOCH = pd.Timestamp("2000-01-01", tz="UTC")
 _EPOCH_NS = _EPOCH.value
@@ -51,24 +52,25 @@ _CENT = Decimal("0.01")
 
 
 class SimSymbol(BaseModel):
-    """One simulated instrument: its price on 2025-01-01, annual volatility and drift, daily volume."""
+    """One simulated instrument: its price on 2025-01-01, annual volatility and drift, daily volume,
+    and (optional) how it is listed: long name, primary exchange, STK or ETF, industry and category."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     price: float = Field(gt=0)
     vol: float = Field(default=0.3, ge=0, le=3)
     drift: float = Field(default=0.05, ge=-1, le=1)
     volume: float = Field(default=20e6, gt=0)
+    name: str = ""
+    exchange: str = "NASDAQ"
+    kind: Literal["STK", "ETF"] = "STK"
+    industry: str = ""
+    category: str = ""
 
 
-DEFAULT_UNIVERSE: dict[str, SimSymbol] = {
-    sym: SimSymbol(price=p, vol=v, volume=adv)
-    for sym, p, v, adv in (
-        ("AAPL", 245.0, 0.28, 55e6), ("MSFT", 420.0, 0.25, 22e6), ("GOOG", 190.0, 0.30, 25e6),
-        ("AMZN", 220.0, 0.32, 40e6), ("META", 590.0, 0.38, 15e6), ("NVDA", 135.0, 0.50, 250e6),
-        ("TSLA", 400.0, 0.60, 95e6), ("SPY", 585.0, 0.16, 60e6), ("QQQ", 510.0, 0.20, 35e6),
-        ("IWM", 220.0, 0.22, 30e6),
-    )
-}
+#: The built-in universe (:mod:`workbench.marketdata.sim_universe`): about 130 much-traded US stocks and ETFs.
+DEFAULT_UNIVERSE: dict[str, SimSymbol] = {sym: SimSymbol(**spec) for sym, spec in UNIVERSE_ROWS}  # type: ignore[arg-type]
+#: The span the sim covers: the first bar is the 2000-01-03 open, the last one is in 2059.
+FIRST_SESSION_OPEN = datetime(2000, 1, 3, 14, 30, tzinfo=UTC)
 
 
 class SimConfig(BaseModel):
@@ -85,6 +87,8 @@ class SimProvider(MarketDataProvider):
     name = "sim"
     simulated = True
     blocking = False
+    #: The first bar the sim has (what a gateway answers to reqHeadTimeStamp).
+    first_timestamp = FIRST_SESSION_OPEN
 
     def __init__(
         self,
@@ -114,6 +118,10 @@ class SimProvider(MarketDataProvider):
 
     def has_symbol(self, symbol: str) -> bool:
         return symbol.upper() in self.universe
+
+    def info(self, symbol: str) -> SimSymbol:
+        """The simulation parameters and listing details of ``symbol`` (SymbolNotFound if unknown)."""
+        return self.universe[self._known(symbol)]
 
     def get_quote(self, symbol: str, at: datetime | None = None) -> Quote:
         sym = self._known(symbol)
@@ -162,8 +170,8 @@ class SimProvider(MarketDataProvider):
     def _known(self, symbol: str) -> str:
         sym = str(symbol).strip().upper()
         if sym not in self.universe:
-            raise SymbolNotFound(f"unknown symbol {sym!r} in the sim universe "
-                                 f"({', '.join(sorted(self.universe))}; add more under market_data.sim.symbols)",
+            raise SymbolNotFound(f"unknown symbol {sym!r} in the sim universe ({len(self.universe)} symbols, "
+                                 f"SimProvider.symbols() lists them; add more under market_data.sim.symbols)",
                                  broker=None, code="sim.unknown_symbol")
         return sym
 
