@@ -14,4 +14,5 @@ BENCHMARKS: dict[str, str] = {
     "coldstart": "bench.coldstart:run",
     "yfcache": "bench.yfcache:run",
     "ib": "bench.ib:run",
+    "tws": "bench.tws:run",
 }

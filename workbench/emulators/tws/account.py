@@ -2,9 +2,9 @@
 
 Everything is computed from the paper engine (cash, positions, fills) and its configuration:
 
-- P&L per symbol by the average-cost method from the ledger's fills: realized today (net of the
-  commissions of today's fills), unrealized at the current mark, daily = realized + change in value of
-  today's holdings since the previous session close.
+- P&L per symbol by the average-cost method from the ledger's fills: realized today (closing trades, net
+  of their commissions), unrealized at the current mark, daily = the change since the previous session
+  close of what was held, plus today's trades marked from their prices, less today's commissions.
 - Margin (Reg T, as an IB margin account): initial 50% of long and short market value, maintenance
   25% of longs and 30% of shorts. A cash account requires the full value (100%). ``BuyingPower`` is
   what the paper engine lets you spend (cash minus open buy orders; the engine does not lend).
@@ -68,11 +68,11 @@ class PnlBook:
         book.day_flow.append((signed, fill.price, fill.commission))
         if book.realized_day != day:
             book.realized_day, book.realized = day, _ZERO
-        book.realized -= fill.commission
         held = book.qty
-        if held and (held > 0) != (signed > 0):  # reducing or crossing
+        if held and (held > 0) != (signed > 0):  # reducing or crossing: realize the closed part, net of its commission
             closed = min(abs(held), abs(signed))
             book.realized += (fill.price - book.avg) * closed * (1 if held > 0 else -1)
+            book.realized -= fill.commission * closed / abs(signed)
         new = held + signed
         if new == 0:
             book.avg = _ZERO

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_REALTIME_BACKLOG = 120  # 10 minutes of 5-second bars after a jump of the clock
-__all__ = ["push_market_data", "HANDLERS"]
+__all__ = ["push_market_data", "push_pnl", "HANDLERS"]
 
 
 def _now(s: Session) -> datetime:
@@ -245,6 +245,11 @@ def push_market_data(s: Session, now: datetime) -> None:
         _guarded(lambda: _push_history(s, req_id, sub, now), sub.spec.symbol)
     for req_id, rt in list(s.subs.realtime.items()):
         _guarded(lambda: _push_realtime(s, req_id, rt, now), rt.symbol)
+    push_pnl(s)
+
+
+def push_pnl(s: Session) -> None:
+    """P&L subscriptions whose figures changed (on ticks and after fills)."""
     for req_id, sub in list(s.subs.pnl.items()):
         _guarded(lambda: _push_pnl(s, req_id, sub), sub.symbol or "P&L")
 

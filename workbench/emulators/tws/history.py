@@ -174,7 +174,7 @@ def head_timestamp(first: datetime, format_date: int) -> str:
 def _in_sessions(frame: pd.DataFrame, sessions: list[Any]) -> pd.DataFrame:
     if frame.empty:
         return frame
-    idx = frame.index.asi8
+    idx = frame.index.as_unit("ns").asi8
     opens = np.array([pd.Timestamp(s.open).value for s in sessions])
     closes = np.array([pd.Timestamp(s.close).value for s in sessions])
     pos = np.searchsorted(opens, idx, side="right") - 1
@@ -188,7 +188,7 @@ def _clock_buckets(frame: pd.DataFrame, minutes: int) -> pd.DataFrame:
         return frame
     local = frame.index.tz_convert(NY)
     offset = (local - local.normalize()) // pd.Timedelta(minutes=minutes)
-    key = (local.normalize().asi8 // 60_000_000_000) + offset.to_numpy() * minutes
+    key = (local.normalize().as_unit("ns").asi8 // 60_000_000_000) + offset.to_numpy() * minutes
     _, first = np.unique(key, return_index=True)
     edges = np.append(first, len(frame))
     o, h, low, c, v = (frame[col].to_numpy() for col in ("open", "high", "low", "close", "volume"))
@@ -239,7 +239,7 @@ def _dates(index: pd.DatetimeIndex, spec: BarSpec) -> list[str]:
     if not spec.intraday:
         return list(index.strftime("%Y%m%d"))
     if spec.format_date == 2:
-        return [str(x) for x in index.asi8 // 1_000_000_000]
+        return [str(x) for x in index.as_unit("ns").asi8 // 1_000_000_000]
     return list(index.tz_convert(UTC).strftime("%Y%m%d %H:%M:%S UTC"))
 
 

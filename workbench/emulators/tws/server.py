@@ -54,6 +54,8 @@ class Session:
         self.subs = Subscriptions()
         self.market_data_type = 1  # reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed-frozen
         self.received: deque[list[str]] = deque(maxlen=RECEIVED_LIMIT)
+        #: The id of every message sent (the latest RECEIVED_LIMIT), for tests.
+        self.sent_ids: deque[int] = deque(maxlen=RECEIVED_LIMIT)
         self.connect_options = ""
         self._out: list[bytes] = []
 
@@ -64,6 +66,7 @@ class Session:
         if not self._out:
             asyncio.get_running_loop().call_soon(self.flush)
         self._out.append(encode(fields))
+        self.sent_ids.append(int(fields[0]))
 
     def flush(self) -> None:
         if not self._out:
@@ -301,6 +304,11 @@ class TwsEmulator:
         log_copy = self.call(lambda: list(self.received)) if self._loop is not None else list(self.received)
         return [f for cid, f in log_copy if client_id is None or cid == client_id]
 
+    def responses(self, client_id: int) -> list[int]:
+        """The ids of the messages sent to ``client_id``'s connection so far (latest first is last)."""
+        session = self._clients.get(client_id)
+        return self.call(lambda: list(session.sent_ids)) if session is not None else []
+
     def tick(self) -> int:
         """Process one price update for working orders and streaming quotes (thread-safe)."""
         return self.call(self._tick_once)
@@ -380,9 +388,12 @@ class TwsEmulator:
         """Positions to reqPositions subscribers, portfolio and values to account subscribers (after fills,
         and every ACCOUNT_PUSH_SECONDS of emulator time as prices move, as a gateway does)."""
         from .handlers import push_account
+        from .handlers_data import push_pnl
 
         self._last_account_push = now or self.engine.clock()
         push_account(self)
+        for session in self.live_sessions():
+            push_pnl(session)
 
 
 def _warm_up(engine: Any) -> None:
