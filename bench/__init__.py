@@ -15,4 +15,5 @@ BENCHMARKS: dict[str, str] = {
     "yfcache": "bench.yfcache:run",
     "ib": "bench.ib:run",
     "tws": "bench.tws:run",
+    "alpaca": "bench.alpaca:run",
 }
