@@ -80,7 +80,9 @@ def test_cli_prices_and_charges_as_the_configured_paper_broker(tmp_path: Path) -
                                               "starting_cash": 50000}}))
     with cli("--settings", str(settings), "--margin", cwd=tmp_path) as (ib, line):
         assert "margin account" in line
-        cash = lambda: next(float(v.value) for v in ib.accountValues() if (v.tag, v.currency) == ("TotalCashValue", "USD"))  # noqa: E731,E501
+        def cash() -> float:
+            return next(float(v.value) for v in ib.accountValues() if (v.tag, v.currency) == ("TotalCashValue", "USD"))
+
         assert cash() == 50000
         short = _fill(ib, "SELL", 10)  # a margin account sells short
         assert short.orderStatus.status == "Filled"  # type: ignore[attr-defined]

@@ -70,7 +70,7 @@ class SimSymbol(BaseModel):
 
 
 #: The built-in universe (:mod:`workbench.marketdata.sim_universe`): about 130 much-traded US stocks and ETFs.
-DEFAULT_UNIVERSE: dict[str, SimSymbol] = {sym: SimSymbol(**spec) for sym, spec in UNIVERSE_ROWS}  # type: ignore[arg-type]
+DEFAULT_UNIVERSE: dict[str, SimSymbol] = {sym: SimSymbol.model_validate(spec) for sym, spec in UNIVERSE_ROWS}
 #: The span the sim covers: the first bar is the 2000-01-03 open, the last one is in 2059.
 FIRST_SESSION_OPEN = datetime(2000, 1, 3, 14, 30, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.models import FillEvent, NeutralOrder, Order, new_client_order_id
 
 from . import messages as m
-from .account import AccountModel, PnlBook
+from .account import AccountModel, PnlBook, session_day
 from .codec import ib_time
 from .state import GatewayState, IbIds
 
@@ -317,7 +317,7 @@ class Bridge:
 
     def portfolio_rows(self) -> list[list[Any]]:
         out = []
-        today = self.model.snapshot()["today"]
+        today = session_day(self.engine.clock())
         for p in self.engine.positions():
             inst = self.server.catalog.placeholder(p.symbol)
             price = p.market_price if p.market_price is not None else p.avg_price

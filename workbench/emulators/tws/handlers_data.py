@@ -125,7 +125,8 @@ def req_historical_data(s: Session, f: list[str]) -> None:
     inst = _resolve(s, req_id, f[2], f[3] or f[12], f[4], f[11])
     if inst is None:
         return
-    end_text, bar_size, duration, use_rth, what, format_date = f[15], f[16], f[17], f[18] == "1", f[19], to_int(f[20], 1)
+    end_text, bar_size, duration, use_rth, what = f[15], f[16], f[17], f[18] == "1", f[19]
+    format_date = to_int(f[20], 1)
     keep_up = (f[21] if len(f) > 21 else "0") == "1"
     engine = s.server.engine
     try:

@@ -66,6 +66,7 @@ class QuoteFeed:
         self.calendar = calendar
         self._cache: dict[tuple[str, datetime], Quote] = {}
         self._daily: dict[tuple[str, Any], pd.DataFrame] = {}
+        self._sessions: dict[Any, list[Any]] = {}
 
     def quote(self, symbol: str, now: datetime) -> Quote:
         key = (symbol, now)
@@ -121,7 +122,12 @@ class QuoteFeed:
     def _session(self, now: datetime) -> Any:
         """Today's session if it has opened, else the last one."""
         day = pd.Timestamp(now).tz_convert(NY).date()
-        sessions = [s for s in self.calendar.sessions(day - timedelta(days=10), day) if s.open <= now]
+        recent = self._sessions.get(day)
+        if recent is None:
+            if len(self._sessions) > 64:
+                self._sessions.clear()
+            recent = self._sessions[day] = self.calendar.sessions(day - timedelta(days=10), day)
+        sessions = [s for s in recent if s.open <= now]
         return sessions[-1] if sessions else None
 
     # -- messages -------------------------------------------------------------------------------
@@ -129,7 +135,8 @@ class QuoteFeed:
     def snapshot_messages(self, req_id: int, q: Quote, delayed: bool) -> list[list[Any]]:
         """The ticks of a snapshot (and the first ticks of a stream)."""
         t = _types(delayed)
-        out = [md.tick_price(req_id, t[md.BID], q.bid, q.bid_size, 1), md.tick_price(req_id, t[md.ASK], q.ask, q.ask_size, 1),
+        out = [md.tick_price(req_id, t[md.BID], q.bid, q.bid_size, 1),
+               md.tick_price(req_id, t[md.ASK], q.ask, q.ask_size, 1),
                md.tick_price(req_id, t[md.LAST], q.last, q.last_size)]
         if q.close is not None:
             out.append(md.tick_price(req_id, t[md.CLOSE], q.close))

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from . import handlers_data  # noqa: F401  (registers the market-data handlers)
 from . import messages as m
 from .bridge import Bridge
 from .codec import encode, parse_greeting, read_frame, split
-from . import handlers_data  # noqa: F401  (registers the market-data handlers)
 from .handlers import HANDLERS
 from .instruments import Catalog
 from .quotes import QuoteFeed
 from .state import GatewayState, state_path_for
 from .subscriptions import Subscriptions
-from .unsupported import answer_unsupported
+from .unsupported import answer_unsupported, request_id
 
 __all__ = ["TwsEmulator", "Session", "DEFAULT_SERVER_VERSION", "MIN_SERVER_VERSION", "MAX_SERVER_VERSION"]
 
@@ -63,10 +63,11 @@ class Session:
         """Queue one message; everything queued in one loop iteration goes out in one write."""
         if self.closed:
             return
-        if not self._out:
-            asyncio.get_running_loop().call_soon(self.flush)
+        first = not self._out
         self._out.append(encode(fields))
         self.sent_ids.append(int(fields[0]))
+        if first:
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         if not self._out:
@@ -118,10 +119,11 @@ class Session:
             handler(self, fields)
         except (IndexError, ValueError) as exc:
             log.warning("malformed request %s (%s): %s", msg_id, exc, fields)
-            self.error(_request_id(fields), 321, f"Error validating request:-'{msg_id}' : cause - {exc}")
+            self.error(request_id(fields), 320,
+                       f"Server error when reading an API client request:-'{msg_id}' : cause - {exc}")
         except Exception as exc:
             log.exception("request %s failed", msg_id)
-            self.error(_request_id(fields), 322, f"Error processing request:-'{msg_id}' : cause - {exc}")
+            self.error(request_id(fields), 322, f"Error processing request:-'{msg_id}' : cause - {exc}")
 
     def start_api(self, client_id: int) -> bool:
         """Register the clientId; False (after error 326) when a live connection already holds it."""
@@ -358,6 +360,8 @@ class TwsEmulator:
                 loop.call_soon_threadsafe(self._safe_drain)
 
     def _safe_drain(self) -> None:
+        if self.bridge is None:  # stopped meanwhile
+            return
         try:
             self.bridge.drain()
         except Exception:
@@ -402,13 +406,6 @@ def _warm_up(engine: Any) -> None:
         engine.calendar.next_close(engine.clock())
     except Exception as exc:  # only a speed-up
         log.debug("calendar warm-up failed: %s", exc)
-
-
-def _request_id(fields: list[str]) -> int:
-    """The request id of a malformed request, for its error (-1 when none can be read)."""
-    from .unsupported import request_id
-
-    return request_id(fields)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
