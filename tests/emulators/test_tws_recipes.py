@@ -365,3 +365,19 @@ def test_brackets_oca_and_trail_are_refused_with_201(ib: Any, engine: Any) -> No
     assert "TRAIL orders are not supported" in by_id[trail.orderId]
     assert engine.orders() == []  # nothing accepted, so no OCA sibling can be left working
     assert Decimal(0) == sum((f.qty for f in engine.fills()), Decimal(0))
+
+
+def test_other_managed_accounts_are_empty(engine: Any, client: Any, server_version: int) -> None:
+    from workbench.emulators.tws import TwsEmulator
+
+    emu = TwsEmulator(engine, port=0, server_version=server_version, accounts=("DU1111111", "DU2222222"),
+                      tick_interval=None).start_in_thread()
+    try:
+        ib = client(emu, account="DU2222222")
+        values = {(v.account, v.tag, v.currency): v.value for v in ib.accountValues()}
+        assert float(values[("DU2222222", "NetLiquidation", "USD")]) == 0
+        assert float(values[("DU2222222", "NetLiquidationByCurrency", "BASE")]) == 0
+        summary = {(s.account, s.tag): float(s.value) for s in ib.accountSummary() if s.tag == "NetLiquidation"}
+        assert summary == {("DU1111111", "NetLiquidation"): 100_000, ("DU2222222", "NetLiquidation"): 0}
+    finally:
+        emu.stop_thread()

@@ -164,23 +164,32 @@ class AccountModel:
         return {"AccountType": "INDIVIDUAL", "Cushion": round(cushion, 6), "Leverage-S": round(leverage, 6),
                 "DayTradesRemaining": "-1", "LookAheadNextChange": "0", "HighestSeverity": "0"}
 
-    def account_rows(self) -> list[tuple[str, Any, str]]:
+    def account_rows(self, account: str | None = None) -> list[tuple[str, Any, str]]:
         """updateAccountValue rows, as a gateway sends them: segment values in USD, ledger values in BASE
-        and USD, and a few without currency."""
+        and USD, and a few without currency. Another managed account than the engine's is empty (zeros)."""
         s = self.snapshot()
-        rows: list[tuple[str, Any, str]] = [("AccountCode", self.account, ""), ("AccountOrGroup", self.account, "BASE"),
-                                            ("AccountOrGroup", self.account, "USD"), ("AccountReady", "true", ""),
+        code = account or self.account
+        segment, plain, ledger = self._values(s, code)
+        rows: list[tuple[str, Any, str]] = [("AccountCode", code, ""), ("AccountOrGroup", code, "BASE"),
+                                            ("AccountOrGroup", code, "USD"), ("AccountReady", "true", ""),
                                             ("Currency", "BASE", "BASE"), ("Currency", "USD", "USD")]
-        rows += [(k, v, "") for k, v in self.plain_values(s).items()]
-        rows += [(k, v, "USD") for k, v in self.segment_values(s).items()]
-        for key, value in self.ledger_values(s).items():
+        rows += [(k, v, "") for k, v in plain.items()]
+        rows += [(k, v, "USD") for k, v in segment.items()]
+        for key, value in ledger.items():
             rows += [(key, value, "BASE"), (key, value, "USD")]
         return rows
 
-    def summary_rows(self, tags: str) -> list[tuple[str, Any, str]]:
+    def _values(self, s: dict[str, Any], account: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        segment, plain, ledger = self.segment_values(s), self.plain_values(s), self.ledger_values(s)
+        if account != self.account:
+            segment, ledger = dict.fromkeys(segment, 0), {**dict.fromkeys(ledger, 0), "ExchangeRate": 1}
+            plain = {**plain, "Cushion": 0, "Leverage-S": 0}
+        return segment, plain, ledger
+
+    def summary_rows(self, tags: str, account: str | None = None) -> list[tuple[str, Any, str]]:
         """reqAccountSummary rows for the requested tags (``$LEDGER``, ``$LEDGER:ALL``, ``$LEDGER:USD`` too)."""
         s = self.snapshot()
-        segment, plain, ledger = self.segment_values(s), self.plain_values(s), self.ledger_values(s)
+        segment, plain, ledger = self._values(s, account or self.account)
         rows: list[tuple[str, Any, str]] = []
         for tag in (t.strip() for t in tags.split(",") if t.strip()):
             if tag.startswith("$LEDGER"):

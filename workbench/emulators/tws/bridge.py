@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
 #: client_id of restored orders whose placing client is unknown (placed through the engine directly).
 RESTORED = -1
-IB_TYPES = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT"}
+IB_TYPES = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT",
+            OrderType.TRAILING_STOP: "TRAIL"}  # TRAIL only for orders placed on the engine directly
 
 
 @dataclass

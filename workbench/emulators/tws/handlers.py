@@ -99,7 +99,12 @@ def req_positions_multi(s: Session, f: list[str]) -> None:
 
 @handles(75, 77)
 def cancel_multi(s: Session, f: list[str]) -> None:
-    s.subs.account_multi.discard(to_int(f[2]))
+    s.subs.account_multi.pop(to_int(f[2]), None)
+
+
+def _account(s: Session, code: str) -> str:
+    """The managed account a request names (the first one when it names none or another)."""
+    return code if code in s.server.accounts else s.server.accounts[0]
 
 
 @handles(6)
@@ -108,15 +113,16 @@ def req_account_updates(s: Session, f: list[str]) -> None:
     if not to_int(f[2]):
         s.subs.account = False
         return
-    s.subs.account = True
-    _send_account(s, b)
-    s.send(m.account_download_end(b.account))
+    account = _account(s, f[3] if len(f) > 3 else "")
+    s.subs.account = account == b.account  # the other managed accounts are empty: nothing changes there
+    _send_account(s, b, account)
+    s.send(m.account_download_end(account))
 
 
-def _send_account(s: Session, b: Any) -> None:
-    for key, value, cur in b.model.account_rows():
-        s.send(m.account_value(key, value, cur, b.account))
-    for row in b.portfolio_rows():
+def _send_account(s: Session, b: Any, account: str) -> None:
+    for key, value, cur in b.model.account_rows(account):
+        s.send(m.account_value(key, value, cur, account))
+    for row in b.portfolio_rows() if account == b.account else ():
         s.send(row)
     s.send(m.account_update_time(b.engine.clock().strftime("%H:%M")))
 
@@ -124,14 +130,15 @@ def _send_account(s: Session, b: Any) -> None:
 @handles(76)
 def req_account_updates_multi(s: Session, f: list[str]) -> None:
     req_id, b = to_int(f[2]), _bridge(s)
-    s.subs.account_multi.add(req_id)
-    _send_multi(s, b, req_id)
+    account = _account(s, f[3] if len(f) > 3 else "")
+    s.subs.account_multi[req_id] = account
+    _send_multi(s, b, req_id, account)
     s.send(m.account_update_multi_end(req_id))
 
 
-def _send_multi(s: Session, b: Any, req_id: int) -> None:
-    for key, value, cur in b.model.account_rows():
-        s.send(m.account_update_multi(req_id, b.account, key, value, cur))
+def _send_multi(s: Session, b: Any, req_id: int, account: str) -> None:
+    for key, value, cur in b.model.account_rows(account):
+        s.send(m.account_update_multi(req_id, account, key, value, cur))
 
 
 @handles(62)
@@ -142,8 +149,10 @@ def req_account_summary(s: Session, f: list[str]) -> None:
 
 
 def _send_summary(s: Session, b: Any, req_id: int, tags: str) -> None:
-    for key, value, cur in b.model.summary_rows(tags):
-        s.send(m.account_summary(req_id, b.account, key, value, cur))
+    """The group "All": every managed account (the ones beyond the engine's are empty)."""
+    for account in s.server.accounts:
+        for key, value, cur in b.model.summary_rows(tags, account):
+            s.send(m.account_summary(req_id, account, key, value, cur))
     s.send(m.account_summary_end(req_id))
 
 
@@ -162,9 +171,9 @@ def push_account(server: TwsEmulator) -> None:
             for row in positions:
                 s.send(row)
         if s.subs.account:
-            _send_account(s, b)
-        for req_id in list(s.subs.account_multi):
-            _send_multi(s, b, req_id)
+            _send_account(s, b, b.account)
+        for req_id, account in list(s.subs.account_multi.items()):
+            _send_multi(s, b, req_id, account)
             s.send(m.account_update_multi_end(req_id))
         for req_id, tags in list(s.subs.summary.items()):
             _send_summary(s, b, req_id, tags)

@@ -43,7 +43,7 @@ class PnlSub:
 class Subscriptions:
     positions: bool = False
     account: bool = False
-    account_multi: set[int] = field(default_factory=set)
+    account_multi: dict[int, str] = field(default_factory=dict)  # reqId -> account
     summary: dict[int, str] = field(default_factory=dict)
     market: dict[int, Stream] = field(default_factory=dict)
     history: dict[int, HistorySub] = field(default_factory=dict)
