@@ -104,6 +104,18 @@ def test_keep_up_to_date_updates_the_last_bar_and_appends_new_ones(ib: Any, emul
     ib_eventually(ib, lambda: not emulator.call(lambda: any(s.subs.history for s in emulator.sessions)))
 
 
+def test_keep_up_to_date_finishes_the_last_bar_after_a_jump_of_the_clock(ib: Any, emulator: Any, clock: Any) -> None:
+    contract = qualified(ib)
+    bars = ib.reqHistoricalData(contract, "", "1 M", "1 day", "TRADES", True, 1, keepUpToDate=True)
+    assert bars[-1].date == date(2026, 11, 18)  # today's bar, partial
+    ib_eventually(ib, lambda: emulator.call(lambda: any(s.subs.history for s in emulator.sessions)))
+    clock.advance(days=1)
+    emulator.tick()
+    ib_eventually(ib, lambda: bars[-1].date == date(2026, 11, 19))
+    fresh = ib.reqHistoricalData(contract, "", "5 D", "1 day", "TRADES", True, 1)
+    assert bars[-2] == next(b for b in fresh if b.date == date(2026, 11, 18))  # the whole session now
+
+
 def test_keep_up_to_date_needs_an_empty_end(ib: Any) -> None:
     errors: list[int] = []
     ib.errorEvent += lambda req_id, code, msg, contract: errors.append(code)

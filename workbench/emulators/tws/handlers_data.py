@@ -7,7 +7,7 @@ real-time bars and P&L updates for one connection.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_REALTIME_BACKLOG = 120  # 10 minutes of 5-second bars after a jump of the clock
+KEEP_UP_MAX_DAYS = 10  # keepUpToDate catches up at most this far after a jump of the clock
 __all__ = ["push_market_data", "push_pnl", "HANDLERS"]
 
 
@@ -263,17 +264,27 @@ def _guarded(job: Any, what: str) -> None:
 
 
 def _push_history(s: Session, req_id: int, sub: HistorySub, now: datetime) -> None:
-    """Update the last bar and append new ones: bars of the latest session from the previous bar on."""
+    """Update the last bar and append new ones: every bar from the last one sent up to now."""
     engine = s.server.engine
-    since = hist.bar_start(sub.spec, now) - timedelta(seconds=sub.spec.seconds)
-    _, end, sessions = hist.request_range(engine.calendar, "1 D", now, now)
+    since = max(_bar_time(sub.last[0], sub.spec) if sub.last else now, now - timedelta(days=KEEP_UP_MAX_DAYS))
+    sessions = [x for x in engine.calendar.sessions(since.astimezone(hist.NY_TZ).date(), now.date())
+                if x.open < now and x.close > since]
     if not sessions:
         return
-    for bar in hist.build_bars(engine.prices, sub.spec, max(since, sessions[-1].open), end, sessions):
+    for bar in hist.build_bars(engine.prices, sub.spec, max(since, sessions[0].open), now, sessions):
         if sub.last is not None and (_later(sub.last[0], bar[0], sub.spec) or bar == sub.last):
             continue
         s.send(md.historical_data_update(req_id, bar))
         sub.last = bar
+
+
+def _bar_time(text: str, spec: hist.BarSpec) -> datetime:
+    """When a bar (as the emulator dates it) starts."""
+    if not spec.intraday:
+        return datetime.strptime(text, "%Y%m%d").replace(tzinfo=hist.NY_TZ)
+    if spec.format_date == 2:
+        return datetime.fromtimestamp(int(text), UTC)
+    return hist.parse_end(text, datetime.now(UTC))
 
 
 def _later(a: str, b: str, spec: hist.BarSpec) -> bool:

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ __all__ = ["HistoryError", "BarSpec", "parse_bar_spec", "request_range", "build_
            "head_timestamp", "NY"]
 
 NY = "America/New_York"
+NY_TZ = ZoneInfo(NY)
 _DURATION = re.compile(r"^\s*(\d+)\s*([SDWMY])\s*$", re.I)
 _BAR = re.compile(r"^\s*(\d+)\s*(secs?|mins?|hours?|days?|weeks?|months?)\s*$", re.I)
 _SECOND_BARS = (1, 5, 10, 15, 30)
