@@ -109,7 +109,8 @@ def test_new_builders_decode_with_ib_async(sv: int) -> None:
     calls = dict(recorder.calls)
     req_id, cd = calls["contractDetails"]
     assert req_id == 3 and cd.longName == "ADVANCED MICRO DEVICES" and cd.industry == "Technology"
-    assert cd.liquidHours == "20261118:0930-20261118:1600" and cd.marketRuleIds == "26,26" and cd.contract.conId == 4391
+    assert cd.liquidHours == "20261118:0930-20261118:1600" and cd.marketRuleIds == "26,26"
+    assert cd.contract.conId == 4391
     req_id, samples = calls["symbolSamples"]
     assert req_id == 4 and samples[0].contract.symbol == "AMD"
     assert sv < 176 or samples[0].contract.description == "ADVANCED MICRO DEVICES"
