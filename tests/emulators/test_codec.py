@@ -116,7 +116,8 @@ def test_new_builders_decode_with_ib_async(sv: int) -> None:
     assert sv < 176 or samples[0].contract.description == "ADVANCED MICRO DEVICES"
     assert calls["marketRule"][0] == 26 and calls["marketRule"][1][0].increment == 0.01
     bar = calls["historicalDataUpdate"][1]
-    assert (bar.open, bar.high, bar.low, bar.close, bar.volume, bar.average, bar.barCount) == (1, 3, 0.5, 2, 100, 1.5, 9)
+    assert (bar.open, bar.high, bar.low, bar.close) == (1, 3, 0.5, 2)  # sent as open, close, high, low
+    assert (bar.volume, bar.average, bar.barCount) == (100, 1.5, 9)
     assert calls["realtimeBar"] == (6, 1795014000, 1.0, 3.0, 0.5, 2.0, 100.0, 1.5, 9)
     assert calls["pnl"] == (8, 1.5, 2.5, -1.0) and calls["pnlSingle"] == (9, 10, 1.5, 2.5, -1.0, 807.3)
     assert calls["headTimestamp"] == (10, "20000103 14:30:00 UTC")
