@@ -16,4 +16,5 @@ BENCHMARKS: dict[str, str] = {
     "ib": "bench.ib:run",
     "tws": "bench.tws:run",
     "alpaca": "bench.alpaca:run",
+    "widgets": "bench.widgets:run",
 }

@@ -106,7 +106,9 @@ class SimProvider(MarketDataProvider):
         self.clock = clock or (lambda: datetime.now(UTC))
         self._daily: dict[str, np.ndarray] = {}
         self._blocks: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._cache_blocks = cache_blocks
+        # One current block per symbol (marking every held symbol must not thrash) plus history's working set;
+        # a block is ~0.7 MB and is only made when used.
+        self._cache_blocks = cache_blocks + len(self.universe)
         self._session_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # ~1 kB each
         self._lock = Lock()
 
