@@ -15,7 +15,7 @@ Everything is computed from the paper engine (cash, positions, fills) and its co
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,18 +32,15 @@ _ZERO = Decimal(0)
 #: (initial long, initial short, maintenance long, maintenance short) per account type.
 MARGIN_RATES = {"margin": (Decimal("0.5"), Decimal("0.5"), Decimal("0.25"), Decimal("0.3")),
                 "cash": (Decimal(1), Decimal(1), Decimal(1), Decimal(1))}
-LEDGER_TAGS = ("CashBalance", "TotalCashBalance", "NetLiquidationByCurrency", "StockMarketValue", "UnrealizedPnL",
-               "RealizedPnL", "ExchangeRate", "AccruedCash", "FuturesPNL", "OptionMarketValue")
 
 
 @dataclass
 class SymbolPnl:
     qty: Decimal = _ZERO
     avg: Decimal = _ZERO
-    realized_day: date | None = None
-    realized: Decimal = _ZERO  # realized on realized_day
-    day: date | None = None
-    day_flow: list[tuple[Decimal, Decimal, Decimal]] | None = None  # today's (signed qty, price, commission)
+    day: date | None = None  # the session day of the latest fill; the two below are of that day
+    realized: Decimal = _ZERO
+    day_flow: list[tuple[Decimal, Decimal, Decimal]] = field(default_factory=list)  # (signed qty, price, commission)
 
 
 def session_day(ts: datetime) -> date:
@@ -63,11 +60,8 @@ class PnlBook:
         day = session_day(fill.ts)
         signed = fill.qty if fill.side is Side.BUY else -fill.qty
         if book.day != day:
-            book.day, book.day_flow = day, []
-        assert book.day_flow is not None
+            book.day, book.day_flow, book.realized = day, [], _ZERO
         book.day_flow.append((signed, fill.price, fill.commission))
-        if book.realized_day != day:
-            book.realized_day, book.realized = day, _ZERO
         held = book.qty
         if held and (held > 0) != (signed > 0):  # reducing or crossing: realize the closed part, net of its commission
             closed = min(abs(held), abs(signed))
@@ -84,13 +78,13 @@ class PnlBook:
 
     def realized_today(self, symbol: str, today: date) -> Decimal:
         book = self.symbols.get(symbol)
-        return book.realized if book is not None and book.realized_day == today else _ZERO
+        return book.realized if book is not None and book.day == today else _ZERO
 
     def daily(self, symbol: str, qty: Decimal, mark: Decimal, prev_close: Decimal | None, today: date) -> Decimal:
         """Today's P&L of ``symbol``: start-of-day holdings marked from the previous close, today's trades
         from their prices, less today's commissions."""
         book = self.symbols.get(symbol)
-        flow = book.day_flow if book is not None and book.day == today and book.day_flow else []
+        flow = book.day_flow if book is not None and book.day == today else []
         traded = sum((q for q, _, _ in flow), _ZERO)
         start_qty = qty - traded
         pnl = start_qty * (mark - (prev_close if prev_close is not None else mark))

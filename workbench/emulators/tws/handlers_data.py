@@ -81,10 +81,7 @@ def req_market_rule(s: Session, f: list[str]) -> None:
 @handles(1)
 def req_mkt_data(s: Session, f: list[str]) -> None:
     req_id = to_int(f[2])
-    if f[5] == "BAG":
-        s.error(req_id, 321, "Error validating request:-'bw' : cause - combo market data is not supported")
-        return
-    inst = _resolve(s, req_id, f[3], f[4] or f[13], f[5], f[12])
+    inst = _resolve(s, req_id, f[3], f[4] or f[13], f[5], f[12])  # combos (BAG) too: 200, which ends a snapshot
     if inst is None:
         return
     idx = 15 + (3 if f[15] == "1" else 0)
