@@ -35,7 +35,7 @@ _BAR = re.compile(r"^\s*(\d+)\s*(secs?|mins?|hours?|days?|weeks?|months?)\s*$", 
 _SECOND_BARS = (1, 5, 10, 15, 30)
 _MINUTE_BARS = (1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 240, 480)
 _SHOWS = ("TRADES", "MIDPOINT", "BID", "ASK", "BID_ASK", "ADJUSTED_LAST")
-_TRADE_SIZE = 150  # average shares per trade, for barCount
+TRADE_SIZE = 150  # average shares per trade, for trade counts
 _MAX_SECOND_SAMPLES = 100_000
 
 
@@ -220,7 +220,7 @@ def _rows(frame: pd.DataFrame, spec: BarSpec) -> list[Bar]:
     what = spec.what
     if what in ("TRADES", "ADJUSTED_LAST"):
         wap = np.round((h + low + c) / 3, 4)
-        count = np.maximum(1, np.round(v / _TRADE_SIZE)).astype(int)
+        count = np.maximum(1, np.round(v / TRADE_SIZE)).astype(int)
     else:
         half = _half_spread(c)
         if what == "BID_ASK":

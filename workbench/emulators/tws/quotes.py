@@ -19,11 +19,10 @@ import numpy as np
 import pandas as pd
 
 from . import messages_data as md
-from .history import NY
+from .history import NY, TRADE_SIZE
 
-__all__ = ["QuoteFeed", "Quote", "Stream", "GENERIC_TICKS", "TRADE_SIZE"]
+__all__ = ["QuoteFeed", "Quote", "Stream", "GENERIC_TICKS"]
 
-TRADE_SIZE = 150
 #: Generic tick ids the emulator answers (the rest get warning 321 and are skipped).
 GENERIC_TICKS = frozenset({"104", "165", "221", "233", "236", "293", "294", "295", "318", "375", "411", "595"})
 _RT_VOLUME_TICKS = {"233": md.RT_VOLUME, "375": 77}
