@@ -14,24 +14,16 @@ import workbench
 from workbench.core.frames import HISTORY_COLUMNS
 from workbench.marketdata.yahoo import YFinanceProvider
 from workbench.marketdata.yahoo_client import RateLimiter as _RateLimiter
-from tests.yahoo.fixtures import yahoo, yf_session  # noqa: F401
+from tests.yahoo.fixtures import make_provider, yahoo, yf_session  # noqa: F401
 from tests.yahoo.standin import YahooStandin
 
 DAY = pd.Timedelta(days=1)
 
 
 @pytest.fixture
-def make(yahoo: YahooStandin, yf_session, tmp_path: Path):  # noqa: F811
+def make(make_provider):  # noqa: F811
     """Providers over the stand-in; their clock is the stand-in's ``now``."""
-
-    def build(**kw) -> YFinanceProvider:
-        kw.setdefault("cache_dir", tmp_path / "cache")
-        kw.setdefault("backoff_seconds", 0)
-        kw.setdefault("progress", False)
-        kw.setdefault("requests_per_second", 1000)
-        return YFinanceProvider(session=yf_session, clock=lambda: yahoo.now, **kw)
-
-    return build
+    return make_provider
 
 
 def _expected(yahoo: YahooStandin, symbol: str) -> pd.DataFrame:
@@ -152,8 +144,9 @@ def test_incremental_refresh_fetches_only_the_missing_range(make, yahoo: YahooSt
     n = len(yahoo.chart_requests("AAPL"))
     wider = provider.get_history("AAPL", start="2026-01-01", end="2026-09-01")
     new = _charts(yahoo, "AAPL", n)
-    assert len(new) == 1 and new[0].period1 == int(pd.Timestamp("2026-06-01", tz="UTC").timestamp())
-    assert new[0].period2 == int(pd.Timestamp("2026-09-01", tz="UTC").timestamp())
+    # from the exchange's midnight of those dates, as yfinance asks for dates
+    assert len(new) == 1 and new[0].period1 == int(pd.Timestamp("2026-06-01", tz="America/New_York").timestamp())
+    assert new[0].period2 == int(pd.Timestamp("2026-09-01", tz="America/New_York").timestamp())
     pd.testing.assert_frame_equal(wider.loc[:"2026-05-31"], first, check_freq=False, check_like=True)
     n = len(yahoo.chart_requests("AAPL"))
     again = provider.get_history("AAPL", start="2026-02-01", end="2026-08-01")
@@ -183,7 +176,7 @@ def test_a_new_dividend_refetches_the_adjusted_series(make, yahoo: YahooStandin)
     n = len(yahoo.chart_requests("AAPL"))
     after = provider.get_history("AAPL", start="2026-10-01")
     whole = [c for c in _charts(yahoo, "AAPL", n)
-             if c.period1 == int(pd.Timestamp("2026-10-01", tz="UTC").timestamp())]
+             if c.period1 == int(pd.Timestamp("2026-10-01", tz="America/New_York").timestamp())]
     assert whole, "the adjusted series was not refetched from the start"
     assert after.loc["2026-10-01", "close"].item() < before.loc["2026-10-01", "close"].item()
     reference = make(cache_dir=Path(provider.cache.root).parent / "fresh").get_history("AAPL", start="2026-10-01")

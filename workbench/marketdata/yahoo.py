@@ -60,6 +60,7 @@ _LOOKBACK_DAYS = {"1m": 30, "60m": 730}
 _INTRADAY_LOOKBACK_DAYS = 60
 _REQUEST_SPAN_NS = {"1m": 7 * _DAY_NS}
 _EDGE_NS = 60 * 1_000_000_000  # a start this close to the lookback edge is nudged inside it (clock skew)
+_LOOKBACK = "yfinance.lookback"
 
 
 class YFinanceConfig(BaseModel):
@@ -196,14 +197,18 @@ class YFinanceProvider(MarketDataProvider):
         try:
             updated, fetched = self._refresh(sym, iv, adjusted, entry, (t0.value, t1.value), now)
         except BrokerUnavailable as exc:
-            if entry is not None:
-                served = _slice(entry.frame, t0, t1, attrs, cached=True, as_of=entry.fetched_at)
-                if not served.empty:
-                    served.attrs["stale"] = True
-                    log.warning("Yahoo unreachable (%s); serving %s %s from the cache as of %s",
-                                exc, sym, iv.name, served.attrs["cached_as_of"])
-                    return served
-            raise
+            if (served := _stale(entry, t0, t1, attrs)) is None:
+                raise
+            log.warning("Yahoo unreachable (%s); serving %s %s from the cache as of %s",
+                        exc, sym, iv.name, served.attrs["cached_as_of"])
+            return served
+        except InvalidInput as exc:  # Yahoo no longer serves part of a range the cache holds from its start
+            if exc.code != _LOOKBACK or entry is None or _cached_from(entry) > t0.value or \
+                    (served := _stale(entry, t0, t1, attrs)) is None:
+                raise
+            log.warning("%s; serving %s %s from the cache as of %s", exc.message, sym, iv.name,
+                        served.attrs["cached_as_of"])
+            return served
         return _slice(updated.frame, t0, t1, attrs, cached=not fetched, as_of=updated.fetched_at)
 
     def _answerable(self, sym: str, meta: dict[str, Any] | None, iv: Interval, t0: pd.Timestamp,
@@ -292,7 +297,8 @@ class YFinanceProvider(MarketDataProvider):
     def _fetch(self, sym: str, iv: Interval, start: int, end: int, adjusted: bool) -> _Fetched:
         """One yfinance history call for ``[start, end)``: bars in our schema (Yahoo's basis) and, for daily
         bars, the events of the range."""
-        raw = self._client.history(sym, start=start, end=end, interval=iv.name, adjusted=adjusted)
+        raw = self._client.history(sym, start=start, end=end, interval=iv.name, adjusted=adjusted,
+                                   intraday=iv.intraday)
         daily = iv.name == _DAILY.name
         if raw is None or raw.empty:
             return _Fetched(empty_history(), events.EventBatch(start, end, events.empty_events()) if daily else None)
@@ -414,7 +420,8 @@ def _requests(iv: Interval, missing: list[tuple[int, int]], now: pd.Timestamp) -
     for a, b in missing:
         if a < oldest:
             raise InvalidInput(f"Yahoo serves {iv.name} bars for the last {days} days only, and the cache does "
-                               f"not hold them from {_iso(a)}; start on or after {_iso(oldest)}", field="start")
+                               f"not hold them from {_iso(a)}; start on or after {_iso(oldest)}", field="start",
+                               code=_LOOKBACK)
         a = max(a, oldest + _EDGE_NS) if a < oldest + _EDGE_NS else a
         while a < b:
             step = min(b, a + span) if span else b
@@ -485,6 +492,23 @@ def _settled_before(now: pd.Timestamp, iv: Interval) -> int:
         months = int(iv.name[:-2])
         day = day.replace(month=(day.month - 1) // months * months + 1, day=1)
     return day.value
+
+
+def _cached_from(entry: CacheEntry) -> int:
+    """Where the dataset's fetched ranges begin."""
+    starts = [a for a, _ in entry.covered] + ([entry.provisional[0]] if entry.provisional else [])
+    return min(starts, default=2**63 - 1)
+
+
+def _stale(entry: CacheEntry | None, t0: pd.Timestamp, t1: pd.Timestamp, attrs: dict[str, Any]) -> pd.DataFrame | None:
+    """The cached bars of ``[t0, t1)`` labelled stale (the cache could not be brought up to date), or None."""
+    if entry is None:
+        return None
+    served = _slice(entry.frame, t0, t1, attrs, cached=True, as_of=entry.fetched_at)
+    if served.empty:
+        return None
+    served.attrs["stale"] = True
+    return served
 
 
 def _slice(frame: pd.DataFrame, t0: pd.Timestamp, t1: pd.Timestamp, attrs: dict[str, Any], cached: bool,

@@ -116,8 +116,20 @@ class YahooClient:
         self.timeout = timeout
         self._limiter = RateLimiter(requests_per_second)
 
-    def history(self, sym: str, *, start: int, end: int, interval: str, adjusted: bool) -> pd.DataFrame | None:
-        """yfinance's frame for ``[start, end)`` (epoch ns) with dividends and splits; None when Yahoo has no bars."""
+    def history(self, sym: str, *, start: int, end: int, interval: str, adjusted: bool,
+                intraday: bool) -> pd.DataFrame | None:
+        """yfinance's frame for ``[start, end)`` (epoch ns) with dividends and splits; None when Yahoo has no bars.
+
+        Intraday bounds are instants. Daily and longer ones are bar labels (the exchange-local date at
+        00:00 UTC), so they go to yfinance as dates, which it asks Yahoo for from the exchange's midnight:
+        the request then holds exactly the sessions of those dates, wherever the exchange is.
+        """
+        first, last = pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC")
+        if intraday:
+            bounds = {"start": first.to_pydatetime(), "end": last.to_pydatetime()}
+        else:
+            end_day = last.normalize() if last == last.normalize() else last.normalize() + pd.Timedelta(days=1)
+            bounds = {"start": first.normalize().date(), "end": end_day.date()}
 
         def fetch() -> pd.DataFrame | None:
             import yfinance as yf
@@ -125,9 +137,8 @@ class YahooClient:
 
             ticker = yf.Ticker(sym, session=self.session)
             try:
-                return ticker.history(start=pd.Timestamp(start, tz="UTC").to_pydatetime(),
-                                      end=pd.Timestamp(end, tz="UTC").to_pydatetime(), interval=interval,
-                                      auto_adjust=adjusted, actions=True, timeout=self.timeout)
+                return ticker.history(**bounds, interval=interval, auto_adjust=adjusted, actions=True,
+                                      timeout=self.timeout)
             except YFPricesMissingError as exc:
                 if not getattr(exc, "yahoo_reason", None) and _answered(ticker):
                     return None
