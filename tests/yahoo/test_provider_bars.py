@@ -73,6 +73,16 @@ def test_the_quarter_in_progress_is_fetched_again(make_provider, yahoo: YahooSta
     assert later.loc["2026-07-01", "volume"].item() > first.loc["2026-07-01", "volume"].item()
 
 
+def test_an_ex_date_before_its_first_bar_adds_no_empty_bar(make_provider, yahoo: YahooStandin) -> None:  # noqa: F811
+    yahoo.now = datetime(2026, 9, 18, 15, 0, tzinfo=UTC)  # SPY is ex-dividend today, and has no bar for today yet
+    provider = make_provider()
+    for adjusted in (True, False):
+        df = provider.get_history("SPY", start="2026-09-01", adjusted=adjusted)
+        assert not df.isna().any().any() and df.index[-1] == pd.Timestamp("2026-09-17", tz="UTC"), adjusted
+    events = pd.read_parquet(provider.cache.events_path("SPY"))
+    assert events.loc[events["ts"] == pd.Timestamp("2026-09-18", tz="UTC"), "dividend"].item() > 0
+
+
 # -- an exchange east of UTC, whose session starts the previous UTC day ---------------------------------------
 
 NZ = ZoneInfo("Pacific/Auckland")

@@ -81,6 +81,7 @@ class YFinanceConfig(BaseModel):
 class _Fetched(NamedTuple):
     frame: pd.DataFrame  # bars in Yahoo's basis (split-adjusted as of now, dividend-adjusted if asked)
     events: events.EventBatch | None  # daily fetches also report every dividend and split of their range
+    tz: str | None = None  # the exchange's timezone, as yfinance gives it
 
 
 class YFinanceProvider(MarketDataProvider):
@@ -258,14 +259,11 @@ class YFinanceProvider(MarketDataProvider):
         fetched = [self._fetch(sym, iv, a, b, adjusted) for a, b in requests]
         batches = [f.events for f in fetched] + [self._fetch(sym, _DAILY, a, b, False).events for a, b in gaps]
         record = self._update_events(sym, batches, now)
-        frames = [f.frame for f in fetched]
         if known and events.stale(record, known, now.value, iv.intraday) is not False:
             entry, known = self._rebase(sym, iv, entry, record, known)
             if entry is None:
-                missing = [want]
-                frames = [self._fetch(sym, iv, *want, adjusted).frame]
-        if not adjusted:
-            frames = [_as_traded(f, record, iv) for f in frames]
+                missing, fetched = [want], [self._fetch(sym, iv, *want, adjusted)]
+        frames = [f.frame if adjusted else _as_traded(f.frame, record, iv, f.tz) for f in fetched]
         parts = [p for p in ([entry.frame] if entry is not None else []) + frames if not p.empty]
         combined = pd.concat(parts) if parts else empty_history()
         combined = history_frame(combined.index, combined["open"], combined["high"], combined["low"],
@@ -322,7 +320,7 @@ class YFinanceProvider(MarketDataProvider):
             found = pd.DataFrame({"split": split[hit], "dividend": dividend[hit]},
                                  index=pd.DatetimeIndex(ts[hit], name="ts").as_unit("ns"))
             batch = events.EventBatch(start, end, found[~found.index.duplicated(keep="last")], tz)
-        return _Fetched(frame, batch)
+        return _Fetched(frame, batch, tz)
 
     def _update_events(self, sym: str, batches: Iterable[events.EventBatch | None], now: pd.Timestamp
                        ) -> EventsRecord | None:
@@ -434,11 +432,12 @@ def _column(raw: pd.DataFrame, name: str) -> np.ndarray:
     return raw[name].fillna(0).to_numpy(dtype="float64") if name in raw else np.zeros(len(raw))
 
 
-def _as_traded(frame: pd.DataFrame, record: EventsRecord | None, iv: Interval) -> pd.DataFrame:
+def _as_traded(frame: pd.DataFrame, record: EventsRecord | None, iv: Interval, tz: str | None) -> pd.DataFrame:
     """Yahoo's split-adjusted bars back into prices (and volumes) as traded."""
     if frame.empty:
         return frame
-    labels = events.local_days(frame.index, record.tz if record else None) if iv.intraday else frame.index.asi8
+    tz = tz or (record.tz if record else None)
+    labels = events.local_days(frame.index, tz) if iv.intraday else frame.index.asi8
     factor = events.split_factor(record, labels)
     return history_frame(frame.index, *(frame[c].to_numpy() * factor for c in ("open", "high", "low", "close")),
                          frame["volume"].to_numpy() / factor)
