@@ -81,7 +81,7 @@ def _orders(start: int, n: int) -> list[Any]:
 
 def engine_trial(db: Path, sync: str, n: int, warmup: int) -> tuple[Trial, float]:
     """Run the engine; returns the timed trial and the NeutralOrder build cost in µs per order."""
-    from workbench.adapters.paper.config import PaperConfig
+    from workbench.paper.config import PaperConfig
     from workbench.core.enums import OrderStatus
     from workbench.core.models import NeutralOrder
     from workbench.marketdata.sim import SimProvider
@@ -268,7 +268,7 @@ def _profile(db: Path, n: int, warmup: int, top: int = 25) -> None:
     import cProfile
     import pstats
 
-    from workbench.adapters.paper.config import PaperConfig
+    from workbench.paper.config import PaperConfig
     from workbench.core.models import NeutralOrder
     from workbench.marketdata.sim import SimProvider
     from workbench.paper.engine import PaperEngine

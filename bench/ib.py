@@ -45,7 +45,7 @@ class _Emulator:
     """A fresh PaperEngine (fixed clock, no slippage/commission) behind a TwsEmulator on its own thread."""
 
     def __init__(self, tmp: Path) -> None:
-        from workbench.adapters.paper.config import PaperConfig
+        from workbench.paper.config import PaperConfig
         from workbench.emulators.tws import TwsEmulator
         from workbench.marketdata.sim import SimProvider
         from workbench.paper.engine import PaperEngine

@@ -76,7 +76,7 @@ def settings_dict(isolated_env: Path) -> dict:
 @pytest.fixture
 def engine_factory(tmp_path: Path, clock: ManualClock) -> Iterator[Callable[..., object]]:
     """Build PaperEngines over a sim provider sharing ``clock``; closed at teardown."""
-    from workbench.adapters.paper.config import PaperConfig
+    from workbench.paper.config import PaperConfig
     from workbench.marketdata.sim import SimProvider
     from workbench.paper.engine import PaperEngine
 

@@ -14,7 +14,7 @@ pytest.importorskip("ib_async")
 
 
 def test_gateway_restart_during_order_flow(settings_dict: dict[str, Any], tmp_path: Path) -> None:
-    from workbench.adapters.paper.config import PaperConfig
+    from workbench.paper.config import PaperConfig
     from workbench.emulators.tws import TwsEmulator
     from workbench.marketdata.sim import SimProvider
     from workbench.paper.engine import PaperEngine

@@ -77,6 +77,7 @@ ORDER_TYPE_SPELLINGS = {
     OrderType.LIMIT: ("limit", "lmt"),
     OrderType.STOP: ("stop", "stp"),
     OrderType.STOP_LIMIT: ("stop_limit", "stop-limit"),
+    OrderType.TRAILING_STOP: ("trailing_stop", "trail"),
 }
 order_types = st.sampled_from(list(OrderType)).flatmap(
     lambda kind: st.tuples(st.just(kind), any_case_of(*ORDER_TYPE_SPELLINGS[kind])))
@@ -98,6 +99,14 @@ def valid_order_payloads(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any
     if kind.needs_stop_price:
         payload["stop_price"] = draw(positive_inputs)
         expected["stop_price"] = Decimal(str(payload["stop_price"]))
+    if kind.needs_trail:
+        if draw(st.booleans()):
+            payload["trail_price"] = draw(positive_inputs)
+            expected["trail_price"] = Decimal(str(payload["trail_price"]))
+        else:
+            payload["trail_percent"] = draw(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99.99"),
+                                                        places=2))
+            expected["trail_percent"] = payload["trail_percent"]
     if draw(st.booleans()):
         payload["client_order_id"] = expected["client_order_id"] = draw(
             st.text(alphabet=string.ascii_letters + string.digits + "-_.:", min_size=1, max_size=64))
@@ -126,6 +135,8 @@ def _base(kind: OrderType = OrderType.MARKET, **over: Any) -> dict[str, Any]:
         payload["limit_price"] = Decimal(100)
     if kind.needs_stop_price:
         payload["stop_price"] = Decimal(95)
+    if kind.needs_trail:
+        payload["trail_percent"] = Decimal(1)
     payload.update(over)
     return {k: v for k, v in payload.items() if v is not _DROP}
 
@@ -327,9 +338,17 @@ def state(engine: Any) -> dict[str, Any]:
     }
 
 
-def expected_commission(config: dict[str, Any], qty: Decimal) -> Decimal:
+def order_commission(config: dict[str, Any], filled: Decimal) -> Decimal:
+    """An order's total commission once ``filled`` shares executed: per order, however many fills."""
     c = config["commission"]
-    return max(c["minimum"], c["per_order"] + c["per_share"] * qty).quantize(_PRICE_Q)
+    if not filled or not (c["minimum"] or c["per_order"] or c["per_share"]):
+        return Decimal(0)
+    return max(c["minimum"], c["per_order"] + c["per_share"] * filled).quantize(_PRICE_Q)
+
+
+def expected_commission(config: dict[str, Any], before: Decimal, qty: Decimal) -> Decimal:
+    """What a fill of ``qty`` costs after ``before`` shares of the same order filled."""
+    return order_commission(config, before + qty) - order_commission(config, before)
 
 
 def expected_fill_price(order: workbench.Order, ref: Decimal, slip: Decimal) -> Decimal:
@@ -440,13 +459,17 @@ class LedgerChecker:
         new = [f for f in fills if f["exec_id"] not in seen]
         assert len(seen) == len(before["fills"]) and all(f in fills for f in before["fills"]), "fills were rewritten"
         cost = Decimal(0)
+        filled_before: dict[str, Decimal] = defaultdict(Decimal)
+        for f in before["fills"]:
+            filled_before[f["broker_id"]] += f["qty"]
         for f in new:
             assert f["symbol"] in refs, f"unexpected fill {f} during an operation without prices for it"
             ref, order = refs[f["symbol"]], engine.get_order(f["broker_id"])
             assert f["qty"] > 0
             assert f["ts"] == now
             assert f["price"] == expected_fill_price(order, ref, self.slip), (f, ref)
-            assert f["commission"] == expected_commission(config, f["qty"])
+            assert f["commission"] == expected_commission(config, filled_before[f["broker_id"]], f["qty"])
+            filled_before[f["broker_id"]] += f["qty"]
             assert order.side.sign * (f["price"] - ref) >= 0, "slippage in the trader's favour"
             cost += -f["commission"] - f["qty"] * abs(f["price"] - ref)
         pos_before = {p["symbol"]: p["qty"] for p in before["positions"]}

@@ -80,7 +80,7 @@ def test_bad_value_names_the_dotted_key(tmp_path: Path) -> None:
     with pytest.raises(workbench.ConfigError) as info:
         load_settings(path)
     assert info.value.key == "request_timeout" and info.value.file == str(path)
-    from workbench.adapters.paper.config import PaperConfig
+    from workbench.paper.config import PaperConfig
 
     bad = load_settings({"paper": {"slippage_bps": "lots"}})
     with pytest.raises(workbench.ConfigError) as info:

@@ -17,10 +17,11 @@ from typing import Any
 
 from workbench.adapters.base import AdapterBase
 from workbench.adapters.factory import get_adapter
-from workbench.core import frames
-from workbench.core.errors import InvalidInput, InvalidOrder, RequestTimeout
+from workbench.core import display, frames
+from workbench.core.enums import Feature
+from workbench.core.errors import InvalidInput, InvalidOrder, NotSupported, RequestTimeout
 from workbench.core.log import get_logger
-from workbench.core.models import FillEvent, NeutralOrder
+from workbench.core.models import FillEvent, NeutralOrder, Order
 from workbench.core.runner import get_runner
 from workbench.core.settings import Settings, load_settings
 from workbench.marketdata.base import utc_timestamp
@@ -125,6 +126,7 @@ class Broker:
         self.timeout = adapter.settings.request_timeout if timeout is None else timeout
         self._runner = get_runner()
         self._pumps: list[asyncio.Task[Any]] = []
+        display.install_frame_display()  # compact orders/positions/fills tables in notebooks
 
     @property
     def name(self) -> str:
@@ -151,17 +153,30 @@ class Broker:
 
         An exception in the callback is logged and the stream goes on.
         """
+        return self._pump(self.adapter.stream_fills, callback, "on_fill")
 
+    def _pump(self, stream: Callable[[], Any], callback: Callable[[Any], Any], what: str) -> Callable[[], None]:
         async def pump() -> None:
-            async for fill in self.adapter.stream_fills():
+            async for event in stream():
                 try:
-                    callback(fill)
+                    callback(event)
                 except Exception:
-                    log.exception("on_fill callback %r failed", callback)
+                    log.exception("%s callback %r failed", what, callback)
 
-        task = self._runner.run(_start(pump), self.timeout, f"{self.name}.on_fill")
+        task = self._runner.run(_start(pump), self.timeout, f"{self.name}.{what}")
         self._pumps.append(task)
         return lambda: self._runner.loop.call_soon_threadsafe(task.cancel)
+
+    def on_order(self, callback: Callable[[Order], Any]) -> Callable[[], None]:
+        """Call ``callback(order)`` (on workbench's loop thread) on every order status or fill change.
+
+        Returns ``stop()``. Needs ``Feature.STREAM_ORDERS`` (NotSupported otherwise, raised here).
+        An exception in the callback is logged and the stream goes on.
+        """
+        if Feature.STREAM_ORDERS not in self.capabilities.features:
+            raise NotSupported(f"{self.name} does not stream order updates", broker=self.name,
+                               code="stream_orders")
+        return self._pump(self.adapter.stream_orders, callback, "on_order")
 
     def close(self) -> None:
         """Stop fill callbacks and disconnect (same as ``disconnect()``)."""
@@ -178,7 +193,10 @@ class Broker:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Broker {self.name} {self.state}>"
+        return display.broker_text(self)
+
+    def _repr_html_(self) -> str:
+        return display.broker_html(self)
 
 
 async def _start(pump: Callable[[], Any]) -> asyncio.Task[Any]:

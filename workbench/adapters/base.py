@@ -40,7 +40,11 @@ class Capabilities(BaseModel):
                                field="order_type")
         if order.tif not in self.tifs:
             raise NotSupported(f"{broker} does not support time in force {order.tif}", broker=broker, field="tif")
-        if Feature.FRACTIONAL not in self.features and order.qty != order.qty.to_integral_value():
+        if order.notional is not None and Feature.NOTIONAL not in self.features:
+            raise NotSupported(f"{broker} does not support notional (cash-sized) orders", broker=broker,
+                               field="notional")
+        if Feature.FRACTIONAL not in self.features and order.qty is not None \
+                and order.qty != order.qty.to_integral_value():
             raise NotSupported(f"{broker} does not support fractional quantities", broker=broker, field="qty")
 
 
@@ -169,6 +173,13 @@ class AdapterBase(ABC):
     @abstractmethod
     def stream_fills(self) -> AsyncIterator[FillEvent]:
         """Async iterator of FillEvents as they happen (from now on)."""
+
+    def stream_orders(self) -> AsyncIterator[Order]:
+        """Async iterator of Order snapshots, one per status or fill change (from now on).
+
+        Adapters that advertise ``Feature.STREAM_ORDERS`` override this.
+        """
+        raise NotSupported(f"{self.name} does not stream order updates", broker=self.name, code="stream_orders")
 
     # -- market data ------------------------------------------------------------------------
 

@@ -51,10 +51,12 @@ class OrderType(_ParseEnum):
     LIMIT = "LIMIT"
     STOP = "STOP"
     STOP_LIMIT = "STOP_LIMIT"
+    TRAILING_STOP = "TRAILING_STOP"  # a stop that follows the price by trail_price or trail_percent
 
     @classmethod
     def _aliases(cls) -> dict[str, str]:
-        return {"MKT": "MARKET", "LMT": "LIMIT", "STP": "STOP", "STP LMT": "STOP_LIMIT", "STOPLIMIT": "STOP_LIMIT"}
+        return {"MKT": "MARKET", "LMT": "LIMIT", "STP": "STOP", "STP LMT": "STOP_LIMIT", "STOPLIMIT": "STOP_LIMIT",
+                "TRAIL": "TRAILING_STOP", "TRAILING": "TRAILING_STOP", "TRAILINGSTOP": "TRAILING_STOP"}
 
     @property
     def needs_limit_price(self) -> bool:
@@ -63,6 +65,11 @@ class OrderType(_ParseEnum):
     @property
     def needs_stop_price(self) -> bool:
         return self in (OrderType.STOP, OrderType.STOP_LIMIT)
+
+    @property
+    def needs_trail(self) -> bool:
+        """Whether the order takes ``trail_price`` or ``trail_percent`` (exactly one)."""
+        return self is OrderType.TRAILING_STOP
 
 
 class TimeInForce(_ParseEnum):
@@ -85,6 +92,8 @@ class Feature(_ParseEnum):
     PARTIAL_FILLS = "PARTIAL_FILLS"
     MARKET_CALENDAR = "MARKET_CALENDAR"
     PERSISTENT_LEDGER = "PERSISTENT_LEDGER"
+    NOTIONAL = "NOTIONAL"  # market orders sized by cash amount (``notional``) instead of ``qty``
+    STREAM_ORDERS = "STREAM_ORDERS"  # ``stream_orders()``: an Order snapshot on every status/fill change
 
 
 class OrderStatus(_ParseEnum):

@@ -11,8 +11,9 @@ history    ``ts``          open, high, low, close, volume (float64). Daily and l
 positions  ``symbol``      qty, avg_price, market_price, market_value, unrealized_pnl,
                            unrealized_pnl_pct (float64; NaN where the broker gave no price)
 orders     ``order_id``    client_order_id, symbol, side, order_type, tif, status, raw_status
-                           (str); qty, filled_qty, limit_price, stop_price, avg_fill_price
-                           (float64); created_at, updated_at (datetime64 UTC)
+                           (str); qty, filled_qty, limit_price, stop_price, trail_price,
+                           trail_percent, notional, avg_fill_price (float64; NaN when absent);
+                           created_at, updated_at (datetime64 UTC)
 fills      ``ts``          exec_id, order_id, client_order_id, symbol, side (str); qty, price,
                            commission (float64). ``qty`` is per fill, never cumulative.
 quotes     ``symbol``      last, bid, ask (float64; NaN if unknown), ts (datetime64 UTC), source (str)
@@ -58,7 +59,8 @@ POSITION_COLUMNS: dict[str, str] = {
 ORDER_COLUMNS: dict[str, str] = {
     "client_order_id": _S, "symbol": _S, "side": _S, "order_type": _S, "tif": _S, "status": _S,
     "raw_status": _S, "qty": _F, "filled_qty": _F, "limit_price": _F, "stop_price": _F,
-    "avg_fill_price": _F, "created_at": _T, "updated_at": _T,
+    "trail_price": _F, "trail_percent": _F, "notional": _F, "avg_fill_price": _F, "created_at": _T,
+    "updated_at": _T,
 }
 FILL_COLUMNS: dict[str, str] = {
     "exec_id": _S, "order_id": _S, "client_order_id": _S, "symbol": _S, "side": _S,

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from . import display
 from .enums import OrderStatus, OrderType, Side, TimeInForce
 from .errors import InvalidOrder
 
@@ -51,6 +52,7 @@ UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 Symbol = Annotated[str, AfterValidator(_symbol)]
 Qty = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 Price = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Percent = Annotated[Decimal, Field(gt=0, lt=100, allow_inf_nan=False)]
 Money = Annotated[Decimal, Field(allow_inf_nan=False)]
 
 
@@ -61,6 +63,14 @@ def new_client_order_id() -> str:
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+    def __repr__(self) -> str:  # readable in notebooks and logs (workbench.core.display)
+        return display.model_text(self)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        return display.model_html(self)
 
 
 class NeutralOrder(_Model):
@@ -73,11 +83,14 @@ class NeutralOrder(_Model):
 
     symbol: Symbol
     side: Side
-    qty: Qty
+    qty: Qty | None = None  # required unless ``notional`` is given
     order_type: OrderType = OrderType.MARKET
     tif: TimeInForce = TimeInForce.DAY
     limit_price: Price | None = None
     stop_price: Price | None = None
+    trail_price: Price | None = None  # TRAILING_STOP: the stop trails the best price by this amount...
+    trail_percent: Percent | None = None  # ...or by this percentage (exactly one of the two)
+    notional: Price | None = None  # MARKET only: spend/raise this much cash instead of giving ``qty``
     client_order_id: str = Field(default_factory=new_client_order_id)
     broker: str | None = None
 
@@ -99,6 +112,19 @@ class NeutralOrder(_Model):
     @model_validator(mode="after")
     def _check_prices(self) -> NeutralOrder:
         kind = self.order_type
+        if self.qty is None and self.notional is None:
+            raise InvalidOrder("qty is required (or notional, for a market order sized in cash)", field="qty")
+        if self.qty is not None and self.notional is not None:
+            raise InvalidOrder("give qty or notional, not both", field="notional")
+        if self.notional is not None and kind is not OrderType.MARKET:
+            raise InvalidOrder(f"notional is for market orders only, not {kind}", field="notional")
+        if kind.needs_trail and (self.trail_price is None) == (self.trail_percent is None):
+            raise InvalidOrder("a TRAILING_STOP order needs exactly one of trail_price and trail_percent",
+                               field="trail_price" if self.trail_price is None else "trail_percent")
+        if not kind.needs_trail:
+            for name in ("trail_price", "trail_percent"):
+                if getattr(self, name) is not None:
+                    raise InvalidOrder(f"a {kind} order takes no {name}", field=name)
         if kind.needs_limit_price and self.limit_price is None:
             raise InvalidOrder(f"a {kind} order needs limit_price", field="limit_price")
         if not kind.needs_limit_price and self.limit_price is not None:
@@ -135,11 +161,14 @@ class Order(_Model):
     client_order_id: str
     symbol: str
     side: Side
-    qty: Decimal
+    qty: Decimal | None  # None only for a notional order the broker has not sized yet
     order_type: OrderType
     tif: TimeInForce
     limit_price: Decimal | None = None
-    stop_price: Decimal | None = None
+    stop_price: Decimal | None = None  # for a TRAILING_STOP: the current trigger price, if known
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    notional: Decimal | None = None
     status: OrderStatus
     raw_status: str = ""
     filled_qty: Decimal = Decimal(0)
@@ -149,8 +178,9 @@ class Order(_Model):
     raw: Any = Field(default=None, repr=False)
 
     @property
-    def remaining_qty(self) -> Decimal:
-        return self.qty - self.filled_qty
+    def remaining_qty(self) -> Decimal | None:
+        """Quantity still to fill (None while a notional order is unsized)."""
+        return None if self.qty is None else self.qty - self.filled_qty
 
     @property
     def is_open(self) -> bool:

@@ -13,7 +13,7 @@ def __getattr__(name: str) -> Any:  # lazy, so the engine can import the config 
 
         return PaperAdapter
     if name == "PaperConfig":
-        from .config import PaperConfig
+        from workbench.paper.config import PaperConfig
 
         return PaperConfig
     raise AttributeError(name)

@@ -12,7 +12,7 @@ from .server import DEFAULT_SERVER_VERSION, TwsEmulator
 
 
 def build_engine(db: str | None, tick_interval: float):
-    from workbench.adapters.paper.config import PaperConfig
+    from workbench.paper.config import PaperConfig
     from workbench.marketdata.sim import SimProvider
     from workbench.paper.engine import PaperEngine
 

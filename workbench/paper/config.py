@@ -1,0 +1,69 @@
+"""Settings of the ``paper`` section."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Commission(BaseModel):
+    """Commission of one order: ``max(minimum, per_order + per_share * filled qty)``.
+
+    It is charged once per order, fill by fill: each fill costs what it adds to the order's total, so an
+    order costs the same whether it fills at once or in ten partial fills.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    per_order: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+    per_share: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+    minimum: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+
+    def for_order(self, filled: Decimal) -> Decimal:
+        """The order's total commission once ``filled`` shares have executed (0 before any fill)."""
+        if not filled or self.per_order == self.per_share == self.minimum == 0:
+            return Decimal(0)
+        return max(self.minimum, self.per_order + self.per_share * filled).quantize(Decimal("0.0001"))
+
+    def for_fill(self, qty: Decimal) -> Decimal:
+        """The commission of an order that fills ``qty`` in one go."""
+        return self.for_order(qty)
+
+
+class PaperConfig(BaseModel):
+    """The embedded paper broker. ``commission`` may be a number (flat per fill) or an object."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    db_path: str = "~/.workbench/paper.sqlite"
+    starting_cash: Decimal = Field(default=Decimal(100000), gt=0)
+    slippage_bps: Decimal = Field(default=Decimal(1), ge=0, le=1000)
+    commission: Commission = Commission()
+    allow_short: bool = False
+    enforce_market_hours: bool = False
+    partial_fill_fraction: Decimal = Field(default=Decimal(0), ge=0, le=1)
+    tick_interval: float = Field(default=1.0, gt=0)
+    synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
+    account_id: str = Field(default="PAPER-0001", min_length=1)
+
+    @field_validator("db_path")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("the path contains a NUL byte")
+        if not value.strip():
+            raise ValueError("the path is empty")
+        return value
+
+    @field_validator("commission", mode="before")
+    @classmethod
+    def _flat_commission(cls, value: object) -> object:
+        if isinstance(value, (int, float, str, Decimal)) and not isinstance(value, bool):
+            return {"per_order": value}
+        return value
+
+    @property
+    def db_file(self) -> Path | str:
+        """The ledger path, ``~`` expanded (``:memory:`` stays as is)."""
+        return self.db_path if self.db_path == ":memory:" else Path(self.db_path).expanduser()
