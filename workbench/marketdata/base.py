@@ -84,8 +84,8 @@ def resolve_range(
         raise InvalidInput(f"days must be a positive integer, got {days!r}", field="days")
     if start is not None and end is not None and days is not None:
         raise InvalidInput("give at most two of start, end and days", field="days")
-    t_start = utc_timestamp(start, "start")
-    t_end = utc_timestamp(end, "end")
+    t_start = _nanoseconds(utc_timestamp(start, "start"), "start")
+    t_end = _nanoseconds(utc_timestamp(end, "end"), "end")
     try:
         span = pd.Timedelta(days=days if days is not None else (5 if intraday else 365))
         if t_end is None:
@@ -111,11 +111,19 @@ def utc_timestamp(value: datetime | str | None, field: str) -> pd.Timestamp | No
         raise InvalidInput(f"{field} must be a date or datetime such as '2024-01-31', got {value!r}", field=field)
     try:
         stamp = pd.Timestamp(value)
-        if stamp is not pd.NaT:
-            stamp = stamp.as_unit("ns")
     except (ValueError, TypeError, OverflowError) as exc:
-        raise InvalidInput(f"{field} is not a date or datetime between 1678 and 2261: {value!r}",
-                           field=field) from exc
+        raise InvalidInput(f"{field} is not a date or datetime: {value!r}", field=field) from exc
     if stamp is pd.NaT:
         raise InvalidInput(f"{field} is not a date or datetime: {value!r}", field=field)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _nanoseconds(stamp: pd.Timestamp | None, field: str) -> pd.Timestamp | None:
+    """Bars are stamped in epoch nanoseconds, which reach from 1678 to 2261."""
+    from workbench.core.errors import InvalidInput
+
+    try:
+        return None if stamp is None else stamp.as_unit("ns")
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(f"{field} {stamp.date()} is outside the years 1678-2261 that bars cover",
+                           field=field) from exc
