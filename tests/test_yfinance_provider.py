@@ -314,3 +314,23 @@ def test_many_symbols_apply_the_daily_dividend_check_too(make, yahoo: YahooStand
     n = len(yahoo.chart_requests())
     again = provider.get_history(symbols, **window)  # checked today: answered from the cache alone
     assert _charts(yahoo, None, n) == [] and again.attrs["cached"] is True
+
+
+def test_the_daily_check_is_one_small_request_and_the_answer_is_still_from_the_cache(make, yahoo: YahooStandin
+                                                                                    ) -> None:
+    yahoo.now = datetime(2026, 11, 16, 21, 30, tzinfo=UTC)
+    provider = make()
+    daily = provider.get_history("MSFT", start="2026-10-01", end="2026-11-01")
+    minutes = provider.get_history("AAPL", start="2026-11-16", end="2026-11-17", interval="5m")
+    yahoo.now = datetime(2026, 11, 17, 21, 30, tzinfo=UTC)  # the next day: dividends and splits are looked at again
+    for symbol, frame, kw in (("MSFT", daily, {}), ("AAPL", minutes, {"interval": "5m"})):
+        n = len(yahoo.chart_requests(symbol))
+        again = provider.get_history(symbol, start=frame.index[0], end=frame.index[-1] + pd.Timedelta(minutes=5), **kw)
+        checks = _charts(yahoo, symbol, n)
+        assert [c.interval for c in checks] == ["1d"] and checks[0].period1 >= _ts("2026-11-16"), symbol
+        pd.testing.assert_frame_equal(again, frame, check_freq=False)
+        assert again.attrs["cached"] is True, symbol
+    assert again.attrs["cached_as_of"] == minutes.attrs["cached_as_of"]  # nothing new: the dataset is as it was
+    n = len(yahoo.chart_requests())
+    window = {"start": minutes.index[0], "end": minutes.index[-1] + pd.Timedelta(minutes=5), "interval": "5m"}
+    assert provider.get_history(["AAPL"], **window).attrs["cached"] and _charts(yahoo, None, n) == []  # checked today

@@ -675,7 +675,8 @@ class YahooStandin:
             daily = sym.daily_bars(p1, p2, now, adj)
             # An event is listed from its session's open, before that session has a bar (an ex-date morning
             # without minute data here); yfinance then adds a row of NaN prices for it.
-            served_days = {b.day for b in daily} | {i for i in sym.sessions_overlapping(p1, p2) if sym.open_ts[i] <= now}
+            opened = {i for i in sym.sessions_overlapping(p1, p2) if sym.open_ts[i] <= now}
+            served_days = {b.day for b in daily} | opened
             bars = sym.group(daily, interval, sym.dates)
         meta = self._meta(sym, now, adj, interval, range_ or "")
         if bars:

@@ -141,8 +141,8 @@ BAD_ARGUMENTS = [
 
 
 @pytest.mark.parametrize("call, field", BAD_ARGUMENTS)
-def test_a_bad_argument_is_one_typed_error_naming_it_and_nothing_is_sent(make_provider, yahoo: YahooStandin,  # noqa: F811
-                                                                         call, field: str) -> None:
+def test_a_bad_argument_is_one_typed_error_naming_it_and_nothing_is_sent(  # noqa: F811
+        make_provider, yahoo: YahooStandin, call, field: str) -> None:
     provider = make_provider()
     n = len(yahoo.requests)
     with pytest.raises(workbench.InvalidInput) as info:

@@ -158,7 +158,7 @@ class HistoryCache:
         try:
             table = _read_table(path)
             meta = _decode_meta(table.schema.metadata)
-            # Files are written sorted and unique, so the columns go straight into a frame (no re-validation).
+            # Written sorted and unique: the columns go straight into a frame (only checked, not re-validated).
             index = pd.DatetimeIndex(table.column("ts").to_numpy(), name="ts").tz_localize("UTC")
             values = np.column_stack([table.column(c).to_numpy() for c in HISTORY_COLUMNS]).astype("float64")
             frame = pd.DataFrame(values, index=index, columns=list(HISTORY_COLUMNS))  # one block: fast to slice

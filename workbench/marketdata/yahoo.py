@@ -210,7 +210,8 @@ class YFinanceProvider(MarketDataProvider):
             log.warning("%s; serving %s %s from the cache as of %s", exc.message, sym, iv.name,
                         served.attrs["cached_as_of"])
             return served
-        return _slice(updated.frame, t0, t1, attrs, cached=not fetched, as_of=updated.fetched_at)
+        cached = not any(a < t1.value and b > t0.value for a, b in fetched)  # no bar of the answer was fetched
+        return _slice(updated.frame, t0, t1, attrs, cached=cached, as_of=updated.fetched_at)
 
     def _answerable(self, sym: str, meta: dict[str, Any] | None, iv: Interval, t0: pd.Timestamp,
                     t1: pd.Timestamp, adjusted: bool, now: pd.Timestamp) -> bool:
@@ -237,10 +238,10 @@ class YFinanceProvider(MarketDataProvider):
         return subtract_ranges((t0, t1), have)  # type: ignore[arg-type]
 
     def _refresh(self, sym: str, iv: Interval, adjusted: bool, entry: CacheEntry | None, want: tuple[int, int],
-                 now: pd.Timestamp) -> tuple[CacheEntry, bool]:
+                 now: pd.Timestamp) -> tuple[CacheEntry, list[tuple[int, int]]]:
         """Bring the dataset up to date for ``want``: check the symbol's events where the answer depends on
-        them, re-base a stale adjusted series, fetch what is missing, write. Returns the entry and whether
-        bars were fetched."""
+        them, re-base a stale adjusted series, fetch what is missing, write. Returns the entry and the
+        ranges whose bars were fetched."""
         known = (entry.extra.get("basis") if entry is not None else None) if adjusted else None
         if adjusted and entry is not None and not known:
             entry = None  # written before the cache recorded what an adjusted series reflects: fetch it again
@@ -262,7 +263,10 @@ class YFinanceProvider(MarketDataProvider):
         if known and events.stale(record, known, now.value, iv.intraday) is not False:
             entry, known = self._rebase(sym, iv, entry, record, known)
             if entry is None:
-                missing, fetched = [want], [self._fetch(sym, iv, *want, adjusted)]
+                missing = requests = [want]
+                fetched = [self._fetch(sym, iv, *want, adjusted)]
+        if not fetched and entry is not None and known:
+            return entry, []  # the events were checked and nothing changed: the dataset stands as it was
         frames = [f.frame if adjusted else _as_traded(f.frame, record, iv, f.tz) for f in fetched]
         parts = [p for p in ([entry.frame] if entry is not None else []) + frames if not p.empty]
         combined = pd.concat(parts) if parts else empty_history()
@@ -280,7 +284,7 @@ class YFinanceProvider(MarketDataProvider):
             extra["basis"] = {"day": day, "at": now.value, "events": events.basis(record, day, iv.intraday)}
         updated = CacheEntry(sym, iv.name, adjusted, combined, merge_ranges(covered), provisional, now.value, extra)
         self._store(self.cache.write, updated)
-        return updated, bool(frames) or entry is None
+        return updated, requests
 
     def _rebase(self, sym: str, iv: Interval, entry: CacheEntry | None, record: EventsRecord | None,
                 known: dict[str, Any]) -> tuple[CacheEntry | None, None]:
