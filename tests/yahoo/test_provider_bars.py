@@ -73,6 +73,23 @@ def test_the_quarter_in_progress_is_fetched_again(make_provider, yahoo: YahooSta
     assert later.loc["2026-07-01", "volume"].item() > first.loc["2026-07-01", "volume"].item()
 
 
+@pytest.mark.parametrize("interval, later_start, earlier_start", [("1mo", "2026-03-15", "2026-01-01"),
+                                                                   ("1wk", "2026-03-04", "2026-03-02")])
+def test_weekly_and_monthly_bars_are_fetched_and_cached_whole(make_provider, yahoo: YahooStandin,  # noqa: F811
+                                                             interval: str, later_start: str, earlier_start: str
+                                                             ) -> None:
+    """A bar is labelled by its first session: a start inside it leaves it out, and it is never cached in halves."""
+    provider = make_provider()
+    window = {"end": "2026-07-01", "interval": interval}
+    first = provider.get_history("MSFT", start=later_start, **window)
+    assert first.index[0] > pd.Timestamp(later_start, tz="UTC")
+    both = provider.get_history("MSFT", start=earlier_start, **window)
+    pd.testing.assert_frame_equal(both, _fresh(make_provider, provider).get_history(
+        "MSFT", start=earlier_start, **window), check_freq=False)
+    periods = both.index.tz_localize(None).to_period("M" if interval == "1mo" else "W")
+    assert periods.is_unique and len(both) == len(first) + (3 if interval == "1mo" else 1)
+
+
 def test_an_ex_date_before_its_first_bar_adds_no_empty_bar(make_provider, yahoo: YahooStandin) -> None:  # noqa: F811
     yahoo.now = datetime(2026, 9, 18, 15, 0, tzinfo=UTC)  # SPY is ex-dividend today, and has no bar for today yet
     provider = make_provider()

@@ -196,7 +196,7 @@ class YFinanceProvider(MarketDataProvider):
         if entry is not None and self._answerable(sym, entry.meta(), iv, t0, t1, adjusted, now):
             return _slice(entry.frame, t0, t1, attrs, cached=True, as_of=entry.fetched_at)
         try:
-            updated, fetched = self._refresh(sym, iv, adjusted, entry, (t0.value, t1.value), now)
+            updated, fetched = self._refresh(sym, iv, adjusted, entry, _whole_bars(iv, t0, t1, now), now)
         except BrokerUnavailable as exc:
             if (served := _stale(entry, t0, t1, attrs)) is None:
                 raise
@@ -220,7 +220,7 @@ class YFinanceProvider(MarketDataProvider):
         Every bar must be cached (a provisional last bar only within ``ttl_seconds``), and an adjusted
         series must still match the symbol's dividends and splits, as checked today.
         """
-        if meta is None or self._missing(meta, t0.value, t1.value, now):
+        if meta is None or self._missing(meta, *_whole_bars(iv, t0, t1, now), now):
             return False
         if not adjusted:
             return True  # prices as traded never change
@@ -484,17 +484,30 @@ def _clean_many(symbols: Any) -> list[str]:
     return [_clean(s) for s in symbols]
 
 
+def _bar_start(stamp: pd.Timestamp, iv: Interval) -> pd.Timestamp:
+    """Start of the weekly (Monday), monthly or N-monthly (calendar) bar containing ``stamp``."""
+    day = stamp.normalize()
+    if iv.name.endswith("wk"):
+        return day - pd.Timedelta(days=day.day_of_week)
+    months = int(iv.name[:-2])
+    return day.replace(month=(day.month - 1) // months * months + 1, day=1)
+
+
+def _whole_bars(iv: Interval, t0: pd.Timestamp, t1: pd.Timestamp, now: pd.Timestamp) -> tuple[int, int]:
+    """What to fetch and cache for ``[t0, t1)``: for weekly and longer bars, whole bars (a bar is fetched from
+    its first session to its last, never in parts that would be cached as two half bars)."""
+    if iv.intraday or iv.name == _DAILY.name:
+        return t0.value, t1.value
+    end = _bar_start(t1 - pd.Timedelta(1, "ns"), iv)
+    end = end + (pd.Timedelta(days=7) if iv.name.endswith("wk") else pd.DateOffset(months=int(iv.name[:-2])))
+    return _bar_start(t0, iv).value, min(end, now).value
+
+
 def _settled_before(now: pd.Timestamp, iv: Interval) -> int:
     """Bars starting at or after this instant may still change (the bar containing ``now``)."""
     if iv.intraday:  # a bar is final once its whole length has passed, however the exchange aligns bars
         return now.value - iv.minutes * 60 * 1_000_000_000  # type: ignore[operator]
-    day = now.normalize()
-    if iv.name.endswith("wk"):
-        day -= pd.Timedelta(days=day.day_of_week)
-    elif iv.name.endswith("mo"):  # 1mo: this month; 3mo: this calendar quarter
-        months = int(iv.name[:-2])
-        day = day.replace(month=(day.month - 1) // months * months + 1, day=1)
-    return day.value
+    return (now.normalize() if iv.name == _DAILY.name else _bar_start(now, iv)).value  # 3mo: this quarter
 
 
 def _cached_from(entry: CacheEntry) -> int:
