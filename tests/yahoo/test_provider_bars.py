@@ -90,6 +90,18 @@ def test_weekly_and_monthly_bars_are_fetched_and_cached_whole(make_provider, yah
     assert periods.is_unique and len(both) == len(first) + (3 if interval == "1mo" else 1)
 
 
+def test_empty_answers_have_the_schema_and_the_same_labels(make_provider, yahoo: YahooStandin) -> None:  # noqa: F811
+    provider = make_provider()
+    full = provider.get_history("AAPL", days=10)
+    for kw in ({"start": "2026-11-14", "end": "2026-11-16"}, {"start": "2027-01-01", "end": "2027-02-01"},
+               {"start": "2026-11-14", "end": "2026-11-16", "interval": "5m"}):  # a weekend, the future
+        empty = provider.get_history("AAPL", **kw)
+        assert empty.empty and list(empty.columns) == list(full.columns) and str(empty.index.tz) == "UTC"
+        assert set(empty.attrs) == set(full.attrs) and empty.attrs["simulated"] is False, kw
+    many = provider.get_history(["AAPL", "MSFT"], start="2027-01-01", end="2027-02-01")
+    assert many.empty and list(many.index.names) == ["symbol", "ts"] and list(many.columns) == list(full.columns)
+
+
 def test_an_ex_date_before_its_first_bar_adds_no_empty_bar(make_provider, yahoo: YahooStandin) -> None:  # noqa: F811
     yahoo.now = datetime(2026, 9, 18, 15, 0, tzinfo=UTC)  # SPY is ex-dividend today, and has no bar for today yet
     provider = make_provider()

@@ -190,8 +190,8 @@ class YFinanceProvider(MarketDataProvider):
     def _history_one(self, sym: str, iv: Interval, t0: pd.Timestamp, t1: pd.Timestamp, adjusted: bool,
                      now: pd.Timestamp) -> pd.DataFrame:
         attrs = {"source": _SOURCE, "simulated": False, "symbol": sym, "interval": iv.name, "adjusted": adjusted}
-        if t0 >= t1:
-            return empty_history(**attrs, cached=False)
+        if t0 >= t1:  # e.g. a range that starts in the future
+            return _slice(empty_history(), t0, t1, attrs, cached=False, as_of=0)
         entry = self.cache.read(sym, iv.name, adjusted)
         if entry is not None and self._answerable(sym, entry.meta(), iv, t0, t1, adjusted, now):
             return _slice(entry.frame, t0, t1, attrs, cached=True, as_of=entry.fetched_at)
