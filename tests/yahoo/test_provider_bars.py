@@ -167,3 +167,25 @@ def test_as_traded_intraday_bars_east_of_utc_use_the_exchange_date(nzx, tmp_path
         assert closes.between(24, 26).all() if day == NZ_DAYS[2] else closes.between(49, 51).all(), day
     daily = provider.get_history("SYN.NZ", start="2026-11-15", adjusted=False)
     assert list(daily.index.date) == NZ_DAYS and daily["close"].round().tolist() == [50, 50, 25]
+
+
+def test_a_new_split_rescales_cached_adjusted_intraday_bars(nzx, tmp_path: Path) -> None:
+    """Intraday bars are split-adjusted only: a new split rescales what is cached (Yahoo may no longer serve it)."""
+    standin, session = nzx
+
+    def provider(cache: str) -> YFinanceProvider:
+        return YFinanceProvider(session=session, cache_dir=tmp_path / cache, clock=lambda: standin.now,
+                                progress=False, requests_per_second=1000, backoff_seconds=0, ttl_seconds=0)
+
+    standin.now = datetime(2026, 11, 17, 4, 0, tzinfo=UTC)  # after the second session, before the split
+    cached = provider("cache")
+    before = cached.get_history("SYN.NZ", start="2026-11-15", interval="5m")
+    assert before["close"].between(49, 51).all() and len(before) == 2 * 81
+    standin.now = datetime(2026, 11, 18, 4, 0, tzinfo=UTC)  # the split session is over
+    n = len(standin.chart_requests("SYN.NZ"))
+    after = cached.get_history("SYN.NZ", start="2026-11-15", interval="5m")
+    assert all(c.period1 >= int(datetime(2026, 11, 16, 10, 0, tzinfo=UTC).timestamp())
+               for c in standin.chart_requests("SYN.NZ")[n:])  # the old bars were not fetched again
+    assert after["close"].between(24, 26).all() and len(after) == 3 * 81
+    pd.testing.assert_frame_equal(after, provider("fresh").get_history("SYN.NZ", start="2026-11-15", interval="5m"),
+                                  check_freq=False)

@@ -248,7 +248,7 @@ class YFinanceProvider(MarketDataProvider):
         record = self.cache.read_events(sym)
         verdict = events.stale(record, known, now.value, iv.intraday) if known else False
         if verdict:
-            entry, known = self._rebase(sym, iv, entry, record, known)
+            entry, known = self._rebase(sym, iv, entry, record, known), None
         missing = self._missing(entry.meta() if entry is not None else None, *want, now)
         # The events record must cover every split after the first bar fetched as traded, and, for an
         # adjusted series not checked today, everything since the day it was fetched.
@@ -261,7 +261,7 @@ class YFinanceProvider(MarketDataProvider):
         batches = [f.events for f in fetched] + [self._fetch(sym, _DAILY, a, b, False).events for a, b in gaps]
         record = self._update_events(sym, batches, now)
         if known and events.stale(record, known, now.value, iv.intraday) is not False:
-            entry, known = self._rebase(sym, iv, entry, record, known)
+            entry, known = self._rebase(sym, iv, entry, record, known), None
             if entry is None:
                 missing = requests = [want]
                 fetched = [self._fetch(sym, iv, *want, adjusted)]
@@ -287,14 +287,14 @@ class YFinanceProvider(MarketDataProvider):
         return updated, requests
 
     def _rebase(self, sym: str, iv: Interval, entry: CacheEntry | None, record: EventsRecord | None,
-                known: dict[str, Any]) -> tuple[CacheEntry | None, None]:
+                known: dict[str, Any]) -> CacheEntry | None:
         """A dividend or split appeared after the adjusted series was fetched: Yahoo rescales every earlier
         bar. Intraday bars (split-adjusted only) are rescaled here, since Yahoo may no longer serve them;
         daily and longer ones are dropped, to be fetched again."""
         log.info("%s: new dividend/split since the adjusted %s series was fetched; re-basing it", sym, iv.name)
         if entry is not None and iv.intraday:
-            return replace(entry, frame=_rescale(entry.frame, events.new_splits(record, known), record)), None
-        return None, None
+            return replace(entry, frame=_rescale(entry.frame, events.new_splits(record, known), record))
+        return None
 
     def _fetch(self, sym: str, iv: Interval, start: int, end: int, adjusted: bool) -> _Fetched:
         """One yfinance history call for ``[start, end)``: bars in our schema (Yahoo's basis) and, for daily
