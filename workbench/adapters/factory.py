@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.core.errors import ConfigError, InvalidInput
 from workbench.core.settings import SCHEMA, Settings, load_settings, normalize_broker
+from workbench.marketdata import PROVIDERS
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -109,6 +110,7 @@ registry = AdapterRegistry(_BUILTIN)
 SCHEMA.set_broker_names(registry.names)
 for _section, _model in SECTION_MODELS.items():
     SCHEMA.add_section(_section, _model)
+SCHEMA.add_choices("market_data.provider", lambda: PROVIDERS)
 
 #: Where a broker name given to :func:`get_adapter` / ``connect`` came from, as errors say it.
 ARGUMENT = "the broker argument"

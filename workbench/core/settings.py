@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import ConfigError
 from .log import register_env_secrets, register_secret
@@ -113,11 +113,16 @@ class _Core(BaseModel):
     request_timeout: float = Field(gt=0, le=MAX_REQUEST_TIMEOUT, allow_inf_nan=False)
     market_data: _MarketData
 
+    @field_validator("request_timeout", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # (pydantic reads true as 1.0 s)
+            raise ValueError("a number of seconds, not a boolean")
+        return value
 
-#: Top-level keys besides broker sections.
-#: ``widgets`` is validated by workbench.widgets.config when the desk reads it (that package imports
-#: ipywidgets, which settings must not).
-_CORE_KEYS = {"default_broker", "request_timeout", "market_data", "widgets"}
+
+#: Top-level keys besides the sections that have a model in the schema.
+_CORE_KEYS = {"default_broker", "request_timeout", "market_data"}
 
 
 class SettingsSchema:
@@ -130,8 +135,18 @@ class SettingsSchema:
 
     def __init__(self) -> None:
         self._models: dict[str, type[BaseModel] | str] = {}
+        self._choices: dict[str, Callable[[], Iterable[str]]] = {}
         self._broker_names: Callable[[], Iterable[str]] = lambda: ()
         self._lock = threading.Lock()
+
+    def add_choices(self, dotted: str, names: Callable[[], Iterable[str]]) -> None:
+        """The value at ``dotted`` (``"market_data.provider"``) must be one of ``names()`` (any case)."""
+        with self._lock:
+            self._choices[dotted] = names
+
+    def choices(self) -> dict[str, Callable[[], Iterable[str]]]:
+        with self._lock:
+            return dict(self._choices)
 
     def add_section(self, dotted: str, model: type[BaseModel] | str) -> None:
         """Validate section ``dotted`` (``"ib"``, ``"market_data.yfinance"``) with ``model`` at every load."""
@@ -163,8 +178,9 @@ class SettingsSchema:
             return dict(self._models)  # type: ignore[arg-type]
 
 
-#: The process-wide schema (filled by :mod:`workbench.adapters.factory`).
+#: The process-wide schema (filled by :mod:`workbench.adapters.factory`; ``widgets`` is core's own).
 SCHEMA = SettingsSchema()
+SCHEMA.add_section("widgets", "workbench.core.widgets_config:WidgetsConfig")
 
 
 class Settings:
@@ -188,6 +204,12 @@ class Settings:
         for dotted, model in self._schema.models().items():
             if self._lookup(dotted) is not None:
                 self._models[dotted] = self.section_model(dotted, model)
+        for dotted, names in self._schema.choices().items():
+            value = self._lookup(dotted)
+            known = sorted(names())
+            if isinstance(value, str) and value.strip().lower() not in known:
+                raise ConfigError(f"unknown {dotted.rsplit('.', 1)[-1]} {value!r}; known: {', '.join(known)}",
+                                  file=self.origin(dotted), key=dotted)
         self.default_broker = normalize_broker(core.default_broker)
         self.request_timeout = core.request_timeout
         self._secrets = {name: SecretStr(os.environ[name]) for name in SECRET_ENV_VARS if os.environ.get(name)}
