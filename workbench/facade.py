@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import concurrent.futures.thread  # noqa: F401  (its exit hook first: see _close_all_at_exit)
 import inspect
 import os
@@ -163,6 +164,22 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 
+def _typed_arguments(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Arguments that do not fit a hand-written Broker method: InvalidInput naming them, not a TypeError."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def checked(self: Broker, *args: Any, **kwargs: Any) -> Any:
+        try:
+            signature.bind(self, *args, **kwargs)
+        except TypeError:
+            bad = argument_error(method.__name__, signature, args, kwargs, InvalidInput)
+            raise _own(bad or InvalidInput(f"{method.__name__}() takes {signature}", field="args"), self) from None
+        return method(self, *args, **kwargs)
+
+    return checked
+
+
 class Broker:
     """A connected broker for notebooks and scripts. Build it with :func:`workbench.connect`.
 
@@ -214,6 +231,7 @@ class Broker:
         """``connected``, ``reconnecting`` (after a gateway loss), ``disconnected`` or ``closed``."""
         return "closed" if self._closed else self.adapter.state
 
+    @_typed_arguments
     def on_fill(self, callback: Callable[[FillEvent], Any]) -> Callable[[], None]:
         """Call ``callback(fill)`` (on workbench's loop thread) for every new fill; returns ``stop()``.
 
@@ -221,6 +239,7 @@ class Broker:
         """
         return self._pump(self.adapter.stream_fills, callback, "on_fill")
 
+    @_typed_arguments
     def on_order(self, callback: Callable[[Order], Any]) -> Callable[[], None]:
         """Call ``callback(order)`` (on workbench's loop thread) on every order status or fill change.
 

@@ -7,6 +7,7 @@ Objects that come from a broker keep the broker's own payload in ``raw`` (and ``
 
 from __future__ import annotations
 
+import numbers
 import re
 import uuid
 from collections.abc import Mapping
@@ -14,11 +15,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from . import display
 from .enums import OrderStatus, OrderType, Side, TimeInForce
-from .errors import InvalidInput, InvalidOrder
+from .errors import InvalidInput, InvalidOrder, shown
 from .settings import normalize_broker
 
 __all__ = [
@@ -57,7 +58,7 @@ def _utc(value: datetime) -> datetime:
 def _symbol(value: str) -> str:
     value = value.strip().upper()
     if not _SYMBOL.match(value):
-        raise ValueError(f"not a valid symbol: {value!r}")
+        raise ValueError(f"not a valid symbol: {shown(value)}")
     return value
 
 
@@ -83,16 +84,33 @@ def _broker_name(value: str | None) -> str | None:
         return None
     key = normalize_broker(value)
     if not _BROKER.match(key):
-        raise ValueError(f"not a broker name: {value!r}")
+        raise ValueError(f"not a broker name: {shown(value)}")
     return key
+
+
+def _plain_number(value: Any) -> Any:
+    """NumPy/pandas scalars (``np.int64`` from a DataFrame, ``np.float32``) as the Python numbers they hold."""
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, int, float, Decimal)) \
+            and hasattr(value, "dtype"):
+        return value.item()
+    return value
+
+
+def _enum_text(value: Any) -> Any:
+    """Enum fields take a member or its name as a string; anything else is refused here, by type (the
+    enum's own refusal would quote the value's repr)."""
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"must be a string such as 'buy', 'limit' or 'day', not {type(value).__name__}")
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 Symbol = Annotated[str, AfterValidator(_symbol)]
-Qty = Annotated[Decimal, Field(gt=0, le=MAX_QTY, allow_inf_nan=False), AfterValidator(_not_tiny)]
-Price = Annotated[Decimal, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False), AfterValidator(_not_tiny)]
-Notional = Annotated[Decimal, Field(gt=0, le=MAX_QTY, allow_inf_nan=False), AfterValidator(_not_tiny)]
-Percent = Annotated[Decimal, Field(gt=0, lt=100, allow_inf_nan=False), AfterValidator(_not_tiny)]
+_Number = BeforeValidator(_plain_number)
+Qty = Annotated[Decimal, _Number, Field(gt=0, le=MAX_QTY, allow_inf_nan=False), AfterValidator(_not_tiny)]
+Price = Annotated[Decimal, _Number, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False), AfterValidator(_not_tiny)]
+Notional = Annotated[Decimal, _Number, Field(gt=0, le=MAX_QTY, allow_inf_nan=False), AfterValidator(_not_tiny)]
+Percent = Annotated[Decimal, _Number, Field(gt=0, lt=100, allow_inf_nan=False), AfterValidator(_not_tiny)]
 Money = Annotated[Decimal, Field(allow_inf_nan=False)]
 BrokerName = Annotated[str | None, AfterValidator(_broker_name)]
 
@@ -123,10 +141,10 @@ class NeutralOrder(_Model):
     """
 
     symbol: Symbol
-    side: Side
+    side: Annotated[Side, BeforeValidator(_enum_text)]
     qty: Qty | None = None  # required unless ``notional`` is given
-    order_type: OrderType = OrderType.MARKET
-    tif: TimeInForce = TimeInForce.DAY
+    order_type: Annotated[OrderType, BeforeValidator(_enum_text)] = OrderType.MARKET
+    tif: Annotated[TimeInForce, BeforeValidator(_enum_text)] = TimeInForce.DAY
     limit_price: Price | None = None
     stop_price: Price | None = None
     trail_price: Price | None = None  # TRAILING_STOP: the stop trails the best price by this amount...
@@ -150,7 +168,7 @@ class NeutralOrder(_Model):
             raise InvalidOrder(f"an order payload must be a dict, not {type(payload).__name__}", field="order")
         for key in payload:
             if not isinstance(key, str):
-                raise InvalidOrder(f"order field names must be strings, got {key!r}", field="order")
+                raise InvalidOrder(f"order field names must be strings, got {shown(key)}", field="order")
         return cls(**payload)
 
     @model_validator(mode="after")
@@ -188,7 +206,8 @@ def _invalid_order(exc: ValidationError) -> InvalidOrder:
     first = details[0]
     field = ".".join(str(p) for p in first["loc"]) or "order"
     value = first.get("input")
-    return InvalidOrder(f"{field}: {first['msg']} (got {value!r})", field=field, errors=details)
+    message = " ".join(str(first["msg"]).split())[:160]
+    return InvalidOrder(f"{field}: {message} (got {shown(value)})", field=field, errors=details)
 
 
 class Order(_Model):

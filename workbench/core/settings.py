@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, shown
 from .log import register_env_secrets, register_secret
 
 __all__ = ["Settings", "SettingsSchema", "SCHEMA", "load_settings", "normalize_broker", "DEFAULTS",
@@ -208,7 +208,7 @@ class Settings:
             value = self._lookup(dotted)
             known = sorted(names())
             if isinstance(value, str) and value.strip().lower() not in known:
-                raise ConfigError(f"unknown {dotted.rsplit('.', 1)[-1]} {value!r}; known: {', '.join(known)}",
+                raise ConfigError(f"unknown {dotted.rsplit('.', 1)[-1]} {shown(value)}; known: {', '.join(known)}",
                                   file=self.origin(dotted), key=dotted)
         self.default_broker = normalize_broker(core.default_broker)
         self.request_timeout = core.request_timeout
@@ -266,7 +266,7 @@ class Settings:
             brokers = self._schema.broker_names()  # may scan entry points: only when needed
             for key in unknown:
                 if key not in brokers:
-                    raise ConfigError(f"unknown setting {key!r} (not a setting nor a known broker)",
+                    raise ConfigError(f"unknown setting {shown(key)} (not a setting nor a known broker)",
                                       file=self.origin(key), key=key)
 
     def _reject_secrets(self, data: Mapping[str, Any], prefix: str = "") -> None:
@@ -282,10 +282,10 @@ class Settings:
         details = exc.errors(include_url=False)
         first = details[0]
         key = (prefix + ".".join(str(p) for p in first["loc"])).rstrip(".")
-        shown = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
+        quoted = f" (got {shown(first['input'])})" if "input" in first and not isinstance(first["input"], dict) else ""
         more = f"; {len(details) - 1} more problem(s) in .errors" if len(details) > 1 else ""
-        what = "unknown setting" if first["type"] == "extra_forbidden" else f"invalid setting: {first['msg']}"
-        return ConfigError(f"{what}{shown}{more}", file=self.origin(key), key=key, errors=details)
+        what = "unknown setting" if first["type"] == "extra_forbidden" else f"invalid setting: {_brief(first['msg'])}"
+        return ConfigError(f"{what}{quoted}{more}", file=self.origin(key), key=key, errors=details)
 
     def secret(self, env_name: str) -> SecretStr | None:
         """A secret from the environment (masked in reprs), or None if unset."""
@@ -294,6 +294,12 @@ class Settings:
     def __repr__(self) -> str:
         secrets = ", ".join(f"{k}=**********" for k in self._secrets)
         return f"Settings(source={self.source!r}, default_broker={self.default_broker!r}{', ' + secrets if secrets else ''})"
+
+
+def _brief(text: str, limit: int = 160) -> str:
+    """A validator's message, on one line and short (a model's own check may quote a whole value)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def normalize_broker(name: str) -> str:
@@ -324,6 +330,8 @@ def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read settings: {exc.strerror}", file=str(path)) from None
+    except ValueError:  # a NUL byte in the path (a file that is not UTF-8 text is a ValueError too)
+        raise ConfigError("cannot read settings: not a readable UTF-8 file path", file=str(path)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:  # not chained: the decoder's error holds the document's text
@@ -344,6 +352,9 @@ def load_settings(settings: Settings | str | os.PathLike[str] | Mapping[str, Any
     register_env_secrets()  # first: nothing below may quote a secret unmasked
     data = copy.deepcopy(DEFAULTS)
     origins: dict[str, str] = {}
+    if isinstance(settings, str) and settings.lstrip().startswith("{"):
+        raise ConfigError("settings is a path to a settings.json or a dict, and this looks like JSON text: "
+                          "pass json.loads(text), or the file's path", key="settings")
     if isinstance(settings, (str, os.PathLike)):
         source: str | None = str(Path(settings).expanduser())
     else:
@@ -355,18 +366,25 @@ def load_settings(settings: Settings | str | os.PathLike[str] | Mapping[str, Any
     if settings is not None and not isinstance(settings, (str, os.PathLike)):
         if not isinstance(settings, Mapping):
             raise ConfigError(f"settings must be a path or a dict, not {type(settings).__name__}", key="settings")
-        _check_keys(settings, ARGUMENT)
-        _merge(data, copy.deepcopy(dict(settings)), origins, ARGUMENT)
+        _merge(data, _copy_checked(settings, ARGUMENT), origins, ARGUMENT)
     return Settings(data, source, origins)
 
 
-def _check_keys(data: Mapping[Any, Any], label: str, prefix: str = "") -> None:
+def _copy_checked(data: Mapping[Any, Any], label: str, prefix: str = "") -> dict[str, Any]:
+    """A deep copy of settings given in code, refusing non-string keys and values that are no setting."""
+    copied: dict[str, Any] = {}
     for key, value in data.items():
         if not isinstance(key, str):
-            raise ConfigError(f"setting names must be strings, got {key!r} ({type(key).__name__})",
-                              file=label, key=f"{prefix}{key!r}")
+            raise ConfigError(f"setting names must be strings, got {shown(key)} ({type(key).__name__})",
+                              file=label, key=f"{prefix}{shown(key)}")
         if isinstance(value, Mapping):
-            _check_keys(value, label, f"{prefix}{key}.")
+            copied[key] = _copy_checked(value, label, f"{prefix}{key}.")
+            continue
+        try:
+            copied[key] = copy.deepcopy(value)
+        except Exception:  # noqa: BLE001 - a generator, a socket...: not a setting value
+            raise ConfigError(f"not a setting value: {shown(value)}", file=label, key=prefix + key) from None
+    return copied
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str], label: str,
@@ -390,7 +408,7 @@ def _apply_env(data: dict[str, Any], origins: dict[str, str]) -> None:
         try:
             value = kind(raw)
         except ValueError:
-            raise ConfigError(f"{var}={raw!r} is not a valid {kind.__name__}", file=label, key=dotted) from None
+            raise ConfigError(f"{var}={shown(raw)} is not a valid {kind.__name__}", file=label, key=dotted) from None
         *parents, leaf = dotted.split(".")
         node = data
         for part in parents:
