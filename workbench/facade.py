@@ -201,6 +201,21 @@ async def _start(pump: Callable[[], Any]) -> asyncio.Task[Any]:
     return task
 
 
+def _runs_inline(adapter: AdapterBase, target: str) -> bool:
+    runs_inline = getattr(adapter, "runs_inline", None)
+    return runs_inline is not None and runs_inline(target)
+
+
+def _run_inline(coro: Any, what: str) -> Any:
+    """Run a coroutine that never suspends (the adapter promised so) to completion in this thread."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError(f"{what} suspended although its adapter runs it inline")
+
+
 def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
     target = op.target or op.name
     adapter_method = getattr(AdapterBase, target)
@@ -215,6 +230,8 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
     def sync(self: Broker, *args: Any, **kwargs: Any) -> Any:
         args, kwargs = prepared(self, args, kwargs)
         coro = getattr(self.adapter, target)(*args, **kwargs)
+        if _runs_inline(self.adapter, target):  # a local call (paper): no round trip through the loop thread
+            return finish(self, _run_inline(coro, f"{self.name}.{op.name}"))
         try:
             return finish(self, self._runner.run(coro, self.timeout, f"{self.name}.{op.name}"))
         except RequestTimeout as exc:

@@ -30,6 +30,9 @@ T = TypeVar("T")
 
 
 _END = object()
+#: Operations that never await when the provider does no I/O (see :meth:`PaperAdapter.runs_inline`).
+_INLINE = frozenset({"get_account", "get_positions", "get_position", "place_order", "cancel_order", "get_order",
+                     "get_orders_history", "get_fills", "get_quote", "get_market_price"})
 
 
 class _Fanout(EventFanout):
@@ -121,6 +124,12 @@ class PaperAdapter(AdapterBase):
 
     def is_connected(self) -> bool:
         return self.engine is not None
+
+    def runs_inline(self, operation: str) -> bool:
+        """Whether ``operation`` completes without ever awaiting: a call into the (thread-safe) engine
+        with a provider that does no I/O. The sync facade then runs it in the caller's thread instead of
+        a round trip through workbench's loop thread (the user path is as fast as the engine)."""
+        return operation in _INLINE and not self.provider.blocking
 
     async def _quote_loop(self) -> None:
         while True:
