@@ -36,7 +36,7 @@ from typing import Any
 
 from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
 from workbench.core.errors import (BrokerUnavailable, InsufficientFunds, InvalidOrder, MarketClosed, OrderNotFound,
-                                   OrderRejected, WorkbenchError)
+                                   OrderRejected, SymbolNotFound, WorkbenchError)
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, Position
 from workbench.marketdata.base import MarketDataProvider
@@ -244,7 +244,7 @@ class PaperEngine:
         """The order ``row`` would be with ``changes`` applied, validated as a new order."""
         if row.notional is not None and changes.get("qty") is not None:
             raise InvalidOrder("a notional order is sized at its fill; its qty cannot be changed", field="qty",
-                               broker=self.broker)
+                               broker=self.broker, code="notional_qty")
         fields: dict[str, Any] = {"symbol": row.symbol, "side": row.side, "order_type": row.order_type, "tif": row.tif,
                                   "client_order_id": row.client_order_id, "limit_price": row.limit_price,
                                   "trail_price": row.trail_price, "trail_percent": row.trail_percent,
@@ -258,11 +258,11 @@ class PaperEngine:
         try:
             request = NeutralOrder(**fields)
         except InvalidOrder as exc:
-            raise InvalidOrder(exc.message, field=exc.field or "order", broker=self.broker) from exc
+            raise InvalidOrder(exc.message, field=exc.field or "order", broker=self.broker, code="invalid_order") from exc
         rules.check_tick_size(request, self.broker)
         if request.qty is not None and request.qty < row.filled_qty:
             raise InvalidOrder(f"qty {request.qty} is below the filled {row.filled_qty}", field="qty",
-                               broker=self.broker)
+                               broker=self.broker, code="qty_below_filled")
         return request
 
     def cancel(self, order_id: str) -> Order:
@@ -446,9 +446,8 @@ class PaperEngine:
     def _price(self, symbol: str, now: datetime) -> Decimal:
         try:
             return self.prices.get_market_price(symbol, now)
-        except WorkbenchError as exc:  # the provider's error, said by this broker
-            if exc.broker is None:
-                exc.broker = self.broker
+        except WorkbenchError as exc:
+            claim(exc, self.broker)
             raise
 
     def _find_client(self, client_order_id: str) -> OrderRow | None:
@@ -474,7 +473,8 @@ class PaperEngine:
         diff = [f for f in same if getattr(row, f) != getattr(order, f)]
         if diff:
             raise InvalidOrder(f"client_order_id {order.client_order_id!r} was already used for a different order "
-                               f"(differs in {', '.join(diff)})", field="client_order_id", broker=self.broker)
+                               f"(differs in {', '.join(diff)})", field="client_order_id", broker=self.broker,
+                               code="client_order_id_reused")
         return self._snapshot(row)
 
     def _remaining(self, row: OrderRow, price: Decimal) -> Decimal:
@@ -702,6 +702,16 @@ def _order(values: dict[str, Any]) -> Order:
     object.__setattr__(order, "__pydantic_extra__", None)
     object.__setattr__(order, "__pydantic_private__", None)
     return order
+
+
+def claim(exc: WorkbenchError, broker: str) -> None:
+    """An error of the price source (SymbolNotFound...) is said by this broker, with a code."""
+    if exc.broker is None:
+        exc.broker = broker
+    if exc.code is None:
+        exc.code = "unknown_symbol" if isinstance(exc, SymbolNotFound) else type(exc).__name__
+    if exc.raw is None:
+        exc.raw = exc.message
 
 
 def _wanted(listeners: list[_Listener]) -> bool:

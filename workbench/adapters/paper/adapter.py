@@ -15,13 +15,14 @@ import pandas as pd
 
 from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
 from workbench.core.enums import Feature, OrderType, TimeInForce
+from workbench.core.errors import WorkbenchError
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
 from workbench.core.settings import Settings
 from workbench.marketdata import MarketDataProvider, get_provider
 from workbench.paper import shared
 from workbench.paper.config import PaperConfig
-from workbench.paper.engine import PaperEngine
+from workbench.paper.engine import PaperEngine, claim
 
 __all__ = ["PaperAdapter"]
 
@@ -157,10 +158,17 @@ class PaperAdapter(AdapterBase):
                     log.exception("market-data subscriber for %s failed", symbol)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run engine/provider work, in a worker thread when the provider does I/O."""
-        if self.provider.blocking:
-            return await asyncio.to_thread(functools.partial(fn, *args))
-        return fn(*args)
+        """Run engine/provider work, in a worker thread when the provider does I/O.
+
+        Errors of the price source (SymbolNotFound...) are said by this broker: ``broker`` is ``paper``.
+        """
+        try:
+            if self.provider.blocking:
+                return await asyncio.to_thread(functools.partial(fn, *args))
+            return fn(*args)
+        except WorkbenchError as exc:
+            claim(exc, self.name)
+            raise
 
     @property
     def _engine(self) -> PaperEngine:
