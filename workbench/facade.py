@@ -230,7 +230,9 @@ def _bind(op: Operation) -> tuple[Callable[..., Any], Callable[..., Any]]:
     def sync(self: Broker, *args: Any, **kwargs: Any) -> Any:
         args, kwargs = prepared(self, args, kwargs)
         coro = getattr(self.adapter, target)(*args, **kwargs)
-        if _runs_inline(self.adapter, target):  # a local call (paper): no round trip through the loop thread
+        if _runs_inline(self.adapter, target) and not self._runner.in_loop_thread():
+            # A local call (paper): no round trip through the loop thread. From the loop thread itself the
+            # runner below refuses, as for every adapter.
             return finish(self, _run_inline(coro, f"{self.name}.{op.name}"))
         try:
             return finish(self, self._runner.run(coro, self.timeout, f"{self.name}.{op.name}"))

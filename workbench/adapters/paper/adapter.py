@@ -130,7 +130,8 @@ class PaperAdapter(AdapterBase):
         """Whether ``operation`` completes without ever awaiting: a call into the (thread-safe) engine
         with a provider that does no I/O. The sync facade then runs it in the caller's thread instead of
         a round trip through workbench's loop thread (the user path is as fast as the engine)."""
-        return operation in _INLINE and not self.provider.blocking
+        # Subclasses may await anywhere (a test's hung gateway): only this class makes the promise.
+        return type(self) is PaperAdapter and operation in _INLINE and not self.provider.blocking
 
     async def _quote_loop(self) -> None:
         while True:
