@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 from workbench.core.enums import OrderStatus, OrderType, TimeInForce
-from workbench.core.errors import (BrokerUnavailable, InvalidOrder, MarketClosed, OrderNotFound,
+from workbench.core.errors import (BrokerUnavailable, InvalidInput, InvalidOrder, MarketClosed, OrderNotFound,
                                    OrderRejected, SymbolNotFound, WorkbenchError)
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, Position
@@ -145,6 +145,7 @@ class PaperEngine(Matching):
             raise InvalidOrder(f"client_order_id {order.client_order_id!r} looks like a paper order id; choose "
                                "another (ids of the form P000000001 are the engine's own)", field="client_order_id",
                                broker=self.broker, code="reserved_id")
+        rules.check_bounds(order, self.broker)
         rules.check_tick_size(order, self.broker)
         now = self.clock()
         price = self._price(order.symbol, now)  # may do I/O: never under the lock
@@ -257,6 +258,7 @@ class PaperEngine(Matching):
             request = NeutralOrder(**fields)
         except InvalidOrder as exc:
             raise InvalidOrder(exc.message, field=exc.field or "order", broker=self.broker, code="invalid_order") from exc
+        rules.check_bounds(request, self.broker)
         rules.check_tick_size(request, self.broker)
         if request.qty is not None and request.qty < row.filled_qty:
             raise InvalidOrder(f"qty {request.qty} is below the filled {row.filled_qty}", field="qty",
@@ -314,8 +316,12 @@ class PaperEngine(Matching):
         Each order's change is its own transaction. If one fails, the error is raised after the
         events of the changes that did commit are delivered.
         """
+        if not isinstance(symbol, str):
+            raise InvalidInput(f"symbol must be a string, not {type(symbol).__name__}", field="symbol",
+                               broker=self.broker, code="invalid_symbol")
         ts = ts or self.clock()
         symbol = symbol.strip().upper()
+        price = _feed_price(price)
         events: list[Any] = []
         changed = 0
         try:
@@ -454,6 +460,9 @@ class PaperEngine(Matching):
 
     def _existing(self, key: str) -> OrderRow:
         """The order with this order id (``P...``) or else client order id; OrderNotFound otherwise."""
+        if not isinstance(key, str):
+            raise InvalidInput(f"an order id or client order id is a string, not {type(key).__name__}",
+                               field="order_id", broker=self.broker, code="invalid_order_id")
         if rules.ENGINE_ID.fullmatch(key):
             row = self._open.get(key) or self.ledger.order(key)
         else:
@@ -561,6 +570,19 @@ def _order(values: dict[str, Any]) -> Order:
     object.__setattr__(order, "__pydantic_extra__", None)
     object.__setattr__(order, "__pydantic_private__", None)
     return order
+
+
+def _feed_price(price: Any) -> Decimal:
+    """A price update as a finite positive Decimal; InvalidInput (field ``price``) otherwise."""
+    try:
+        value = price if isinstance(price, Decimal) else Decimal(str(price))
+        ok = not isinstance(price, bool) and value.is_finite() and value > 0
+    except ArithmeticError:  # decimal.InvalidOperation for text that is not a number
+        ok = False
+    if not ok:
+        raise InvalidInput(f"a price update must be a finite positive number, got {price!r}", field="price",
+                           broker=PaperEngine.broker, code="invalid_price")
+    return value
 
 
 def claim(exc: WorkbenchError, broker: str) -> None:
