@@ -38,7 +38,7 @@ bench: venv
 
 ## Many kill -9 trials of the paper broker mid-burst (SOAK_TRIALS, default 200).
 soak: venv
-	WORKBENCH_SOAK_TRIALS=$${SOAK_TRIALS:-200} $(BIN)/python -m pytest tests/paper/test_kill9.py -q --timeout=0
+	WORKBENCH_SOAK_TRIALS=$${SOAK_TRIALS:-200} $(BIN)/python -m pytest tests/paper/test_kill9.py -q -s --timeout=0
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
