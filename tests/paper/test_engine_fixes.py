@@ -176,6 +176,12 @@ def test_day_order_expires_on_the_ticker_even_when_prices_fail(tmp_path, clock):
         assert engine.tick(CLOSE + timedelta(seconds=1)) == 1
         assert [o.status for o in seen] == [OrderStatus.NEW, OrderStatus.EXPIRED]
         assert engine.ledger.order(day.order_id).status is OrderStatus.EXPIRED
+        prices.broken = False
+        other = engine.submit(limit("buy", 1, lim, tif="DAY"))
+        prices.broken = True
+        engine._order_listeners.clear()  # with nobody listening, expiring still counts and commits
+        assert engine.tick(THU_CLOSE) == 1
+        assert engine.ledger.order(other.order_id).status is OrderStatus.EXPIRED
     finally:
         engine.close()
 

@@ -349,10 +349,11 @@ class PaperEngine(Matching):
         with self._lock:
             if self._closed:
                 return 0
+            working = len(self._open)
             events = self._sweep(now)
+            changed = working - len(self._open)  # expired
             symbols = sorted({r.symbol for r in self._open.values()})
         self._notify(events)
-        changed = len(events)
         for symbol in symbols:
             try:
                 price = self.prices.get_market_price(symbol, now)
