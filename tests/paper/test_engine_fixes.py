@@ -247,3 +247,22 @@ def test_minimum_commission_is_reached_once(engine_factory):
     order = engine.submit(NeutralOrder(symbol=SYM, side="buy", qty=100))
     engine.on_price(SYM, px(engine), T0)
     assert [f.commission for f in engine.fills(order_id=order.order_id)] == [D(2), D(0)]
+
+
+# -- one transaction per acknowledged market order -------------------------------------------------
+
+def test_a_market_order_that_fills_at_once_is_one_transaction_through_the_public_api(settings_dict):
+    import workbench
+
+    broker = workbench.connect("paper", settings=settings_dict)
+    try:
+        statements: list[str] = []
+        broker.adapter.engine.ledger._conn.set_trace_callback(statements.append)
+        order = broker.place_market_order("AAPL", 3, "buy")
+        broker.adapter.engine.ledger._conn.set_trace_callback(None)
+        assert order.status is OrderStatus.FILLED
+        assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"]
+        assert sum(s.startswith("INSERT INTO orders") for s in statements) == 1
+        assert sum(s.startswith("INSERT INTO fills") for s in statements) == 1
+    finally:
+        broker.close()

@@ -534,9 +534,9 @@ class PaperEngine(Matching):
                 self._open.pop(row.order_id, None)
         # Events are built only for listeners that want them; the hot path without any builds none.
         events: list[Any] = []
-        if change.fills and _wanted(self._fill_listeners):
+        if change.fills and self._fill_listeners and _wanted(self._fill_listeners):
             events += [f.to_event(self.broker) for f in change.fills]
-        if _wanted(self._order_listeners):
+        if self._order_listeners and _wanted(self._order_listeners):
             events += [self._snapshot(row) for row in rows]
         return events
 
@@ -597,4 +597,7 @@ def claim(exc: WorkbenchError, broker: str) -> None:
 
 
 def _wanted(listeners: list[_Listener]) -> bool:
-    return any(wanted is None or wanted() for _, wanted in listeners)
+    for _, wanted in listeners:
+        if wanted is None or wanted():
+            return True
+    return False

@@ -47,10 +47,18 @@ _UPDATE_CASH = "UPDATE account SET cash = ? WHERE id = 1"
 _INT64 = (-(2**63), 2**63 - 1)
 
 
+_last_ns: tuple[datetime | None, int] = (None, 0)
+
+
 def to_ns(ts: datetime) -> int:
     """Epoch nanoseconds, clamped to SQLite's INTEGER range (dates past 2262 compare as 'forever')."""
-    ns = int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
-    return min(max(ns, _INT64[0]), _INT64[1])
+    global _last_ns
+    last, ns = _last_ns
+    if ts is last:  # one change stamps its order and fill with the same instant: convert it once
+        return ns
+    ns = min(max(int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000, _INT64[0]), _INT64[1])
+    _last_ns = (ts, ns)
+    return ns
 
 
 def from_ns(ns: int) -> datetime:
