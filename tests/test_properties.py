@@ -651,32 +651,42 @@ bad_keys = st.one_of(st.integers(), st.none(), st.binary(max_size=5), st.just(["
                                                                                     "P000000003"}))
 
 
+def _bypassing_validation(order: NeutralOrder, **bad: Any) -> NeutralOrder:
+    """``order`` with ``bad`` values that NeutralOrder validation would refuse (as an emulator or a
+    ``model_construct`` caller could hand the engine): the engine must refuse them itself."""
+    return order.model_copy(update=bad)
+
+
 @st.composite
 def bad_submissions(draw: st.DrawFn) -> tuple[str, NeutralOrder]:
-    """Orders that validate as NeutralOrders but that the engine must refuse, and the field to blame."""
+    """Orders the engine must refuse, and the field to blame ("" when it is a business refusal)."""
     kind = draw(st.sampled_from(["huge_qty", "precise_qty", "huge_price", "sub_tick", "engine_id", "huge_notional",
                                  "precise_notional", "no_money", "short"]))
-    base: dict[str, Any] = {"symbol": "AAPL", "side": "buy", "qty": Decimal(1)}
+    market = NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(1))
     if kind == "huge_qty":
-        return "qty", NeutralOrder(**{**base, "qty": draw(huge_numbers)})
+        return "qty", _bypassing_validation(market, qty=draw(huge_numbers))
     if kind == "precise_qty":
-        return "qty", NeutralOrder(**{**base, "qty": draw(too_precise)})
+        return "qty", _bypassing_validation(market, qty=draw(too_precise))
     if kind == "huge_price":
         field = draw(st.sampled_from(["limit_price", "stop_price"]))
         kind_of = "limit" if field == "limit_price" else "stop"
-        return field, NeutralOrder(**{**base, "order_type": kind_of, field: draw(huge_numbers)})
+        order = NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(1), order_type=kind_of, **{field: Decimal(100)})
+        return field, _bypassing_validation(order, **{field: draw(huge_numbers)})
     if kind == "sub_tick":
         price = Decimal(draw(st.integers(1000, 10**6))) / 1000  # at or above $1: penny ticks
         price = price if price % Decimal("0.01") else price + Decimal("0.001")
-        return "limit_price", NeutralOrder(**{**base, "order_type": "limit", "limit_price": price})
+        return "limit_price", NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(1), order_type="limit",
+                                           limit_price=price)
     if kind == "engine_id":
-        return "client_order_id", NeutralOrder(**{**base, "client_order_id": draw(st.from_regex(r"\AP[0-9]{9,12}\Z"))})
+        return "client_order_id", NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(1),
+                                               client_order_id=draw(st.from_regex(r"\AP[0-9]{9,12}\Z")))
     if kind in ("huge_notional", "precise_notional"):
         value = draw(huge_numbers if kind == "huge_notional" else too_precise)
-        return "notional", NeutralOrder(symbol="AAPL", side="buy", notional=value)
+        return "notional", _bypassing_validation(NeutralOrder(symbol="AAPL", side="buy", notional=Decimal(100)),
+                                                 notional=value)
     if kind == "no_money":
-        return "", NeutralOrder(**{**base, "qty": Decimal(draw(st.integers(10**6, 10**11)))})
-    return "", NeutralOrder(**{**base, "side": "sell", "qty": Decimal(draw(st.integers(21, 10**9)))})
+        return "", NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(draw(st.integers(10**6, 10**11))))
+    return "", NeutralOrder(symbol="AAPL", side="sell", qty=Decimal(draw(st.integers(21, 10**9))))
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from workbench.core.enums import OrderType, Side
 from workbench.core.errors import InvalidOrder
-from workbench.core.models import NeutralOrder, Position
+from workbench.core.models import MAX_PRICE, MAX_QTY, NeutralOrder, Position
 
 __all__ = ["check_bounds", "check_tick_size", "trail_stop", "notional_qty", "mark", "ENGINE_ID", "engine_id"]
 
@@ -29,17 +29,15 @@ def engine_id(seq: int) -> str:
     return f"P{seq:09d}"
 
 
-#: Largest values the engine takes: beyond them no real order exists, and Decimal arithmetic at 28 digits
-#: would start rounding cash.
-MAX_QTY = Decimal(10) ** 12
-MAX_PRICE = Decimal(10) ** 9
-MAX_NOTIONAL = Decimal(10) ** 13
+#: Quantities and notionals are whole to 9 decimal places; the largest sizes and prices are the contract's
+#: (beyond them Decimal arithmetic at 28 digits would start rounding cash). NeutralOrder validation already
+#: refuses larger values: the engine checks again for orders built without validation (model_construct).
 QTY_PLACES = 9
 
 
 def check_bounds(order: NeutralOrder, broker: str) -> None:
     """InvalidOrder (naming the field) for sizes and prices no account can trade, or too finely divided."""
-    limits = (("qty", MAX_QTY), ("notional", MAX_NOTIONAL), ("limit_price", MAX_PRICE), ("stop_price", MAX_PRICE),
+    limits = (("qty", MAX_QTY), ("notional", MAX_QTY), ("limit_price", MAX_PRICE), ("stop_price", MAX_PRICE),
               ("trail_price", MAX_PRICE))
     for field, most in limits:
         value = getattr(order, field)
