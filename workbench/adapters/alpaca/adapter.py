@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -45,6 +45,9 @@ from workbench.marketdata.base import resolve_range
 
 from . import parse as p
 from .config import AlpacaConfig, credentials
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 __all__ = ["AlpacaAdapter"]
 
@@ -128,11 +131,12 @@ class AlpacaAdapter(AdapterBase):
         if self._open:
             return
         self.config.check_endpoint()
-        key, secret = credentials(self.settings)  # before anything is sent
+        key, secret = credentials(self.settings)  # before anything is sent; SecretStr, masked in any traceback
         sdk = self._sdk = self._sdk or _sdk()
-        k, s = key.get_secret_value(), secret.get_secret_value()
-        self.trading = sdk.trading.TradingClient(k, s, paper=True, raw_data=True, url_override=self.config.base)
-        self.data = sdk.data.StockHistoricalDataClient(k, s, raw_data=True, url_override=self.config.data)
+        self.trading = sdk.trading.TradingClient(key.get_secret_value(), secret.get_secret_value(), paper=True,
+                                                 raw_data=True, url_override=self.config.base)
+        self.data = sdk.data.StockHistoricalDataClient(key.get_secret_value(), secret.get_secret_value(),
+                                                       raw_data=True, url_override=self.config.data)
         for client in (self.trading, self.data):
             client._retry, client._retry_wait = self.config.retries, self.config.retry_wait
             transport = _timeout_adapter(self.config.timeout)
@@ -142,15 +146,16 @@ class AlpacaAdapter(AdapterBase):
             clock = await self._rest(self.trading.get_clock)  # checks the keys and the endpoint
             self._horizon = p.parse_clock(clock).ts
             self._open = True
-            await self._start_stream(k, s)
+            await self._start_stream(key, secret)
         except BaseException:
             await self._shutdown()
             raise
 
-    async def _start_stream(self, key: str, secret: str) -> None:
+    async def _start_stream(self, key: SecretStr, secret: SecretStr) -> None:
         from .stream import TradeUpdatesStream
 
-        stream = self._stream = TradeUpdatesStream(key, secret, self.config.stream_url, self._on_message,
+        stream = self._stream = TradeUpdatesStream(key.get_secret_value(), secret.get_secret_value(),
+                                                   self.config.stream_url, self._on_message,
                                                    self._on_stream_connected, self.config.reconnect_min,
                                                    self.config.reconnect_max)
         self._stream_task = asyncio.get_running_loop().create_task(stream._run_forever(), name="workbench-alpaca-stream")
@@ -217,25 +222,33 @@ class AlpacaAdapter(AdapterBase):
 
     async def _rest(self, fn: Callable[..., T], *args: Any, about: str = "") -> T:
         """Run one alpaca-py call in a worker thread; every failure becomes a typed error (raise ... from)."""
-        import requests
-
         try:
             return await asyncio.to_thread(functools.partial(fn, *args))
-        except self._sdk.APIError as exc:
-            response = getattr(exc, "response", None)
-            retry_after = _retry_after(response)
-            raise p.error_from_response(exc.status_code, str(exc), about, retry_after) from exc
-        except requests.exceptions.Timeout as exc:
-            raise RequestTimeout(f"Alpaca did not answer within {self.config.timeout} s", broker=self.name,
-                                 code="timeout", raw=type(exc).__name__) from exc
-        except requests.exceptions.RequestException as exc:
-            raise BrokerUnavailable(f"cannot reach Alpaca at {self.config.base_url}: {type(exc).__name__}",
-                                    broker=self.name, code="connection", raw=str(exc)) from exc
         except WorkbenchError:
             raise
-        except ValueError as exc:  # the SDK refused an argument client-side, or the body was not JSON
-            raise BrokerError(f"alpaca-py refused the call: {exc}", broker=self.name, code="client",
-                              raw=str(exc)) from exc
+        except Exception as exc:
+            _drop_frames(exc)  # alpaca-py's and requests' frames hold the request headers, key pair included
+            raise self._typed(exc, about) from exc
+
+    def _typed(self, exc: Exception, about: str) -> WorkbenchError:
+        """The typed error for a failed alpaca-py call (library exceptions never reach the user raw)."""
+        import requests
+
+        if isinstance(exc, self._sdk.APIError):
+            return p.error_from_response(exc.status_code, str(exc), about, _retry_after(exc.response))
+        if isinstance(exc, requests.exceptions.Timeout):
+            return RequestTimeout(f"Alpaca did not answer within {self.config.timeout} s", broker=self.name,
+                                  code="timeout", raw=type(exc).__name__)
+        if isinstance(exc, requests.exceptions.InvalidJSONError):
+            return BrokerError(f"Alpaca answered with a body that is not JSON: {exc}", broker=self.name,
+                               code="parse", raw=str(exc))
+        if isinstance(exc, requests.exceptions.RequestException):
+            return BrokerUnavailable(f"cannot reach Alpaca at {self.config.base_url}: {type(exc).__name__}",
+                                     broker=self.name, code="connection", raw=str(exc))
+        if isinstance(exc, ValueError):  # the SDK refused an argument client-side, or a body had the wrong shape
+            return BrokerError(f"alpaca-py refused the call: {exc}", broker=self.name, code="client", raw=str(exc))
+        return BrokerError(f"alpaca-py failed: {type(exc).__name__}: {exc}", broker=self.name, code="client",
+                           raw=str(exc))
 
     def _known(self, data: dict[str, Any]) -> Order:
         order = p.parse_order(data)
@@ -542,6 +555,20 @@ class AlpacaAdapter(AdapterBase):
 def _duplicate(exc: WorkbenchError) -> bool:
     """Alpaca's answer to a reused client_order_id (422; its code 40010001 is shared with other refusals)."""
     return "client_order_id must be unique" in exc.message.lower()
+
+
+def _drop_frames(exc: BaseException) -> None:
+    """Clear the tracebacks of ``exc`` and the exceptions chained to it (their frames' locals hold the
+    request headers); the exceptions themselves stay, as the typed error's cause."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        todo += [current.__cause__, current.__context__]
 
 
 def _retry_after(response: Any) -> float | None:

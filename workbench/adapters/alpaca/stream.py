@@ -5,17 +5,48 @@ stream's own connection loop (``_run_forever``: connect, authenticate, listen, r
 backoff and equal jitter) as a task, and stops it by cancelling that task. This subclass only adds what
 the adapter needs around that loop: a callback after every (re)connection, so the adapter can reconcile
 through REST, and the connection state.
+
+The websocket library logs every frame at DEBUG, the authentication frame (with the key pair) included,
+truncated in the middle so that the end of the secret shows: :func:`websocket_params` gives the streams a
+logger that leaves such frames out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from alpaca.trading.stream import TradingStream
 
-__all__ = ["TradeUpdatesStream"]
+from workbench.core.log import get_logger, mask_secrets
+
+__all__ = ["TradeUpdatesStream", "websocket_params"]
+
+
+class _CredentialFrames(logging.Filter):
+    """Replace the log line of a websocket frame whose payload holds a registered secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for arg in record.args if isinstance(record.args, tuple) else ():
+            data = getattr(arg, "data", None)
+            if isinstance(data, bytes | bytearray | memoryview):
+                text = bytes(data).decode("utf-8", "replace")
+                if mask_secrets(text) != text:
+                    record.msg, record.args = "%s frame carrying credentials (not logged)", (str(record.msg)[:1],)
+                    break
+        return True
+
+
+_WS_LOG = logging.getLogger("workbench.adapters.alpaca.websocket")
+_WS_LOG.addFilter(_CredentialFrames())
+get_logger(_WS_LOG.name)  # and workbench's own masking after it
+
+
+def websocket_params() -> dict[str, Any]:
+    """alpaca-py's own websocket settings, with a frame logger that never logs the key pair."""
+    return {"ping_interval": 10, "ping_timeout": 180, "max_queue": 1024, "logger": _WS_LOG}
 
 
 class TradeUpdatesStream(TradingStream):
@@ -23,7 +54,8 @@ class TradeUpdatesStream(TradingStream):
 
     def __init__(self, key: str, secret: str, url: str, handler: Callable[[dict[str, Any]], Awaitable[None]],
                  on_connected: Callable[[int], None], min_backoff: float, max_backoff: float) -> None:
-        super().__init__(key, secret, paper=True, raw_data=True, url_override=url)
+        super().__init__(key, secret, paper=True, raw_data=True, url_override=url,
+                         websocket_params=websocket_params())
         self._reconnect_min_backoff = min_backoff
         self._reconnect_max_backoff = max_backoff
         self._on_connected = on_connected
