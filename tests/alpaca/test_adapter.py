@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import workbench
 from tests.alpaca.conftest import KEY, SECRET
 from tests.conftest import eventually
+from workbench.emulators.alpaca.book import alpaca_id
 
 pytest.importorskip("alpaca")
 
@@ -263,3 +265,44 @@ def test_position_account_and_disconnect(alpaca_broker: Any) -> None:
     adapter = alpaca_broker.adapter
     alpaca_broker.disconnect()
     assert adapter.state == "disconnected" and adapter._stream is None and not adapter._tasks
+
+
+def test_order_history_pages_through_orders_sharing_a_timestamp(tmp_path: Path, keys: Any, clock: Any,
+                                                                 settings_dict: dict) -> None:
+    """Pages follow ``until`` (Alpaca's only cursor): orders at the boundary's timestamp must not be skipped."""
+    from workbench.emulators.alpaca import AlpacaEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.config import PaperConfig
+    from workbench.paper.engine import PaperEngine
+
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "same-ts.sqlite"), slippage_bps=0, commission=0),
+                         SimProvider(), clock=clock)
+    placed = []
+    for minute, n in ((0, 1), (1, 2), (2, 2)):  # desc: 2 at 15:02, 2 at 15:01, 1 at 15:00
+        clock.set(datetime(2026, 11, 18, 15, minute, tzinfo=UTC))
+        placed += [engine.submit(workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1)) for _ in range(n)]
+    try:
+        with AlpacaEmulator(engine, tick_interval=None) as emu:
+            broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": emu.settings()})
+            try:
+                broker.adapter.orders_page = 3  # the third order of the first page shares 15:01 with the fourth
+                history = broker.get_orders_history(limit=None)
+                pages = [q for m, q in emu.requests if q.startswith("/v2/orders?")]
+                assert len(pages) >= 2
+                assert sorted(history.index) == sorted(alpaca_id(o.order_id) for o in placed)
+                assert history.index.is_unique
+            finally:
+                broker.close()
+    finally:
+        engine.close()
+
+
+def test_since_includes_an_order_and_a_fill_at_that_very_time(alpaca_broker: Any) -> None:
+    """``since`` is inclusive, as on paper; Alpaca's ``after`` is exclusive."""
+    first = alpaca_broker.place_market_order("AAPL", 1, "buy")
+    alpaca_broker.place_market_order("AAPL", 1, "buy")
+    orders = alpaca_broker.get_orders_history(since=first.created_at)
+    assert first.order_id in orders.index and len(orders) == 2
+    fills = alpaca_broker.get_fills()
+    again = alpaca_broker.get_fills(since=fills.index[0].to_pydatetime())
+    assert list(again["exec_id"]) == list(fills["exec_id"])

@@ -56,6 +56,8 @@ T = TypeVar("T")
 
 #: How far back a reconciliation looks before the last event it saw (clock skew, same-millisecond fills).
 RECONCILE_MARGIN = timedelta(minutes=2)
+#: The finest step of Alpaca's timestamps as Python keeps them: turns an exclusive bound into an inclusive one.
+_TICK = timedelta(microseconds=1)
 _SAME_FIELDS = ("symbol", "side", "qty", "order_type", "tif", "limit_price", "stop_price", "trail_price",
                 "trail_percent", "notional")
 
@@ -124,6 +126,7 @@ class AlpacaAdapter(AdapterBase):
         self._coids: dict[str, str] = {}  # order id -> client order id (FILL activities lack it)
         self._horizon: datetime | None = None  # the latest broker time seen in an event
         self._open = False
+        self.orders_page = 500  # orders per GET /v2/orders request: Alpaca's maximum
 
     # -- connection -------------------------------------------------------------------------
 
@@ -348,21 +351,30 @@ class AlpacaAdapter(AdapterBase):
         return await self._lookup(order_id)
 
     async def get_orders_history(self, limit: int | None = 100, since: datetime | None = None) -> list[Order]:
+        """Newest first. Alpaca pages only by submission time (``until``, exclusive): each next page asks
+        ``until`` one microsecond after the oldest order seen, so orders sharing that timestamp come again
+        and are deduplicated instead of skipped. ``since`` is inclusive (Alpaca's ``after`` is not)."""
         self._require_connected()
+        after = since - _TICK if since is not None else None
         out: dict[str, Order] = {}
         until: datetime | None = None
         while limit is None or len(out) < limit:
-            page = 500 if limit is None else min(500, limit - len(out))
-            request = self._sdk.requests.GetOrdersRequest(status="all", limit=page, after=since, until=until,
+            page = self.orders_page if limit is None else min(self.orders_page, limit - len(out))
+            request = self._sdk.requests.GetOrdersRequest(status="all", limit=page, after=after, until=until,
                                                           direction="desc", nested=False)
-            rows = await self._rest(self.trading.get_orders, request)
-            fresh = [o for o in map(self._known, rows) if o.order_id not in out]
+            rows = [self._known(r) for r in await self._rest(self.trading.get_orders, request)]
+            fresh = [o for o in rows if o.order_id not in out]
             out.update((o.order_id, o) for o in fresh)
-            if len(rows) < page or not fresh:
+            if len(rows) < page:
                 break
-            until = min(o.created_at for o in fresh)  # the next (older) page
-        orders = sorted(out.values(), key=lambda o: o.created_at, reverse=True)
-        return orders[:limit] if limit else orders
+            if not fresh:  # a whole page at one timestamp: Alpaca offers no finer cursor
+                log.warning("more than %d orders submitted at %s: the order history may miss some", page,
+                            _submitted(rows[-1]))
+                break
+            until = min(_submitted(o) for o in rows) + _TICK
+        orders = sorted((o for o in out.values() if since is None or _submitted(o) >= since),
+                        key=lambda o: (o.created_at, o.order_id), reverse=True)
+        return orders[:limit] if limit is not None else orders
 
     async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
         self._require_connected()
@@ -374,8 +386,8 @@ class AlpacaAdapter(AdapterBase):
         token: str | None = None
         while True:
             params: dict[str, Any] = {"direction": "asc", "page_size": 100}
-            if after is not None:
-                params["after"] = after.astimezone(UTC).isoformat()
+            if after is not None:  # Alpaca's ``after`` is exclusive, ours inclusive
+                params["after"] = (after - _TICK).astimezone(UTC).isoformat()
             if token:
                 params["page_token"] = token
             page = await self._rest(self.trading.get, "/account/activities/FILL", params)
@@ -555,6 +567,11 @@ class AlpacaAdapter(AdapterBase):
 def _duplicate(exc: WorkbenchError) -> bool:
     """Alpaca's answer to a reused client_order_id (422; its code 40010001 is shared with other refusals)."""
     return "client_order_id must be unique" in exc.message.lower()
+
+
+def _submitted(order: Order) -> datetime:
+    """When Alpaca says the order was submitted: what ``after`` / ``until`` / ``direction`` go by."""
+    return p.parse_time(order.raw.get("submitted_at")) or order.created_at
 
 
 def _drop_frames(exc: BaseException) -> None:
