@@ -306,3 +306,84 @@ def test_since_includes_an_order_and_a_fill_at_that_very_time(alpaca_broker: Any
     fills = alpaca_broker.get_fills()
     again = alpaca_broker.get_fills(since=fills.index[0].to_pydatetime())
     assert list(again["exec_id"]) == list(fills["exec_id"])
+
+
+@pytest.mark.parametrize(("path", "body", "call"), [
+    ("/v2/clock", {}, "get_clock"), ("/v2/account", [], "get_account"),
+    ("/v2/positions", [{"symbol": "AAPL"}], "get_positions"), ("/v2/orders", [{"id": "x"}], "get_orders_history"),
+])
+def test_a_malformed_answer_is_a_typed_error(emulator: Any, connect_alpaca: Any, path: str, body: Any,
+                                             call: str) -> None:
+    broker = connect_alpaca()
+    emulator.fail_next("GET", path, 200, body)
+    with pytest.raises(workbench.BrokerError) as info:
+        getattr(broker, call)()
+    assert info.value.code == "parse" and info.value.broker == "alpaca"
+
+
+def test_fills_missed_while_down_come_before_newer_stream_fills(partial_engine: Any, keys: Any,
+                                                                 settings_dict: dict) -> None:
+    """A fill the stream delivers during the reconciliation waits for the older fills REST brings back."""
+    from workbench.emulators.alpaca import AlpacaEmulator
+
+    with AlpacaEmulator(partial_engine, tick_interval=None) as emu:
+        section = {**emu.settings(), "reconnect_min": 0.02, "reconnect_max": 0.2}
+        broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": section})
+        try:
+            fills: list[workbench.FillEvent] = []
+            orders: list[workbench.Order] = []
+            broker.on_fill(fills.append)
+            broker.on_order(orders.append)
+            emu.accept_streams = False
+            emu.disconnect_streams()
+            eventually(lambda: broker.state == "reconnecting")
+            order = broker.place_market_order("AAPL", 10, "buy")  # 5 filled now, unseen by the stream
+            emu.fail_next("GET", "/v2/account/activities", 0, delay=1.0)  # the reconciliation's answer is late
+            emu.accept_streams = True
+            eventually(lambda: any("/activities" in q for _, q in emu.requests))
+            emu.tick()  # the other 5, on the live stream, while the reconciliation waits
+            eventually(lambda: len(fills) == 2)
+            assert [f.exec_id for f in fills] == [f"{order.order_id}@5", f"{order.order_id}@10"]
+            eventually(lambda: orders and orders[-1].status is workbench.OrderStatus.FILLED)
+            assert [o.filled_qty for o in orders] == sorted(o.filled_qty for o in orders)
+        finally:
+            broker.close()
+
+
+def test_reconnect_looks_up_only_the_orders_that_finished(tmp_path: Path, keys: Any, clock: Any,
+                                                          settings_dict: dict) -> None:
+    """Working orders come back in one list; only one that finished while the stream was down is fetched by id,
+    and its new status reaches on_order even though it was submitted long before."""
+    from alpaca.trading.client import TradingClient
+
+    from workbench.emulators.alpaca import AlpacaEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.config import PaperConfig
+    from workbench.paper.engine import PaperEngine
+
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "old.sqlite"), slippage_bps=0, commission=0),
+                         SimProvider(), clock=clock)
+    try:
+        with AlpacaEmulator(engine, tick_interval=None) as emu:
+            section = {**emu.settings(), "reconnect_min": 0.02, "reconnect_max": 0.2}
+            broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": section})
+            try:
+                orders: list[workbench.Order] = []
+                broker.on_order(orders.append)
+                resting = [broker.place_limit_order("MSFT", 1, "buy", "1.00", tif="gtc") for _ in range(5)]
+                clock.advance(hours=1)
+                broker.place_market_order("AAPL", 1, "buy")  # an event an hour later: the reconnect looks back from it
+                eventually(lambda: any(o.symbol == "AAPL" and o.status.is_terminal for o in orders))
+                emu.accept_streams = False
+                emu.disconnect_streams()
+                eventually(lambda: broker.state == "reconnecting")
+                before = len(emu.requests)
+                TradingClient(KEY, SECRET, url_override=emu.base_url).cancel_order_by_id(resting[0].order_id)
+                emu.accept_streams = True
+                eventually(lambda: any(o.order_id == resting[0].order_id and o.status.is_terminal for o in orders))
+                by_id = [q for m, q in emu.requests[before:] if m == "GET" and q.startswith("/v2/orders/")]
+                assert by_id == [f"/v2/orders/{resting[0].order_id}"]
+            finally:
+                broker.close()
+    finally:
+        engine.close()

@@ -125,6 +125,8 @@ class AlpacaAdapter(AdapterBase):
         self._open_ids: set[str] = set()  # orders last seen working (reconciled after a reconnect)
         self._coids: dict[str, str] = {}  # order id -> client order id (FILL activities lack it)
         self._horizon: datetime | None = None  # the latest broker time seen in an event
+        self._backlog: list[dict[str, Any]] | None = None  # stream messages held while reconciling
+        self._reconcile_again = False
         self._open = False
         self.orders_page = 500  # orders per GET /v2/orders request: Alpaca's maximum
 
@@ -148,6 +150,11 @@ class AlpacaAdapter(AdapterBase):
         try:
             clock = await self._rest(self.trading.get_clock)  # checks the keys and the endpoint
             self._horizon = p.parse_clock(clock).ts
+            working = self._sdk.requests.GetOrdersRequest(status="open", limit=500)
+            for order in map(p.parse_order, await self._rest(self.trading.get_orders, working)):
+                self._coids[order.order_id] = order.client_order_id  # known, not news: a reconnect reports
+                self._open_ids.add(order.order_id)                   # only what changes about them
+                self._last_order[order.order_id] = order
             self._open = True
             await self._start_stream(key, secret)
         except BaseException:
@@ -412,14 +419,19 @@ class AlpacaAdapter(AdapterBase):
     # -- the trade_updates stream -----------------------------------------------------------
 
     async def _on_message(self, message: dict[str, Any]) -> None:
+        if self._backlog is not None:  # a reconciliation is running: the older state it brings goes first
+            self._backlog.append(message)
+        else:
+            self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
         try:
             order, fill = p.parse_trade_update(message["data"])
         except (WorkbenchError, KeyError, TypeError) as exc:
             log.warning("unreadable trade update ignored: %s", exc)
             return
         self._coids[order.order_id] = order.client_order_id
-        if fill is not None:
-            self._horizon = max(self._horizon or fill.ts, fill.ts)
+        self._horizon = max(self._horizon or order.updated_at, fill.ts if fill is not None else order.updated_at)
         self._deliver(order, [fill] if fill is not None else [])
 
     def _deliver(self, order: Order, fills: list[FillEvent]) -> None:
@@ -444,37 +456,60 @@ class AlpacaAdapter(AdapterBase):
             self._orders.publish(order)
 
     def _on_stream_connected(self, n: int) -> None:
-        if n > 1:
-            log.info("Alpaca trade stream reconnected (%d); reconciling orders and fills through REST", n - 1)
+        if n == 1:
+            return
+        log.info("Alpaca trade stream reconnected (%d); reconciling orders and fills through REST", n - 1)
+        if self._backlog is None:
+            self._backlog = []
             self._spawn(self._reconcile())
+        else:  # reconnected again while reconciling: one more pass once this one ends
+            self._reconcile_again = True
 
     async def _reconcile(self) -> None:
-        """After a reconnect: orders that changed and fills that happened while the stream was down."""
+        """After a reconnect: what changed while the stream was down, then the events it sent meanwhile."""
         try:
-            after = (self._horizon or datetime.now(UTC)) - RECONCILE_MARGIN
-            fills = await self._fill_activities(after)
-            request = self._sdk.requests.GetOrdersRequest(status="all", limit=500, after=after, direction="asc")
-            orders = {o.order_id: o for o in map(p.parse_order, await self._rest(self.trading.get_orders, request))}
-            for order_id in (self._open_ids | {f.broker_id for f in fills}) - set(orders):
+            self._reconcile_again = True
+            while self._reconcile_again:
+                self._reconcile_again = False
                 try:
-                    orders[order_id] = p.parse_order(await self._rest(self.trading.get_order_by_id, order_id))
-                except OrderNotFound:
-                    self._open_ids.discard(order_id)
-            by_order: dict[str, list[FillEvent]] = {}
-            for fill in sorted(fills, key=lambda f: (f.ts, f.exec_id)):
-                by_order.setdefault(fill.broker_id, []).append(fill)
-                self._horizon = max(self._horizon or fill.ts, fill.ts)
-            for order in sorted(orders.values(), key=lambda o: o.updated_at):
-                self._coids[order.order_id] = order.client_order_id
-                self._deliver(order, by_order.pop(order.order_id, []))
-            for order_fills in by_order.values():  # fills of orders the list did not return
-                seen = self._seen_fills.setdefault(order_fills[0].broker_id, set())
-                for fill in order_fills:
-                    if fill.exec_id not in seen:
-                        seen.add(fill.exec_id)
-                        self._fills.publish(fill)
-        except WorkbenchError as exc:  # the next reconnect tries again
-            log.warning("Alpaca reconciliation after a reconnect failed: %s", exc)
+                    await self._catch_up()
+                except WorkbenchError as exc:  # the next reconnect tries again
+                    log.warning("Alpaca reconciliation after a reconnect failed: %s", exc)
+        finally:
+            backlog, self._backlog = self._backlog or [], None
+            for message in backlog:  # deduplicated against what REST already delivered
+                self._handle(message)
+
+    async def _catch_up(self) -> None:
+        """Fills and orders that changed since shortly before the last event seen, oldest first.
+
+        Alpaca filters orders by submission time only, so an older order that finished meanwhile is found
+        as one no longer in the open list (and fetched by id), or through its fills.
+        """
+        after = (self._horizon or datetime.now(UTC)) - RECONCILE_MARGIN
+        fills = await self._fill_activities(after)
+        recent = self._sdk.requests.GetOrdersRequest(status="all", limit=500, after=after, direction="asc")
+        working = self._sdk.requests.GetOrdersRequest(status="open", limit=500)
+        rows = [*await self._rest(self.trading.get_orders, recent), *await self._rest(self.trading.get_orders, working)]
+        orders = {o.order_id: o for o in map(p.parse_order, rows)}
+        for order_id in (self._open_ids | {f.broker_id for f in fills}) - set(orders):
+            try:
+                orders[order_id] = p.parse_order(await self._rest(self.trading.get_order_by_id, order_id))
+            except OrderNotFound:
+                self._open_ids.discard(order_id)
+        by_order: dict[str, list[FillEvent]] = {}
+        for fill in sorted(fills, key=lambda f: (f.ts, f.exec_id)):
+            by_order.setdefault(fill.broker_id, []).append(fill)
+            self._horizon = max(self._horizon or fill.ts, fill.ts)
+        for order in sorted(orders.values(), key=lambda o: o.updated_at):
+            self._coids[order.order_id] = order.client_order_id
+            self._deliver(order, by_order.pop(order.order_id, []))
+        for order_fills in by_order.values():  # fills of orders the lists did not return
+            seen = self._seen_fills.setdefault(order_fills[0].broker_id, set())
+            for fill in order_fills:
+                if fill.exec_id not in seen:
+                    seen.add(fill.exec_id)
+                    self._fills.publish(fill)
 
     # -- market data ------------------------------------------------------------------------
 

@@ -7,11 +7,13 @@ functions turn it into neutral models. Alpaca sends money and quantities as stri
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -206,6 +208,24 @@ def _body(body: str) -> tuple[int | None, str]:
 
 # -- parsers -----------------------------------------------------------------------------------
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _parser(fn: F) -> F:
+    """An answer of the wrong shape (a missing key, a list for an object...) becomes one typed error."""
+
+    @functools.wraps(fn)
+    def parse(data: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(data, *args, **kwargs)
+        except WorkbenchError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            raise BrokerError(f"Alpaca sent an answer {fn.__name__} cannot read ({type(exc).__name__}: {exc})",
+                              broker=BROKER, code="parse", raw=data) from None
+
+    return parse  # type: ignore[return-value]
+
 
 def to_decimal(value: Any) -> Decimal | None:
     """An Alpaca number (a string such as ``"170.5"``, or a JSON number) as Decimal; None for null/""."""
@@ -234,6 +254,7 @@ def parse_time(value: Any) -> datetime | None:
 #  "notional":null,"qty":"10","filled_qty":"0","filled_avg_price":null,"order_class":"","order_type":"limit",
 #  "type":"limit","side":"buy","time_in_force":"day","limit_price":"170","stop_price":null,
 #  "status":"accepted","extended_hours":false,"legs":null,"trail_percent":null,"trail_price":null,"hwm":null}
+@_parser
 def parse_order(data: dict[str, Any]) -> Order:
     """An Alpaca order object -> Order (raw kept)."""
     qty = to_decimal(data.get("qty"))
@@ -245,10 +266,11 @@ def parse_order(data: dict[str, Any]) -> Order:
         tif = _TIFS_BACK[data["time_in_force"]]
         side = Side(data["side"])
         created = parse_time(data.get("created_at") or data.get("submitted_at"))
+        if created is None:
+            raise KeyError("created_at")
     except (KeyError, ValueError) as exc:
         raise BrokerError(f"Alpaca sent an order this adapter cannot read ({exc})", broker=BROKER, code="parse",
                           raw=data) from exc
-    assert created is not None
     updated = parse_time(data.get("updated_at")) or created
     avg = to_decimal(data.get("filled_avg_price"))
     return Order.model_construct(
@@ -275,6 +297,7 @@ def fill_key(order_id: str, cum_qty: Decimal) -> str:
 # {"event":"partial_fill","timestamp":"2024-05-01T14:30:01.5Z","execution_id":"1f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
 #  "price":"170.20","qty":"6","position_qty":"6",
 #  "order":{...full order as above..., "status":"partially_filled","filled_qty":"6","filled_avg_price":"170.20"}}
+@_parser
 def parse_trade_update(data: dict[str, Any]) -> tuple[Order, FillEvent | None]:
     """One trade_updates event -> (the order as it now stands, the fill it reports or None).
 
@@ -301,6 +324,7 @@ def parse_trade_update(data: dict[str, Any]) -> tuple[Order, FillEvent | None]:
 #  "transaction_time":"2024-05-01T14:30:00.123Z","type":"partial_fill","price":"170.2","qty":"6","side":"buy",
 #  "symbol":"AAPL","leaves_qty":"4","order_id":"61e69015-8549-4bfd-b9c3-01e75843f47d","cum_qty":"6",
 #  "order_status":"partially_filled"}
+@_parser
 def parse_fill_activity(data: dict[str, Any], client_order_id: str) -> FillEvent:
     """One FILL account activity -> FillEvent (``client_order_id`` comes from the order: activities lack it)."""
     order_id = str(data["order_id"])
@@ -320,6 +344,7 @@ def parse_fill_activity(data: dict[str, Any], client_order_id: str) -> FillEvent
 #  "qty":"10","qty_available":"10","avg_entry_price":"170.5","side":"long","market_value":"1712",
 #  "cost_basis":"1705","unrealized_pl":"7","unrealized_plpc":"0.0041","current_price":"171.2",
 #  "lastday_price":"170.0","change_today":"0.0071"}
+@_parser
 def parse_position(data: dict[str, Any]) -> Position:
     """An Alpaca position -> Position; a short has a negative ``qty``."""
     qty = to_decimal(data["qty"]) or Decimal(0)
@@ -336,6 +361,7 @@ def parse_position(data: dict[str, Any]) -> Position:
 # {"id":"2d9a0a5c-6d8b-4d0e-9a39-1f3f0b1f2c11","account_number":"PA3ABCDEF12","status":"ACTIVE","currency":"USD",
 #  "cash":"100000","buying_power":"200000","portfolio_value":"100000","equity":"100000","last_equity":"100000",
 #  "long_market_value":"0","short_market_value":"0","multiplier":"2","pattern_day_trader":false, ...}
+@_parser
 def parse_account(data: dict[str, Any]) -> AccountInfo:
     """An Alpaca account -> AccountInfo. ``last_equity`` is Alpaca's own (equity at the previous close)."""
 
@@ -356,6 +382,7 @@ def parse_account(data: dict[str, Any]) -> AccountInfo:
 # GET /v2/clock
 # {"timestamp":"2024-05-01T10:30:00.123456789-04:00","is_open":true,
 #  "next_open":"2024-05-02T09:30:00-04:00","next_close":"2024-05-01T16:00:00-04:00"}
+@_parser
 def parse_clock(data: dict[str, Any]) -> MarketClock:
     return MarketClock(ts=parse_time(data["timestamp"]), is_open=bool(data["is_open"]),
                        next_open=parse_time(data["next_open"]), next_close=parse_time(data["next_close"]))
@@ -384,6 +411,7 @@ def timeframe(interval: Interval) -> tuple[int, str]:
 
 # GET /v2/stocks/bars -> {"bars": {"AAPL": [ <this>, ... ]}, "next_page_token": null}
 # {"t":"2024-04-29T04:00:00Z","o":173.37,"h":176.03,"l":173.10,"c":173.50,"v":68169419,"n":800000,"vw":174.2}
+@_parser
 def bars_frame(bars: list[dict[str, Any]], intraday: bool, **attrs: Any) -> pd.DataFrame:
     """Alpaca bars -> history frame. Daily and longer bars (stamped at New York midnight) are labelled with
     their session date at 00:00 UTC, like every other source; intraday bars keep their UTC start."""
