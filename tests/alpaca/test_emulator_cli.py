@@ -26,9 +26,9 @@ def _emulator(db: Path, *extra: str) -> Iterator[dict[str, str]]:
                             text=True, env=env)
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(4)]
-        urls = dict(re.findall(r"(base_url|data_url|stream_url):\s+(\S+)", "".join(lines)))
-        assert set(urls) == {"base_url", "data_url", "stream_url"}, (lines, proc.poll())
+        lines = [proc.stdout.readline() for _ in range(5)]
+        urls = dict(re.findall(r"\b(base_url|data_url|stream_url|data_stream_url):\s+(\S+)", "".join(lines)))
+        assert set(urls) == {"base_url", "data_url", "stream_url", "data_stream_url"}, (lines, proc.poll())
         assert all("127.0.0.1" in u for u in urls.values())
         yield urls
     finally:

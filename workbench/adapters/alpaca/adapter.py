@@ -116,6 +116,7 @@ class AlpacaAdapter(AdapterBase):
         self.data: Any = None
         self._sdk: Any = None
         self._stream: Any = None
+        self._quote_feed: Any = None  # QuoteFeed, from the first streamed subscription
         self._stream_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fills = EventFanout()
@@ -189,18 +190,16 @@ class AlpacaAdapter(AdapterBase):
 
     async def _shutdown(self) -> None:
         self._open = False
+        if self._quote_feed is not None:
+            feed, self._quote_feed = self._quote_feed, None
+            await feed.close()
         if self._stream is not None:
             await self._stream.stop_ws()  # its loop ends at the next turn even if a cancel is swallowed
         tasks = [t for t in (self._stream_task, *self._tasks) if t is not None]
-        for _ in range(20):  # asyncio.wait_for (3.11) can swallow a cancel that races a completion: repeat it
-            pending = [t for t in tasks if not t.done()]
-            if not pending:
-                break
-            for task in pending:
-                task.cancel()
-            await asyncio.wait(pending, timeout=0.25)
-        else:
-            log.warning("Alpaca adapter tasks still running after close: %s", [t for t in tasks if not t.done()])
+        if tasks:  # then alpaca-py is there (a connect that failed for want of it started nothing)
+            from .stream import stop_tasks
+
+            await stop_tasks(tasks, "Alpaca adapter")
         self._tasks.clear()
         self._stream_task = None
         if self._stream is not None:
@@ -567,9 +566,17 @@ class AlpacaAdapter(AdapterBase):
         return frame[(frame.index >= t0) & (frame.index < t1)]
 
     async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
+        """The snapshot first, then every change: streamed (``alpaca.quotes: stream``) or polled."""
         self._require_connected()
         wanted = [s.strip().upper() for s in ([symbols] if isinstance(symbols, str) else symbols)]
         first = await self._quotes(wanted)  # unknown symbols fail now, not in the background
+        if self.config.quotes == "stream":
+            if self._quote_feed is None:
+                from .quotes import QuoteFeed
+
+                key, secret = credentials(self.settings)
+                self._quote_feed = QuoteFeed(self.config, key, secret)
+            return await self._quote_feed.subscribe(wanted, callback, first)
         loop = asyncio.get_running_loop()
         task = loop.create_task(self._poll_quotes(wanted, callback, first))
         self._tasks.add(task)

@@ -38,12 +38,13 @@ from workbench.core.errors import (
 )
 from workbench.core.frames import empty_history, history_frame
 from workbench.core.intervals import Interval
-from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position
+from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
 
 __all__ = [
     "BROKER", "STATUS_MAP", "order_status", "ORDER_TYPES", "TIFS", "order_request", "check_order",
     "error_from_response", "parse_order", "parse_position", "parse_account", "parse_clock", "parse_trade_update",
-    "parse_fill_activity", "fill_key", "timeframe", "bars_frame", "to_decimal", "parse_time",
+    "parse_fill_activity", "fill_key", "timeframe", "bars_frame", "to_decimal", "parse_time", "stream_trade",
+    "stream_quote",
 ]
 
 BROKER = "alpaca"
@@ -437,3 +438,29 @@ def bars_frame(bars: list[dict[str, Any]], intraday: bool, **attrs: Any) -> pd.D
         stamps = stamps.tz_convert("America/New_York").normalize().tz_localize(None).tz_localize("UTC")
     cols = {k: np.fromiter((b[k] for b in bars), dtype="float64", count=len(bars)) for k in "ohlcv"}
     return history_frame(stamps, cols["o"], cols["h"], cols["l"], cols["c"], cols["v"], **attrs)
+
+
+def _stream_time(value: Any) -> datetime | None:
+    """A market-data stream timestamp: a msgpack ``Timestamp`` (alpaca-py's codec) or RFC 3339 text (JSON)."""
+    return value.to_datetime() if hasattr(value, "to_datetime") else parse_time(value)
+
+
+# market-data websocket, one trade (msgpack; "t" is a msgpack Timestamp, RFC 3339 text in JSON):
+# {"T":"t","S":"AAPL","i":52983525029461,"x":"V","p":170.1,"s":100,"c":["@"],"z":"C","t":Timestamp(1714573800, 123456789)}
+@_parser
+def stream_trade(msg: dict[str, Any], previous: Quote) -> Quote:
+    """``previous`` (the symbol's quote so far) with this trade's price as ``last``."""
+    return _construct(Quote, {**previous.__dict__, "last": to_decimal(msg["p"]),
+                              "ts": _stream_time(msg.get("t")) or previous.ts,
+                              "simulated": bool(msg.get("wb_simulated", previous.simulated))})
+
+
+# market-data websocket, one quote:
+# {"T":"q","S":"AAPL","bx":"V","bp":170.0,"bs":2,"ax":"V","ap":170.2,"as":1,"c":["R"],"z":"C","t":Timestamp(...)}
+@_parser
+def stream_quote(msg: dict[str, Any], previous: Quote) -> Quote:
+    """``previous`` with this quote's bid and ask (a zero price means no bid / no ask)."""
+    return _construct(Quote, {**previous.__dict__, "bid": to_decimal(msg.get("bp")) or None,
+                              "ask": to_decimal(msg.get("ap")) or None,
+                              "ts": _stream_time(msg.get("t")) or previous.ts,
+                              "simulated": bool(msg.get("wb_simulated", previous.simulated))})
