@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(emulator.serve_forever(started))
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the port is taken, the host is not this machine's...
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -14,9 +14,12 @@ import functools
 import hmac
 import json
 import os
+import shutil
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
@@ -83,8 +86,11 @@ class AlpacaEmulator:
             from . import build_engine
 
             engine = build_engine(settings, db)
-        self._temp_dir = engine.config.db_path if self._owns_engine and db is None else None
         self.engine = engine
+        # Closes the engine built here and removes its temporary ledger: on stop, on a failed start, and
+        # when an emulator that never ran is dropped.
+        temp = Path(engine.config.db_path).parent if self._owns_engine and db is None else None
+        self._release = weakref.finalize(self, _release, engine if self._owns_engine else None, temp)
         self.host = host
         self._port = port
         self._key, self._secret = key, secret
@@ -140,11 +146,20 @@ class AlpacaEmulator:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> AlpacaEmulator:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await self._start()
+        except BaseException:  # the port is taken...: nothing stays open
+            await self.stop()
+            raise
+        log.info("Alpaca emulator listening on %s", self.base_url)
+        return self
+
+    async def _start(self) -> None:
         from .datastream import FEEDS, DataFeed
         from .marketdata import ROUTES as DATA_ROUTES
         from .trading import ROUTES as TRADING_ROUTES
 
-        self._loop = asyncio.get_running_loop()
         self.book = Book(self.engine, self.broadcast, self._wake)
         with contextlib.suppress(Exception):  # load the exchange calendar now, not on the first DAY order
             self.engine.calendar.next_close(self.engine.clock())
@@ -164,8 +179,6 @@ class AlpacaEmulator:
         self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if self.tick_interval:
             self._ticker = asyncio.create_task(self._tick_loop())
-        log.info("Alpaca emulator listening on %s", self.base_url)
-        return self
 
     async def stop(self) -> None:
         if self._ticker is not None:
@@ -178,13 +191,7 @@ class AlpacaEmulator:
             self._runner = None
         if self.book is not None:
             self.book.close()
-        if self._owns_engine:
-            self.engine.close()
-            if self._temp_dir is not None:
-                import shutil
-                from pathlib import Path
-
-                shutil.rmtree(Path(self._temp_dir).parent, ignore_errors=True)
+        self._release()
 
     async def serve_forever(self, on_started: Callable[[AlpacaEmulator], None] | None = None) -> None:
         """Serve until cancelled, or until SIGINT / SIGTERM when run in the main thread."""
@@ -425,6 +432,14 @@ class AlpacaEmulator:
                 continue
             task = asyncio.ensure_future(ws.send_bytes(payload))
             task.add_done_callback(_ignore_closed)
+
+
+def _release(engine: Any, temp: Path | None) -> None:
+    """Close the emulator's own engine and remove its temporary ledger folder (either may be None)."""
+    if engine is not None and not engine.closed:
+        engine.close()
+    if temp is not None:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _ignore_closed(task: asyncio.Future[Any]) -> None:
