@@ -387,3 +387,21 @@ def test_reconnect_looks_up_only_the_orders_that_finished(tmp_path: Path, keys: 
                 broker.close()
     finally:
         engine.close()
+
+
+def test_fills_of_orders_placed_elsewhere_need_no_request_per_order(connect_alpaca: Any, emulator: Any) -> None:
+    """get_fills() names each fill's client order id: orders this session never saw come from the order
+    list (a page per 500 orders), not one request each (a year of history would hit Alpaca's rate limit)."""
+    from alpaca.trading.client import TradingClient
+    from alpaca.trading.requests import MarketOrderRequest
+
+    client = TradingClient(KEY, SECRET, url_override=emulator.base_url)
+    for i in range(30):  # before this session: filled, so neither its stream nor its open orders saw them
+        client.submit_order(MarketOrderRequest(symbol="AAPL", qty=1, side="buy", time_in_force="day",
+                                               client_order_id=f"elsewhere-{i:02d}"))
+    broker = connect_alpaca()
+    before = len(emulator.requests)
+    fills = broker.get_fills()
+    assert sorted(fills["client_order_id"]) == [f"elsewhere-{i:02d}" for i in range(30)]
+    by_id = [q for m, q in emulator.requests[before:] if m == "GET" and q.startswith("/v2/orders/")]
+    assert by_id == [] and sum(q.startswith("/v2/orders?") for _, q in emulator.requests[before:]) == 1

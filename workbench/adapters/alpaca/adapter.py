@@ -56,6 +56,8 @@ T = TypeVar("T")
 
 #: How far back a reconciliation looks before the last event it saw (clock skew, same-millisecond fills).
 RECONCILE_MARGIN = timedelta(minutes=2)
+#: How long before its first fill an order may have been submitted and still be found in one listing.
+ORDER_LOOKBACK = timedelta(days=30)
 #: The finest step of Alpaca's timestamps as Python keeps them: turns an exclusive bound into an inclusive one.
 _TICK = timedelta(microseconds=1)
 _SAME_FIELDS = ("symbol", "side", "qty", "order_type", "tif", "limit_price", "stop_price", "trail_price",
@@ -357,14 +359,24 @@ class AlpacaAdapter(AdapterBase):
         return await self._lookup(order_id)
 
     async def get_orders_history(self, limit: int | None = 100, since: datetime | None = None) -> list[Order]:
-        """Newest first. Alpaca pages only by submission time (``until``, exclusive): each next page asks
-        ``until`` one microsecond after the oldest order seen, so orders sharing that timestamp come again
-        and are deduplicated instead of skipped. ``since`` is inclusive (Alpaca's ``after`` is not)."""
+        """Newest first; ``since`` is inclusive (Alpaca's ``after`` is not)."""
         self._require_connected()
-        after = since - _TICK if since is not None else None
+        listed = await self._list_orders(since - _TICK if since is not None else None, limit)
+        orders = sorted((o for o in listed.values() if since is None or _submitted(o) >= since),
+                        key=lambda o: (o.created_at, o.order_id), reverse=True)
+        return orders[:limit] if limit is not None else orders
+
+    async def _list_orders(self, after: datetime | None, limit: int | None,
+                           enough: Callable[[dict[str, Order]], bool] = lambda listed: False) -> dict[str, Order]:
+        """Orders submitted after ``after`` (exclusive), newest first, until ``limit`` or ``enough``.
+
+        Alpaca pages only by submission time (``until``, exclusive): each next page asks ``until`` one
+        microsecond after the oldest order seen, so orders sharing that timestamp come again and are
+        deduplicated instead of skipped.
+        """
         out: dict[str, Order] = {}
         until: datetime | None = None
-        while limit is None or len(out) < limit:
+        while (limit is None or len(out) < limit) and not enough(out):
             page = self.orders_page if limit is None else min(self.orders_page, limit - len(out))
             request = self._sdk.requests.GetOrdersRequest(status="all", limit=page, after=after, until=until,
                                                           direction="desc", nested=False)
@@ -374,20 +386,18 @@ class AlpacaAdapter(AdapterBase):
             if len(rows) < page:
                 break
             if not fresh:  # a whole page at one timestamp: Alpaca offers no finer cursor
-                log.warning("more than %d orders submitted at %s: the order history may miss some", page,
+                log.warning("more than %d orders submitted at %s: the order list may miss some", page,
                             _submitted(rows[-1]))
                 break
             until = min(_submitted(o) for o in rows) + _TICK
-        orders = sorted((o for o in out.values() if since is None or _submitted(o) >= since),
-                        key=lambda o: (o.created_at, o.order_id), reverse=True)
-        return orders[:limit] if limit is not None else orders
+        return out
 
     async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
         self._require_connected()
         return sorted(await self._fill_activities(since), key=lambda f: (f.ts, f.exec_id))
 
     async def _fill_activities(self, after: datetime | None) -> list[FillEvent]:
-        """Every FILL activity after ``after`` (paginated), with client order ids filled in."""
+        """Every FILL activity after ``after`` (inclusive; paginated), with client order ids filled in."""
         rows: list[dict[str, Any]] = []
         token: str | None = None
         while True:
@@ -396,18 +406,28 @@ class AlpacaAdapter(AdapterBase):
                 params["after"] = (after - _TICK).astimezone(UTC).isoformat()
             if token:
                 params["page_token"] = token
-            page = await self._rest(self.trading.get, "/account/activities/FILL", params)
-            rows += page or []
-            if not page or len(page) < 100:
+            page = await self._rest(self.trading.get, "/account/activities/FILL", params) or []
+            rows += page
+            if len(page) < 100:
                 break
-            token = page[-1]["id"]
-        for order_id in {str(r["order_id"]) for r in rows} - set(self._coids):
+            token = str(page[-1].get("id", "")) if isinstance(page[-1], dict) else ""
+        fills = [p.parse_fill_activity(r, "") for r in rows]  # activities carry no client order id
+        await self._learn_client_ids({f.broker_id for f in fills} - set(self._coids),
+                                     min((f.ts for f in fills), default=None))
+        return [_with_client_id(f, self._coids.get(f.broker_id, f.broker_id)) for f in fills
+                if after is None or f.ts >= after]
+
+    async def _learn_client_ids(self, order_ids: set[str], first_fill: datetime | None) -> None:
+        """Client order ids of orders this session has not seen: from the order list (a request per 500
+        orders, back to a while before the first fill), then one by one for any older order."""
+        if not order_ids or first_fill is None:
+            return
+        await self._list_orders(first_fill - ORDER_LOOKBACK, None, enough=lambda listed: order_ids <= set(listed))
+        for order_id in order_ids - set(self._coids):
             try:
                 await self._lookup(order_id)
             except OrderNotFound:
                 self._coids[order_id] = order_id
-        fills = [p.parse_fill_activity(r, self._coids[str(r["order_id"])]) for r in rows]
-        return [f for f in fills if after is None or f.ts >= after]
 
     def stream_fills(self) -> AsyncIterator[FillEvent]:
         return self._fills.stream()
@@ -609,6 +629,10 @@ class AlpacaAdapter(AdapterBase):
 def _duplicate(exc: WorkbenchError) -> bool:
     """Alpaca's answer to a reused client_order_id (422; its code 40010001 is shared with other refusals)."""
     return "client_order_id must be unique" in exc.message.lower()
+
+
+def _with_client_id(fill: FillEvent, client_order_id: str) -> FillEvent:
+    return fill.model_copy(update={"local_id": client_order_id})
 
 
 def _submitted(order: Order) -> datetime:
