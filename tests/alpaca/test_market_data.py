@@ -216,3 +216,27 @@ def test_close_while_both_streams_reconnect_leaves_nothing_running(market: tuple
     assert adapter._stream is None and adapter._quote_feed is None and not adapter._tasks
     emu.accept_streams = True
     assert not emu.call(lambda: emu.data.clients) and not emu.call(lambda: emu._listeners)
+
+
+def test_a_dropped_broker_stops_its_streams(market: tuple[Any, ManualClock], settings_dict: dict) -> None:
+    """Rule 8: no close() at all; dropping the Broker stops both websockets and every task."""
+    import asyncio
+    import gc
+
+    from workbench.core.runner import get_runner
+
+    emu, _ = market
+    broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": emu.settings()})
+    broker.subscribe_market_data(["AAPL"], lambda quote: None)
+    broker.on_fill(lambda fill: None)
+    adapter = broker.adapter
+    assert emu.call(lambda: len(emu._listeners)) == 1 and emu.call(lambda: len(emu.data.clients)) == 1
+    del broker
+    gc.collect()
+
+    async def alpaca_tasks() -> list[str]:
+        return [t.get_name() for t in asyncio.all_tasks() if "alpaca" in t.get_name() and not t.done()]
+
+    eventually(lambda: adapter.state == "closed")
+    eventually(lambda: not asyncio.run_coroutine_threadsafe(alpaca_tasks(), get_runner().loop).result(5))
+    eventually(lambda: not emu.call(lambda: emu._listeners) and not emu.call(lambda: emu.data.clients))

@@ -221,7 +221,7 @@ class AlpacaAdapter(AdapterBase):
     @property
     def state(self) -> str:
         if not self._open:
-            return "disconnected"
+            return "closed" if self.closed else "disconnected"
         return "connected" if self._stream is not None and self._stream.connected else "reconnecting"
 
     def _spawn(self, coro: Any) -> None:

@@ -66,6 +66,8 @@ class QuoteFeed:
         for sub, _ in self._subs.values():
             sub.active = False
         self._subs.clear()
+        if self._tasks:  # cancellations in flight (a Broker cancels its subscriptions first): let them end
+            await asyncio.wait(list(self._tasks), timeout=self.config.timeout)
         await self._close_stream()
         await stop_tasks(self._tasks, "Alpaca market-data")
 
@@ -98,8 +100,16 @@ class QuoteFeed:
 
     async def _close_stream(self) -> None:
         stream, task, self.stream, self._task = self.stream, self._task, None, None
-        if stream is None:
-            return
+        if stream is not None:  # shielded: a cancelled caller must not leave the socket half closed
+            await asyncio.shield(self._spawned(self._stop(stream, task)))
+
+    def _spawned(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _stop(self, stream: MarketDataStream, task: asyncio.Task[None] | None) -> None:
         await stream.stop_ws()
         await stop_tasks([task] if task is not None else [], "Alpaca market-data stream")
         try:
@@ -121,12 +131,7 @@ class QuoteFeed:
             await self.stream.unwatch(gone)
 
     def _cancel(self, token: int) -> None:
-        self._spawn(self._remove(token))
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawned(self._remove(token))
 
     # -- messages -----------------------------------------------------------------------------
 
