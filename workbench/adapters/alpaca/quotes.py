@@ -57,6 +57,7 @@ class QuoteFeed:
             await self._open(new)
         else:
             await self.stream.watch(new)
+        await self._confirmed(set(symbols))  # on return, Alpaca streams them
         self._subs[token] = (sub, callback)
         for quote in first.values():
             _call(callback, quote)
@@ -72,6 +73,21 @@ class QuoteFeed:
         await stop_tasks(self._tasks, "Alpaca market-data")
 
     # -- the socket ---------------------------------------------------------------------------
+
+    async def _confirmed(self, symbols: set[str]) -> None:
+        """Wait until Alpaca's subscription message lists ``symbols`` (BrokerUnavailable after the timeout)."""
+        stream = self.stream
+        deadline = asyncio.get_running_loop().time() + self.config.timeout
+        while stream is not None and not symbols <= stream.acked:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise BrokerUnavailable(f"Alpaca's market-data stream did not confirm {', '.join(sorted(symbols))} "
+                                        f"within {self.config.timeout} s", broker=p.BROKER, code="data_stream")
+            stream.changed.clear()
+            try:
+                await asyncio.wait_for(stream.changed.wait(), min(remaining, 0.25))
+            except asyncio.TimeoutError:
+                pass
 
     async def _open(self, symbols: set[str]) -> None:
         stream = self.stream = MarketDataStream(self._key.get_secret_value(), self._secret.get_secret_value(),

@@ -115,6 +115,7 @@ class MarketDataStream(StockDataStream):
         self._on_trade, self._on_quote = on_trade, on_quote
         self.connected = False
         self.refusal: str | None = None  # Alpaca's error message when it refused the connection
+        self.acked: set[str] = set()  # symbols whose trades and quotes Alpaca confirmed subscribing
         self.changed = asyncio.Event()
 
     async def _start_ws(self) -> None:
@@ -129,9 +130,15 @@ class MarketDataStream(StockDataStream):
 
     async def close(self) -> None:
         if self.connected:
-            self.connected = False
+            self.connected, self.acked = False, set()
             self.changed.set()
         await super().close()
+
+    async def _dispatch(self, msg: dict[str, Any]) -> None:
+        if msg.get("T") == "subscription":  # the whole subscription, after every (un)subscribe
+            self.acked = set(msg.get("trades") or ()) & set(msg.get("quotes") or ())
+            self.changed.set()
+        await super()._dispatch(msg)
 
     @property
     def symbols(self) -> set[str]:
