@@ -240,3 +240,13 @@ def test_a_dropped_broker_stops_its_streams(market: tuple[Any, ManualClock], set
     eventually(lambda: adapter.state == "closed")
     eventually(lambda: not asyncio.run_coroutine_threadsafe(alpaca_tasks(), get_runner().loop).result(5))
     eventually(lambda: not emu.call(lambda: emu._listeners) and not emu.call(lambda: emu.data.clients))
+
+
+@pytest.mark.parametrize(("reason", "cls"), [
+    ("auth failed", workbench.AuthError), ("insufficient subscription", workbench.DataEntitlementError),
+    ("connection limit exceeded", workbench.BrokerUnavailable)])
+def test_refusals_of_the_data_stream_map_to_typed_errors(reason: str, cls: type) -> None:
+    from workbench.adapters.alpaca.quotes import _refused
+
+    err = _refused(reason, "wss://stream.data.alpaca.markets/v2/iex")
+    assert type(err) is cls and err.broker == "alpaca" and err.raw == reason and "alpaca.quotes" in err.message
