@@ -130,6 +130,7 @@ def test_a_refused_stream_is_a_typed_error_and_polling_still_works(market: tuple
         second.subscribe_market_data(["AAPL"], lambda q: None)
     assert "connection limit exceeded" in str(info.value) and "alpaca.quotes" in str(info.value)
     assert info.value.code == "data_stream"
+    assert second.adapter._quote_feed.stream is None  # nothing left retrying in the background
     polled = connect(quotes="poll")
     quotes: list[workbench.Quote] = []
     polled.subscribe_market_data(["AAPL"], quotes.append)

@@ -398,20 +398,19 @@ class AlpacaAdapter(AdapterBase):
 
     async def _fill_activities(self, after: datetime | None) -> list[FillEvent]:
         """Every FILL activity after ``after`` (inclusive; paginated), with client order ids filled in."""
-        rows: list[dict[str, Any]] = []
-        token: str | None = None
+        fills: list[FillEvent] = []  # activities carry no client order id: filled in below
+        params: dict[str, Any] = {"direction": "asc", "page_size": 100}
+        if after is not None:  # Alpaca's ``after`` is exclusive, ours inclusive
+            params["after"] = (after - _TICK).astimezone(UTC).isoformat()
         while True:
-            params: dict[str, Any] = {"direction": "asc", "page_size": 100}
-            if after is not None:  # Alpaca's ``after`` is exclusive, ours inclusive
-                params["after"] = (after - _TICK).astimezone(UTC).isoformat()
-            if token:
-                params["page_token"] = token
             page = await self._rest(self.trading.get, "/account/activities/FILL", params) or []
-            rows += page
+            fills += [p.parse_fill_activity(r, "") for r in page]
             if len(page) < 100:
                 break
-            token = str(page[-1].get("id", "")) if isinstance(page[-1], dict) else ""
-        fills = [p.parse_fill_activity(r, "") for r in rows]  # activities carry no client order id
+            params["page_token"] = fills[-1].raw.get("id")  # the next page starts after this activity
+            if not params["page_token"]:
+                raise BrokerError("Alpaca sent a FILL activity without an id", broker=self.name, code="parse",
+                                  raw=fills[-1].raw)
         await self._learn_client_ids({f.broker_id for f in fills} - set(self._coids),
                                      min((f.ts for f in fills), default=None))
         return [_with_client_id(f, self._coids.get(f.broker_id, f.broker_id)) for f in fills
@@ -509,7 +508,8 @@ class AlpacaAdapter(AdapterBase):
         fills = await self._fill_activities(after)
         recent = self._sdk.requests.GetOrdersRequest(status="all", limit=500, after=after, direction="asc")
         working = self._sdk.requests.GetOrdersRequest(status="open", limit=500)
-        rows = [*await self._rest(self.trading.get_orders, recent), *await self._rest(self.trading.get_orders, working)]
+        rows = [*await self._rest(self.trading.get_orders, recent),
+                *await self._rest(self.trading.get_orders, working)]
         orders = {o.order_id: o for o in map(p.parse_order, rows)}
         for order_id in (self._open_ids | {f.broker_id for f in fills}) - set(orders):
             try:

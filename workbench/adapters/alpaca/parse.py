@@ -290,7 +290,8 @@ def parse_order(data: dict[str, Any]) -> Order:
     updated = parse_time(data.get("updated_at")) or created
     avg = to_decimal(data.get("filled_avg_price"))
     return _construct(Order, {
-        "broker": BROKER, "order_id": str(data["id"]), "client_order_id": str(data.get("client_order_id") or data["id"]),
+        "broker": BROKER, "order_id": str(data["id"]),
+        "client_order_id": str(data.get("client_order_id") or data["id"]),
         "symbol": str(data.get("symbol") or ""), "side": side, "qty": qty, "order_type": order_type, "tif": tif,
         "limit_price": to_decimal(data.get("limit_price")), "stop_price": to_decimal(data.get("stop_price")),
         "trail_price": to_decimal(data.get("trail_price")), "trail_percent": to_decimal(data.get("trail_percent")),
@@ -446,7 +447,8 @@ def _stream_time(value: Any) -> datetime | None:
 
 
 # market-data websocket, one trade (msgpack; "t" is a msgpack Timestamp, RFC 3339 text in JSON):
-# {"T":"t","S":"AAPL","i":52983525029461,"x":"V","p":170.1,"s":100,"c":["@"],"z":"C","t":Timestamp(1714573800, 123456789)}
+# {"T":"t","S":"AAPL","i":52983525029461,"x":"V","p":170.1,"s":100,"c":["@"],"z":"C",
+#  "t":Timestamp(seconds=1714573800, nanoseconds=123456789)}
 @_parser
 def stream_trade(msg: dict[str, Any], previous: Quote) -> Quote:
     """``previous`` (the symbol's quote so far) with this trade's price as ``last``."""

@@ -43,21 +43,32 @@ class QuoteFeed:
         self._latest: dict[str, Quote] = {}  # symbol -> its quote so far
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._pending: list[set[str]] = []  # symbols of subscriptions waiting for Alpaca's confirmation
 
     async def subscribe(self, symbols: list[str], callback: Callable[[Quote], Any],
                         first: dict[str, Quote]) -> Subscription:
-        """Call ``callback`` with ``first`` (the snapshot), then on every change streamed for ``symbols``."""
+        """Call ``callback`` with ``first`` (the snapshot), then on every change streamed for ``symbols``.
+
+        Returns once Alpaca confirmed the subscription; its refusal or silence is a typed error.
+        """
         loop = asyncio.get_running_loop()
         token = next(self._ids)
         sub = Subscription(symbols, lambda: _soon(loop, self._cancel, token))
         for sym, quote in first.items():
             self._latest.setdefault(sym, quote)
-        new = set(symbols) - (self.stream.symbols if self.stream is not None else set())
         if self.stream is None:
-            await self._open(new)
-        else:
-            await self.stream.watch(new)
-        await self._confirmed(set(symbols))  # on return, Alpaca streams them
+            self._open()
+        assert self.stream is not None
+        pending = set(symbols)
+        self._pending.append(pending)  # wanted meanwhile, should another subscription end
+        try:
+            await self.stream.watch(pending - self.stream.symbols)
+            await self._confirmed(pending)
+        except BaseException:
+            self._pending.remove(pending)
+            await self._drop_unwanted()
+            raise
+        self._pending.remove(pending)
         self._subs[token] = (sub, callback)
         for quote in first.values():
             _call(callback, quote)
@@ -74,45 +85,32 @@ class QuoteFeed:
 
     # -- the socket ---------------------------------------------------------------------------
 
+    def _open(self) -> None:
+        self.stream = MarketDataStream(self._key.get_secret_value(), self._secret.get_secret_value(),
+                                       self.config.data_stream, self._on_trade, self._on_quote,
+                                       self.config.reconnect_min, self.config.reconnect_max)
+
     async def _confirmed(self, symbols: set[str]) -> None:
-        """Wait until Alpaca's subscription message lists ``symbols`` (BrokerUnavailable after the timeout)."""
+        """Wait until Alpaca's subscription message lists ``symbols``; its refusal or a timeout raises."""
         stream = self.stream
+        assert stream is not None
+        if self._task is None:  # started only now that it has symbols: alpaca-py spins until it has some
+            self._task = asyncio.get_running_loop().create_task(stream._run_forever(),
+                                                                name="workbench-alpaca-quotes")
         deadline = asyncio.get_running_loop().time() + self.config.timeout
-        while stream is not None and not symbols <= stream.acked:
+        while not symbols <= stream.acked:
+            if stream.refusal is not None or self._task.done():
+                raise _refused(stream.refusal or "the stream ended", self.config.data_stream)
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                raise BrokerUnavailable(f"Alpaca's market-data stream did not confirm {', '.join(sorted(symbols))} "
-                                        f"within {self.config.timeout} s", broker=p.BROKER, code="data_stream")
+                raise BrokerUnavailable(f"the market-data stream {self.config.data_stream} did not confirm "
+                                        f"{', '.join(sorted(symbols))} within {self.config.timeout} s ({_POLL_HINT})",
+                                        broker=p.BROKER, code="data_stream")
             stream.changed.clear()
             try:
                 await asyncio.wait_for(stream.changed.wait(), min(remaining, 0.25))
             except asyncio.TimeoutError:
                 pass
-
-    async def _open(self, symbols: set[str]) -> None:
-        stream = self.stream = MarketDataStream(self._key.get_secret_value(), self._secret.get_secret_value(),
-                                                self.config.data_stream, self._on_trade, self._on_quote,
-                                                self.config.reconnect_min, self.config.reconnect_max)
-        await stream.watch(symbols)  # before it runs: alpaca-py spins until it has something to subscribe
-        self._task = asyncio.get_running_loop().create_task(stream._run_forever(), name="workbench-alpaca-quotes")
-        deadline = asyncio.get_running_loop().time() + self.config.timeout
-        try:
-            while not stream.connected:
-                if stream.refusal is not None or self._task.done():
-                    raise _refused(stream.refusal or "the stream ended", self.config.data_stream)
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    raise BrokerUnavailable(f"no market-data stream at {self.config.data_stream} within "
-                                            f"{self.config.timeout} s ({_POLL_HINT})", broker=p.BROKER,
-                                            code="data_stream")
-                stream.changed.clear()
-                try:
-                    await asyncio.wait_for(stream.changed.wait(), min(remaining, 0.25))
-                except asyncio.TimeoutError:
-                    pass
-        except BaseException:
-            await self._close_stream()
-            raise
 
     async def _close_stream(self) -> None:
         stream, task, self.stream, self._task = self.stream, self._task, None, None
@@ -134,17 +132,18 @@ class QuoteFeed:
             log.debug("closing the market-data stream: %s", exc)
 
     async def _remove(self, token: int) -> None:
-        if self._subs.pop(token, None) is None:
-            return
-        wanted = {sym for sub, _ in self._subs.values() for sym in sub.symbols}
+        if self._subs.pop(token, None) is not None:
+            await self._drop_unwanted()
+
+    async def _drop_unwanted(self) -> None:
+        """Unsubscribe symbols no subscription wants any more; close the socket when none is left."""
+        wanted = {sym for sub, _ in self._subs.values() for sym in sub.symbols}.union(*self._pending)
+        for sym in set(self._latest) - wanted:
+            del self._latest[sym]
         if not wanted:
-            self._latest.clear()
             await self._close_stream()
         elif self.stream is not None:
-            gone = self.stream.symbols - wanted
-            for sym in gone:
-                self._latest.pop(sym, None)
-            await self.stream.unwatch(gone)
+            await self.stream.unwatch(self.stream.symbols - wanted)
 
     def _cancel(self, token: int) -> None:
         self._spawned(self._remove(token))

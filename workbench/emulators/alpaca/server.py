@@ -1,5 +1,6 @@
 """The Alpaca emulator: one aiohttp server for the trading API, the market-data API, the trade_updates
-websocket and the market-data websocket, backed by a :class:`~workbench.paper.engine.PaperEngine` and its market-data provider.
+websocket and the market-data websocket, backed by a :class:`~workbench.paper.engine.PaperEngine` and its
+market-data provider.
 
 Run it on its own loop in a daemon thread (:meth:`AlpacaEmulator.start_in_thread`, or ``with
 AlpacaEmulator(...) as emu:``) or inside a running loop (``await emu.start()``). Engine calls run on the
