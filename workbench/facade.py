@@ -182,8 +182,7 @@ class Broker:
         for task in self._pumps:
             self._runner.loop.call_soon_threadsafe(task.cancel)
         self._pumps.clear()
-        if self.adapter.is_connected():
-            self.disconnect()  # type: ignore[attr-defined]
+        self.disconnect()  # type: ignore[attr-defined]  # always: also stops an adapter that is reconnecting
 
     def __enter__(self) -> Broker:
         return self

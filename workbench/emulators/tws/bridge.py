@@ -340,7 +340,10 @@ class Bridge:
 
     # -- account ------------------------------------------------------------------------------
 
-    def account_rows(self) -> list[tuple[str, Any, str]]:
+    def account_rows(self, account: str | None = None) -> list[tuple[str, Any, str]]:
+        if account not in (None, self.account):  # other managed accounts: empty (the engine is the first)
+            return [("AccountCode", account, ""), ("AccountType", "INDIVIDUAL", ""), ("Currency", "USD", "USD"),
+                    *((key, 0, "USD") for key in ("NetLiquidation", "TotalCashValue", "BuyingPower"))]
         info = self.engine.account()
         positions = self.engine.positions()
         gross = sum((abs(p.market_value or p.qty * p.avg_price) for p in positions), Decimal(0))

@@ -84,21 +84,23 @@ def req_account_updates(s: Session, f: list[str]) -> None:
     if not to_int(f[2]):
         s.account_sub = False
         return
-    s.account_sub = True
-    for key, value, cur in b.account_rows():
-        s.send(m.account_value(key, value, cur, b.account))
-    for row in b.portfolio_rows():
+    account = f[3] if len(f) > 3 and f[3] in s.server.accounts else b.account
+    s.account_sub = account == b.account  # later pushes carry the first account's values
+    for key, value, cur in b.account_rows(account):
+        s.send(m.account_value(key, value, cur, account))
+    for row in b.portfolio_rows() if account == b.account else ():
         s.send(row)
     s.send(m.account_update_time(b.now().strftime("%H:%M")))
-    s.send(m.account_download_end(b.account))
+    s.send(m.account_download_end(account))
 
 
 @handles(76)
 def req_account_updates_multi(s: Session, f: list[str]) -> None:
     req_id, b = to_int(f[2]), _bridge(s)
-    for key, value, cur in b.account_rows():
+    account = f[3] if len(f) > 3 and f[3] in s.server.accounts else b.account
+    for key, value, cur in b.account_rows(account):
         if cur and not isinstance(value, str):
-            s.send(m.account_update_multi(req_id, b.account, key, value, cur))
+            s.send(m.account_update_multi(req_id, account, key, value, cur))
     s.send(m.account_update_multi_end(req_id))
 
 
@@ -225,6 +227,9 @@ def req_mkt_data(s: Session, f: list[str]) -> None:
             s.send(m.tick_price(req_id, tick, data[key], 100 if tick != 75 else 0))
         if snapshot:
             s.send(m.tick_snapshot_end(req_id))
+        else:  # a delayed stream keeps streaming (delayed tick types)
+            s.mkt_subs[req_id] = (inst.symbol, (data["bid"], data["ask"], data["last"]))
+            s.delayed_subs.add(req_id)
         return
     s.send(m.tick_price(req_id, m.BID, data["bid"], 100, 1))
     s.send(m.tick_price(req_id, m.ASK, data["ask"], 100, 1))
@@ -243,6 +248,7 @@ def req_mkt_data(s: Session, f: list[str]) -> None:
 @handles(2)
 def cancel_mkt_data(s: Session, f: list[str]) -> None:
     s.mkt_subs.pop(to_int(f[2]), None)
+    s.delayed_subs.discard(to_int(f[2]))
 
 
 def push_quotes(s: Session) -> None:
@@ -258,9 +264,10 @@ def push_quotes(s: Session) -> None:
         if now == last:
             continue
         s.mkt_subs[req_id] = (symbol, now)
-        s.send(m.tick_price(req_id, m.BID, now[0], 100, 1))
-        s.send(m.tick_price(req_id, m.ASK, now[1], 100, 1))
-        s.send(m.tick_price(req_id, m.LAST, now[2], 100))
+        bid, ask, last_tick = (66, 67, 68) if req_id in s.delayed_subs else (m.BID, m.ASK, m.LAST)
+        s.send(m.tick_price(req_id, bid, now[0], 100, 1))
+        s.send(m.tick_price(req_id, ask, now[1], 100, 1))
+        s.send(m.tick_price(req_id, last_tick, now[2], 100))
 
 
 # -- history --------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ class Session:
         self.positions_sub = False
         self.account_sub = False
         self.mkt_subs: dict[int, tuple[str, tuple[Any, ...] | None]] = {}
+        self.delayed_subs: set[int] = set()  # streaming requests served with delayed tick types
         self.market_data_type = 1  # reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed-frozen
         self.pending_commissions: list[m.ExecView] = []
         self.received: deque[list[str]] = deque(maxlen=RECEIVED_LIMIT)
