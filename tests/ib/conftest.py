@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import workbench
+from tests.conftest import eventually
 
 from .proxy import Proxy
 
@@ -46,9 +47,15 @@ class Gateway:
     def stop(self) -> None:
         self.emulator.stop_thread()
 
-    def restart(self) -> None:
+    def restart(self, *brokers: workbench.Broker) -> None:
+        """Stop and start again on the same port and ledger; returns once ``brokers`` noticed the outage and
+        are connected (and re-synced) again."""
         self.stop()
+        for broker in brokers:
+            eventually(lambda: broker.state == "reconnecting")  # not the stale "connected" from before
         self.start()
+        for broker in brokers:
+            eventually(lambda: broker.state == "connected", timeout=30)
 
     def requests(self, msg_id: str, client_id: int | None = None) -> list[list[str]]:
         """Requests of one message id the current emulator received (startApi is "71", placeOrder "3")."""

@@ -12,9 +12,12 @@ import workbench
 from tests.conftest import eventually
 
 
-def test_client_id_in_use_is_final_and_names_the_id(gateway: Any, connect: Any, ib_settings: Any) -> None:
+@pytest.mark.parametrize(("gateway", "sdk"), [({}, "ib_async"), ({"server_version": 176}, "ib_insync")],
+                         indirect=["gateway"], ids=["ib_async", "ib_insync"])
+def test_client_id_in_use_is_final_and_names_the_id(gateway: Any, connect: Any, ib_settings: Any, sdk: str) -> None:
+    pytest.importorskip(sdk)
     connect(gateway.port, client_id=5)
-    adapter = workbench.get_adapter("ib", ib_settings(gateway.port, client_id=5, connect_timeout=8))
+    adapter = workbench.get_adapter("ib", ib_settings(gateway.port, client_id=5, connect_timeout=8, sdk=sdk))
     second = workbench.Broker(adapter)
     started = time.monotonic()
     with pytest.raises(workbench.ConfigError) as info:

@@ -13,21 +13,17 @@ from tests.conftest import eventually
 from workbench import OrderStatus
 
 
-def _restart(gateway: Any, broker: workbench.Broker) -> None:
-    gateway.stop()
-    eventually(lambda: broker.state == "reconnecting")
-    gateway.start()
-    eventually(lambda: broker.state == "connected", timeout=10)
-
-
-def test_each_fill_is_delivered_once_across_restarts(gateway: Any, connect: Any) -> None:
-    broker = connect(gateway.port)
+@pytest.mark.parametrize(("gateway", "sdk"), [({}, "ib_async"), ({"server_version": 176}, "ib_insync")],
+                         indirect=["gateway"], ids=["ib_async", "ib_insync"])
+def test_each_fill_is_delivered_once_across_restarts(gateway: Any, connect: Any, sdk: str) -> None:
+    pytest.importorskip(sdk)
+    broker = connect(gateway.port, sdk=sdk)
     fills: list[workbench.FillEvent] = []
     broker.on_fill(fills.append)
     first = broker.place_market_order("AAPL", 1, "buy", client_order_id="before")
     eventually(lambda: len(fills) == 1)
     for _ in range(3):  # ib_async resends every commission report on each resync: one fill became four
-        _restart(gateway, broker)
+        gateway.restart(broker)
     broker.place_market_order("AAPL", 2, "buy", client_order_id="after")
     eventually(lambda: len(fills) == 2)
     assert len(broker.get_fills()) == len(gateway.engine.fills()) == 2
@@ -56,7 +52,7 @@ def test_a_fill_made_while_the_gateway_was_away_arrives_once(gateway: Any, conne
     gateway.start()
     eventually(lambda: broker.state == "connected", timeout=10)
     eventually(lambda: len(fills) == 1 and orders[-1].status is OrderStatus.FILLED)
-    _restart(gateway, broker)  # and once more: nothing is repeated
+    gateway.restart(broker)  # and once more: nothing is repeated
     broker.place_market_order("MSFT", 1, "buy", client_order_id="marker")  # events after the restart...
     eventually(lambda: any(f.local_id == "marker" for f in fills))  # ...arrive, so earlier ones had their chance
     eventually(lambda: any(o.client_order_id == "marker" and o.status is OrderStatus.FILLED for o in orders))

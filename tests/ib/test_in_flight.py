@@ -31,8 +31,12 @@ def _place_in_background(broker: workbench.Broker, request: workbench.NeutralOrd
 
 
 @pytest.mark.parametrize("lost", ["up", "down"], ids=["never-reached-the-gateway", "ack-never-came-back"])
-def test_in_flight_order_fails_fast_and_resubmits_once(gateway: Any, proxy: Any, connect: Any, lost: str) -> None:
-    broker = connect(proxy.port, connect_timeout=8)
+@pytest.mark.parametrize(("gateway", "sdk"), [({}, "ib_async"), ({"server_version": 176}, "ib_insync")],
+                         indirect=["gateway"], ids=["ib_async", "ib_insync"])
+def test_in_flight_order_fails_fast_and_resubmits_once(gateway: Any, proxy: Any, connect: Any, lost: str,
+                                                       sdk: str) -> None:
+    pytest.importorskip(sdk)
+    broker = connect(proxy.port, connect_timeout=8, sdk=sdk)
     broker.get_market_price("AAPL")  # contract qualified: placing sends only the order
     request = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=2, client_order_id=f"in-flight-{lost}")
     proxy.blackhole(lost)

@@ -24,8 +24,8 @@ def test_a_subscription_restored_after_a_reconnect_can_be_cancelled(gateway: Any
     subscription = broker.subscribe_market_data(["AAPL", "MSFT"], quotes.append)
     kept = broker.subscribe_market_data(["MSFT"], other.append)  # shares the MSFT stream
     eventually(lambda: {q.symbol for q in quotes} == {"AAPL", "MSFT"} and other)
-    gateway.restart()
-    eventually(lambda: broker.state == "connected" and len(_streams(gateway)) == 2, timeout=10)
+    gateway.restart(broker)
+    eventually(lambda: len(_streams(gateway)) == 2)
     seen = len(quotes)
     eventually(lambda: len(quotes) > seen + 2)  # restored: both streams deliver again
     subscription.cancel()  # the restored streams have new request ids and handlers: cancel must find them

@@ -24,8 +24,7 @@ def test_order_ids_survive_a_gateway_restart(gateway: Any, connect: Any) -> None
     ids = [broker.place_market_order("AAPL", 1, "buy", client_order_id=f"id-{n}").order_id for n in range(3)]
     for n in range(3):
         _filled(broker, f"id-{n}")
-    gateway.restart()
-    eventually(lambda: broker.state == "connected", timeout=10)
+    gateway.restart(broker)
     history = broker.get_orders_history()
     assert history.index.is_unique and sorted(history.index) == sorted(ids) and "0" not in history.index
     assert [broker.get_order(i).client_order_id for i in ids] == ["id-0", "id-1", "id-2"]
@@ -37,8 +36,7 @@ def test_created_at_is_not_when_this_session_first_saw_the_order(gateway: Any, c
     placed = broker.place_market_order("AAPL", 1, "buy", client_order_id="when")
     _filled(broker, "when")
     before_restart = datetime.now(UTC)
-    gateway.restart()
-    eventually(lambda: broker.state == "connected", timeout=10)
+    gateway.restart(broker)
     assert broker.get_order("when").created_at == placed.created_at <= before_restart
     fill_ts = broker.get_fills()["order_id"].index[0]
     later = connect(gateway.port, client_id=6)  # a new session (a restarted kernel) sees the old order...

@@ -20,22 +20,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
-from workbench.core.enums import Feature, OrderStatus, Side, TimeInForce
+from workbench.core.enums import Feature, OrderStatus
 from workbench.core.errors import (
     BrokerUnavailable,
     ConfigError,
-    DataEntitlementError,
     NotSupported,
     OrderNotFound,
     RequestTimeout,
     SymbolNotFound,
     WorkbenchError,
 )
-from workbench.core.frames import empty_history, history_frame
 from workbench.core.intervals import parse_interval
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
@@ -43,27 +40,16 @@ from workbench.core.settings import Settings
 from workbench.marketdata.base import resolve_range
 
 from .config import IBConfig
+from .convert import bars_frame, order_key, perm_id, progress, to_fill, to_order, to_position, utc
 from .pacing import HistoricalPacer
-from .parse import (
-    ORDER_TYPES,
-    TIFS,
-    bar_size,
-    client_id_in_use,
-    error_from_ib,
-    history_chunks,
-    order_status,
-    snapshot,
-    to_decimal,
-)
+from .parse import ORDER_TYPES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, to_decimal
 from .sdklog import route_sdk_logging
-from .streams import DENIED_CODES, QuoteStreams, is_delayed, last_price, price
+from .streams import DENIED_CODES, QuoteStreams
 
 __all__ = ["IBAdapter", "bars_frame"]
 
 log = get_logger(__name__)
 
-_IB_TYPES = {v: k for k, v in ORDER_TYPES.items()}
-_IB_TIFS = {v: k for k, v in TIFS.items()}
 _ORDER_ERRORS = (201, 103, 104, 321, 200)
 _PENDING = ("PendingSubmit", "ApiPending")
 _DATA_NOTICES = DENIED_CODES | {10167}  # 10167: "displaying delayed market data"
@@ -123,21 +109,25 @@ class IBAdapter(AdapterBase):
         self._marks: dict[str, tuple[OrderStatus, Decimal]] = {}  # order key -> last status published
         self._sent_at: dict[str, datetime] = {}  # order key -> when we sent it
         self._first_seen: dict[str, datetime] = {}  # order key -> when this adapter first saw it (not sent by us)
+        self._fills_live = self._fills_in_portfolio = 0  # live fills so far / as of the last portfolio update
 
     # -- connection -------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        """One attempt, its error raised. Called while reconnecting, it replaces the watchdog's next try (and
+        the watchdog carries on if this attempt fails for a retryable reason)."""
         if self.is_connected():
             return
-        await self._stop_watchdog()  # an explicit connect replaces a running watchdog
+        reconnecting = self._reconnect is not None and not self._reconnect.done()
+        await self._stop_watchdog()
         self._closing = False
         self._state = "connecting"
         try:
             await self._attempt()
         except WorkbenchError as exc:
             self._state = "disconnected"
-            if exc.retryable and self._synced_once and not self._closing:
-                self._start_watchdog()  # we were connected before: keep trying in the background
+            if reconnecting and exc.retryable and not self._closing:
+                self._start_watchdog()
             raise
 
     async def disconnect(self) -> None:
@@ -185,6 +175,7 @@ class IBAdapter(AdapterBase):
             ib.orderStatusEvent += self._on_order_event
             ib.execDetailsEvent += self._on_exec
             ib.openOrderEvent += self._on_open_order
+            ib.updatePortfolioEvent += self._on_portfolio
         return self.ib
 
     async def _attempt(self) -> None:
@@ -212,7 +203,7 @@ class IBAdapter(AdapterBase):
             except WorkbenchError:  # a refused account is final: the caller does not retry it
                 ib.disconnect()
                 raise
-            except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            except (OSError, asyncio.TimeoutError) as exc:
                 ib.disconnect()
                 raise BrokerUnavailable(f"IB connection lost during the resync: {exc!r}", broker=self.name,
                                         code="connect") from exc
@@ -251,7 +242,7 @@ class IBAdapter(AdapterBase):
                 await asyncio.gather(attempt, return_exceptions=True)
                 raise refused.result()
             attempt.result()
-        except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (OSError, asyncio.TimeoutError) as exc:  # ConnectionError is an OSError
             if refused.done() and refused.result().code == 326:
                 raise refused.result() from None
             text = str(exc) or f"no answer within {cfg.connect_timeout} s"
@@ -342,7 +333,7 @@ class IBAdapter(AdapterBase):
         """Run a synchronous SDK request; a dead socket becomes BrokerUnavailable, not a raw ConnectionError."""
         try:
             return call()
-        except (ConnectionError, OSError) as exc:
+        except OSError as exc:  # ConnectionError("Not connected") from a dead socket
             raise self._gone(what, coid) from exc
 
     def _gone(self, what: str, coid: str | None = None) -> BrokerUnavailable:
@@ -364,7 +355,13 @@ class IBAdapter(AdapterBase):
         self._poke()
 
     def _on_exec(self, trade: Any, fill: Any) -> None:
+        if fill.execution.acctNumber in ("", self.account):
+            self._fills_live += 1  # the portfolio lags each fill a little
         self._on_order_event(trade)
+
+    def _on_portfolio(self, *_: Any) -> None:
+        self._fills_in_portfolio = self._fills_live
+        self._poke()
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None, *_: Any) -> None:
         if req_id > 0:  # request/order errors only; -1 notices are logged, not kept
@@ -386,7 +383,7 @@ class IBAdapter(AdapterBase):
             return
         self._delivered.add(exec_id)
         if self._fills.has_consumers:
-            self._fills.publish(self._fill(fill))
+            self._fills.publish(to_fill(fill))
 
     def _on_order_event(self, trade: Any) -> None:
         self._poke()
@@ -396,24 +393,23 @@ class IBAdapter(AdapterBase):
     def _publish_order(self, trade: Any, publish: bool = True) -> None:
         if trade.order.orderRef in self._placing or self._hidden(trade):
             return  # published once acknowledged; a refused order is only raised to its sender (as paper)
-        key = _key(trade)
+        key = order_key(trade)
         if key is None:
             return
-        order = self._order(trade)
-        mark = (order.status, order.filled_qty)
+        status, _, filled = progress(trade)
         last = self._marks.get(key)
-        if last == mark or (last is not None and last[0] is not mark[0] and not last[0].can_become(mark[0])):
+        if last == (status, filled) or (last is not None and last[0] is not status and not last[0].can_become(status)):
             return  # unchanged (a resync repeats it) or stale (a late NEW after FILLED)
-        self._marks[key] = mark
+        self._marks[key] = (status, filled)
         if publish and self._orders.has_consumers:
-            self._orders.publish(order)
+            self._orders.publish(self._order(trade))
 
     def _sweep(self, publish: bool) -> None:
         """After a (re)connect: deliver fills and order changes that happened while disconnected, once.
         The very first connect only records what already exists (streams start "from now on")."""
         for trade in self.ib.trades():
             self._publish_order(trade, publish)
-        fills = sorted((f for f in self.ib.fills() if f.commissionReport.execId), key=lambda f: _utc(f.time))
+        fills = sorted((f for f in self.ib.fills() if f.commissionReport.execId), key=lambda f: utc(f.time))
         for fill in fills:
             if publish:
                 self._deliver(fill)
@@ -453,20 +449,16 @@ class IBAdapter(AdapterBase):
                            last_equity=num("PreviousDayEquityWithLoanValue", "NetLiquidation"), raw=values)
 
     async def get_positions(self) -> list[Position]:
+        """Positions of ``ib.account``, including every fill already reported (IB's portfolio update follows
+        the execution report by a moment: wait for it, at most a second)."""
         self._require_connected()
-        out = []
-        for item in self.ib.portfolio(self.account):
-            qty = to_decimal(item.position)
-            if qty == 0:
-                continue
-            avg, mark = to_decimal(item.averageCost), to_decimal(item.marketPrice)
-            cost = abs(qty * avg)
-            pnl = to_decimal(item.unrealizedPNL)
-            out.append(Position(symbol=item.contract.symbol, qty=qty, avg_price=avg, market_price=mark,
-                                market_value=to_decimal(item.marketValue), unrealized_pnl=pnl,
-                                unrealized_pnl_pct=(pnl / cost).quantize(Decimal("0.000001")) if cost else Decimal(0),
-                                raw=snapshot(item)))
-        return sorted(out, key=lambda p: p.symbol)
+        if self._fills_in_portfolio < self._fills_live:
+            try:
+                await self._until(lambda: self._fills_in_portfolio >= self._fills_live, "portfolio update", 1.0)
+            except RequestTimeout:
+                self._fills_in_portfolio = self._fills_live  # e.g. a fill IB will not report here: do not wait again
+        positions = (to_position(item) for item in self.ib.portfolio(self.account))
+        return sorted((p for p in positions if p is not None), key=lambda p: p.symbol)
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -544,7 +536,7 @@ class IBAdapter(AdapterBase):
 
     async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
         self._require_connected()
-        fills = sorted((self._fill(f) for f in self.ib.fills()), key=lambda f: f.ts)
+        fills = sorted((to_fill(f) for f in self.ib.fills()), key=lambda f: f.ts)
         return [f for f in fills if since is None or f.ts >= since]
 
     def stream_fills(self) -> AsyncIterator[FillEvent]:
@@ -571,7 +563,7 @@ class IBAdapter(AdapterBase):
         trade = self._by_ref.get(key)
         if trade is not None:
             return trade
-        return next((t for t in self._recorded() if t.order.orderRef == key or _perm_id(t) == key
+        return next((t for t in self._recorded() if t.order.orderRef == key or perm_id(t) == key
                      or str(t.order.orderId) == key), None)
 
     def _order_error(self, order_id: int) -> WorkbenchError | None:
@@ -581,34 +573,14 @@ class IBAdapter(AdapterBase):
         return None
 
     def _order(self, trade: Any) -> Order:
-        o, st = trade.order, trade.orderStatus
-        qty = to_decimal(o.totalQuantity)
-        fills = trade.fills
-        filled = max(to_decimal(st.filled), sum((to_decimal(f.execution.shares) for f in fills), Decimal(0)))
-        avg = to_decimal(st.avgFillPrice) or (
-            sum((to_decimal(f.execution.shares) * to_decimal(f.execution.price) for f in fills), Decimal(0)) / filled
-            if filled else Decimal(0))
-        created, updated = self._times(trade)
-        status = order_status(st.status, filled, qty)
-        if status is OrderStatus.CANCELLED and any(e.errorCode == 201 for e in trade.log):
-            status = OrderStatus.REJECTED  # the gateway rejected a working order; ib_async calls it Cancelled
-        # model_construct: every field below is already typed and normalised (this runs per order event)
-        return Order.model_construct(broker=self.name, order_id=_perm_id(trade) or str(o.orderId),
-                     client_order_id=o.orderRef or _perm_id(trade) or str(o.orderId),
-                     symbol=trade.contract.symbol, side=Side(o.action), qty=qty, order_type=_IB_TYPES[o.orderType],
-                     tif=_IB_TIFS.get(o.tif, TimeInForce.DAY),
-                     limit_price=to_decimal(o.lmtPrice) if o.orderType in ("LMT", "STP LMT") else None,
-                     stop_price=to_decimal(o.auxPrice) if o.orderType in ("STP", "STP LMT") else None,
-                     status=status, raw_status=st.status, filled_qty=filled,
-                     avg_fill_price=avg.quantize(Decimal("0.000001")) if filled else None,
-                     created_at=created, updated_at=updated, raw=snapshot(trade))
+        return to_order(trade, *self._times(trade))
 
     def _times(self, trade: Any) -> tuple[datetime, datetime]:
         """created_at / updated_at. IB sends no placement time (and ib_async drops completedTime), so an order
         is created when we sent it, else at its first execution (the gateway's time), else when this Broker
         first saw it; all are kept across reconnects (a resync does not make old orders new)."""
-        fills = [_utc(f.execution.time) for f in trade.fills]
-        key = _key(trade) or ""
+        fills = [utc(f.execution.time) for f in trade.fills]
+        key = order_key(trade) or ""
         created = self._sent_at.get(key)
         if created is None:
             first = self._first_seen.get(key)
@@ -617,17 +589,8 @@ class IBAdapter(AdapterBase):
                 if key:
                     self._first_seen[key] = first
             created = min([first, *fills])
-        logged = [_utc(e.time) for e in trade.log if e.time.year > 1]
+        logged = [utc(e.time) for e in trade.log if e.time.year > 1]
         return created, max([created, *fills, *logged])
-
-    def _fill(self, fill: Any) -> FillEvent:
-        ex = fill.execution
-        report = fill.commissionReport
-        commission = to_decimal(report.commission) if report is not None else Decimal(0)
-        return FillEvent(broker=self.name, local_id=ex.orderRef or str(ex.permId or ex.orderId),
-                         broker_id=str(ex.permId or ex.orderId), exec_id=ex.execId, symbol=fill.contract.symbol,
-                         side=Side(ex.side), qty=to_decimal(ex.shares), price=to_decimal(ex.price),
-                         commission=commission, ts=_utc(fill.time), raw=snapshot(fill))
 
     async def _until(self, predicate: Callable[[], object], what: str, timeout: float | None = None,
                      epoch: int | None = None, coid: str | None = None) -> None:
@@ -653,33 +616,7 @@ class IBAdapter(AdapterBase):
     # -- market data ------------------------------------------------------------------------
 
     async def get_quote(self, symbol: str) -> Quote:
-        contract = await self._contract(symbol)
-        self._data_errors.pop(contract.conId, None)
-        ticker = await self._snapshot(contract)
-        last = last_price(ticker) if ticker is not None else None
-        if last is None:  # no live entitlement (354) or no price: one delayed snapshot, labelled as such
-            denied = self._data_errors.get(contract.conId)
-            if denied is not None and denied[0] in DENIED_CODES and not self.config.delayed_data:
-                raise DataEntitlementError(f"IB {denied[0]}: no market-data entitlement for {contract.symbol} "
-                                           f"({denied[1]}); set ib.delayed_data to true for delayed quotes",
-                                           broker=self.name, code=denied[0], raw=denied[1], field="symbol")
-            self.ib.reqMarketDataType(3)
-            try:
-                ticker = await self._snapshot(contract)
-            finally:
-                self.ib.reqMarketDataType(1)  # the setting is per session: do not leave everything delayed
-            last = last_price(ticker) if ticker is not None else None
-        if last is None:
-            raise SymbolNotFound(f"IB gave no price for {symbol}", broker=self.name, code="no_price")
-        return Quote(symbol=contract.symbol, last=last, bid=price(ticker, "bid"), ask=price(ticker, "ask"),
-                     ts=datetime.now(UTC), source=self.name, delayed=is_delayed(ticker))
-
-    async def _snapshot(self, contract: Any) -> Any:
-        try:
-            tickers = await self.ib.reqTickersAsync(contract)
-        except ConnectionError as exc:
-            raise self._gone(f"the quote request for {contract.symbol}") from exc
-        return tickers[0] if tickers else None
+        return await self._streams.quote(await self._contract(symbol))
 
     async def get_history(self, symbol: str, days: int | None = None, start: datetime | str | None = None,
                           end: datetime | str | None = None, interval: str = "1d") -> pd.DataFrame:
@@ -717,37 +654,3 @@ class IBAdapter(AdapterBase):
 
         calendar = await asyncio.to_thread(get_calendar, "XNYS")
         return calendar.clock(datetime.now(UTC))
-
-
-def _perm_id(trade: Any) -> str:
-    perm = trade.order.permId or getattr(trade.orderStatus, "permId", 0)
-    return str(perm) if perm else ""
-
-
-def _key(trade: Any) -> str | None:
-    """What identifies an order across sessions: its orderRef (our client_order_id), else its permId."""
-    return trade.order.orderRef or (f"perm:{_perm_id(trade)}" if _perm_id(trade) else None)
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.now(UTC)
-
-
-def bars_frame(rows: list[Any], **attrs: Any) -> pd.DataFrame:
-    """ib_async BarData list -> history frame, column-wise (no per-bar Timestamp objects).
-
-    Sample bar (formatDate=2): BarData(date=datetime(2026, 11, 20, 14, 30, tzinfo=UTC), open=187.1,
-    high=187.4, low=186.9, close=187.2, volume=12000.0, average=187.15, barCount=210). Daily bars carry a
-    ``date`` instead, labelled 00:00 UTC.
-    """
-    if not rows:
-        return empty_history(**attrs)
-    if isinstance(rows[0].date, datetime):  # intraday: aware datetimes, converted in one go
-        stamps: Any = pd.to_datetime([b.date for b in rows], utc=True)
-    else:
-        stamps = pd.DatetimeIndex([b.date for b in rows]).tz_localize("UTC")
-    cols = {k: np.fromiter((getattr(b, k) for b in rows), dtype="float64", count=len(rows))
-            for k in ("open", "high", "low", "close", "volume")}
-    return history_frame(stamps, cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"], **attrs)

@@ -19,14 +19,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from workbench.adapters.base import Subscription
-from workbench.core.errors import DataEntitlementError, RequestTimeout
+from workbench.core.errors import DataEntitlementError, RequestTimeout, SymbolNotFound
 from workbench.core.log import get_logger
 from workbench.core.models import Quote
 
 if TYPE_CHECKING:
     from .adapter import IBAdapter
 
-__all__ = ["QuoteStreams", "Feed", "price", "last_price", "is_delayed", "DENIED_CODES"]
+__all__ = ["QuoteStreams", "Feed", "price", "last_price", "DENIED_CODES"]
 
 log = get_logger(__name__)
 
@@ -45,11 +45,6 @@ def price(ticker: Any, name: str) -> Decimal | None:
 
 def last_price(ticker: Any) -> Decimal | None:
     return price(ticker, "last") or price(ticker, "close")
-
-
-def is_delayed(ticker: Any) -> bool:
-    """Whether IB said (marketDataType 3/4) that this ticker carries delayed data."""
-    return getattr(ticker, "marketDataType", LIVE) in (3, 4)
 
 
 @dataclass(eq=False)
@@ -111,7 +106,11 @@ class QuoteStreams:
                 feed = self._feeds.get(sym)
                 if feed is None:
                     feed = Feed(sym, contract)
-                    await self._open(feed, delayed=False)
+                    try:
+                        await self._open(feed, delayed=False)
+                    except BaseException:
+                        self._drop(feed)
+                        raise
                     self._feeds[sym] = feed
                 feed.subscribers[key] = sub
                 joined.append(sym)
@@ -148,7 +147,42 @@ class QuoteStreams:
             self._drop(feed)
         self._feeds.clear()
 
+    async def quote(self, contract: Any) -> Quote:
+        """A snapshot quote; without a live entitlement (354) one delayed snapshot, marked ``delayed``."""
+        adapter = self._adapter
+        adapter._data_errors.pop(contract.conId, None)
+        ticker = await self._snapshot(contract)
+        last = last_price(ticker) if ticker is not None else None
+        denied = adapter._data_errors.get(contract.conId)
+        denied = denied if denied is not None and denied[0] in DENIED_CODES else None
+        # No live entitlement (354; the SDK's shared Ticker may still hold an older answer's prices) or no
+        # price at all: ask for delayed data.
+        delayed = denied is not None or last is None
+        if delayed:
+            if denied is not None and not adapter.config.delayed_data:
+                raise self._denied(contract.symbol, denied, "set ib.delayed_data to true for delayed quotes",
+                                   field="symbol")
+            adapter.ib.reqMarketDataType(DELAYED)
+            try:
+                ticker = await self._snapshot(contract)
+            finally:
+                adapter.ib.reqMarketDataType(LIVE)  # the setting is per session: do not leave everything delayed
+            last = last_price(ticker) if ticker is not None else None
+        if last is None:
+            raise SymbolNotFound(f"IB gave no price for {contract.symbol}", broker="ib", code="no_price",
+                                 field="symbol")
+        # delayed: judged by what was asked (the SDK's Ticker is shared and keeps an older marketDataType)
+        return Quote(symbol=contract.symbol, last=last, bid=price(ticker, "bid"), ask=price(ticker, "ask"),
+                     ts=datetime.now(UTC), source="ib", delayed=delayed)
+
     # -- internals ------------------------------------------------------------------------------
+
+    async def _snapshot(self, contract: Any) -> Any:
+        try:
+            tickers = await self._adapter.ib.reqTickersAsync(contract)
+        except ConnectionError as exc:
+            raise self._adapter._gone(f"the quote request for {contract.symbol}") from exc
+        return tickers[0] if tickers else None
 
     def _cancel(self, key: int) -> None:
         sub = self._subs.pop(key, None)
@@ -175,16 +209,19 @@ class QuoteStreams:
     async def _open(self, feed: Feed, delayed: bool) -> None:
         """Start the stream; on error 354 retry with delayed data (or raise DataEntitlementError)."""
         denied = await self._request(feed, DELAYED if delayed else LIVE)
-        if denied is not None and not delayed:
-            if not self._adapter.config.delayed_data:
-                raise self._denied(feed.symbol, denied, "set ib.delayed_data to true to stream delayed quotes")
-            code, denied = denied[0], await self._request(feed, DELAYED)
-            if denied is None:
-                log.warning("IB: no live market data for %s (error %s); streaming delayed quotes instead "
-                            "(Quote.delayed=True)", feed.symbol, code)
+        if denied is None:
+            feed.delayed = delayed
+            return
+        if delayed:
+            raise self._denied(feed.symbol, denied, "no delayed data either")
+        if not self._adapter.config.delayed_data:
+            raise self._denied(feed.symbol, denied, "set ib.delayed_data to true to stream delayed quotes")
+        code, denied = denied[0], await self._request(feed, DELAYED)
         if denied is not None:
             raise self._denied(feed.symbol, denied, "no delayed data either")
-        feed.delayed = feed.delayed or delayed or is_delayed(feed.ticker)
+        feed.delayed = True
+        log.warning("IB: no live market data for %s (error %s); streaming delayed quotes instead "
+                    "(Quote.delayed=True)", feed.symbol, code)
 
     async def _request(self, feed: Feed, data_type: int) -> tuple[int, str] | None:
         """One reqMktData; waits for the first price or a refusal. Returns the refusal (code, message)."""
@@ -218,13 +255,11 @@ class QuoteStreams:
         if denied is not None and denied[0] in DENIED_CODES:
             self._drop(feed)  # IB ended the request; forget it on the SDK side too
             return denied
-        if data_type != LIVE:
-            feed.delayed = True
         return None
 
     @staticmethod
-    def _denied(symbol: str, denied: tuple[int, str], hint: str) -> DataEntitlementError:
+    def _denied(symbol: str, denied: tuple[int, str], hint: str, field: str = "symbols") -> DataEntitlementError:
         code, message = denied
         return DataEntitlementError(f"IB {code}: no market-data entitlement for {symbol} ({message}); {hint}",
-                                    broker="ib", code=code, raw=message, field="symbols")
+                                    broker="ib", code=code, raw=message, field=field)
 
