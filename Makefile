@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 
-.PHONY: venv lab test test-fast demo bench clean
+.PHONY: venv lab test test-fast chromium demo bench clean
 
 venv: $(STAMP)
 
@@ -20,9 +20,17 @@ lab: venv
 	$(BIN)/python -m jupyterlab --no-browser --ip=127.0.0.1 --port=$(PORT) --allow-root \
 		--ServerApp.root_dir=notebooks
 
-## The whole suite: unit, contract and property tests, then the notebooks (nbval).
-test: venv
+## The whole suite: unit, contract, property and widget tests, the desk in a real browser, the notebooks (nbval).
+test: venv chromium
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env
+
+## Debian's chromium for the browser test (Playwright's own browser download cannot work here). Without it the
+## browser test is skipped loudly, or fails under CI=true.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "make: could not install $(CHROMIUM) (apt-get as root); the browser test will be skipped"
 
 test-fast: venv
 	$(BIN)/python -m pytest tests -x -q

@@ -14,4 +14,6 @@ BENCHMARKS: dict[str, str] = {
     "coldstart": "bench.coldstart:run",
     "yfcache": "bench.yfcache:run",
     "ib": "bench.ib:run",
+    "alpaca": "bench.alpaca:run",
+    "widgets": "bench.widgets:run",
 }

@@ -1,4 +1,4 @@
-"""environment.yml (conda) lists exactly pyproject.toml's dependencies plus the notebook, test, yfinance and ib extras."""
+"""environment.yml (conda) lists exactly pyproject.toml's dependencies plus the notebook, test, yfinance, ib and alpaca extras."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRAS = ("notebook", "test", "yfinance", "ib")
+EXTRAS = ("notebook", "test", "yfinance", "ib", "alpaca")
 NOT_PACKAGES = {"python", "pip"}  # conda-only entries; the `- pip: [-e .]` block is not read as packages
 
 _CONDA_SPEC = re.compile(r"^(?:[\w.-]+::)?(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?P<spec>.*)$")
@@ -93,7 +93,7 @@ def test_same_packages(pyproject: dict[str, SpecifierSet], env_text: str) -> Non
     conda = set(conda_requirements(env_text))
     wanted = set(pyproject)
     assert conda == wanted, (
-        "environment.yml and pyproject.toml (dependencies + notebook, test, yfinance and ib extras) disagree.\n"
+        "environment.yml and pyproject.toml (dependencies + notebook, test, yfinance, ib and alpaca extras) disagree.\n"
         f"  only in pyproject.toml:  {sorted(wanted - conda)}\n"
         f"  only in environment.yml: {sorted(conda - wanted)}"
     )

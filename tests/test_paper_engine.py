@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from workbench.core.enums import OrderStatus, Side
-from workbench.core.errors import InsufficientFunds, InvalidOrder, MarketClosed, OrderNotFound, OrderRejected
+from workbench.core.errors import (InsufficientFunds, InvalidOrder, MarketClosed, OrderNotFound, OrderRejected,
+                                   WorkbenchError)
 from workbench.core.models import NeutralOrder
 
 SYM = "AAPL"
@@ -596,7 +597,7 @@ def test_failed_commit_on_submit_changes_nothing(engine_factory, table):
     ledger_before, memory_before = ledger_snapshot(engine), memory_snapshot(engine)
     engine.ledger._conn.execute(TRIGGERS[table])
     o = order("BUY", 5, client_order_id="atomic-1")
-    with pytest.raises(Exception, match="boom"):
+    with pytest.raises(WorkbenchError, match="boom"):
         engine.submit(o)
     assert ledger_snapshot(engine) == ledger_before
     assert memory_snapshot(engine) == memory_before
@@ -615,7 +616,7 @@ def test_failed_commit_on_price_update_changes_nothing(engine_factory):
     o = engine.submit(limit("BUY", 2, lim))
     ledger_before, memory_before = ledger_snapshot(engine), memory_snapshot(engine)
     engine.ledger._conn.execute(TRIGGERS["fills"])
-    with pytest.raises(Exception, match="boom"):
+    with pytest.raises(WorkbenchError, match="boom"):
         engine.on_price(SYM, lim, T0)
     assert ledger_snapshot(engine) == ledger_before and memory_snapshot(engine) == memory_before
     engine.ledger._conn.execute("DROP TRIGGER boom")

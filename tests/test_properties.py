@@ -338,9 +338,17 @@ def state(engine: Any) -> dict[str, Any]:
     }
 
 
-def expected_commission(config: dict[str, Any], qty: Decimal) -> Decimal:
+def order_commission(config: dict[str, Any], filled: Decimal) -> Decimal:
+    """An order's total commission once ``filled`` shares executed: per order, however many fills."""
     c = config["commission"]
-    return max(c["minimum"], c["per_order"] + c["per_share"] * qty).quantize(_PRICE_Q)
+    if not filled or not (c["minimum"] or c["per_order"] or c["per_share"]):
+        return Decimal(0)
+    return max(c["minimum"], c["per_order"] + c["per_share"] * filled).quantize(_PRICE_Q)
+
+
+def expected_commission(config: dict[str, Any], before: Decimal, qty: Decimal) -> Decimal:
+    """What a fill of ``qty`` costs after ``before`` shares of the same order filled."""
+    return order_commission(config, before + qty) - order_commission(config, before)
 
 
 def expected_fill_price(order: workbench.Order, ref: Decimal, slip: Decimal) -> Decimal:
@@ -451,13 +459,17 @@ class LedgerChecker:
         new = [f for f in fills if f["exec_id"] not in seen]
         assert len(seen) == len(before["fills"]) and all(f in fills for f in before["fills"]), "fills were rewritten"
         cost = Decimal(0)
+        filled_before: dict[str, Decimal] = defaultdict(Decimal)
+        for f in before["fills"]:
+            filled_before[f["broker_id"]] += f["qty"]
         for f in new:
             assert f["symbol"] in refs, f"unexpected fill {f} during an operation without prices for it"
             ref, order = refs[f["symbol"]], engine.get_order(f["broker_id"])
             assert f["qty"] > 0
             assert f["ts"] == now
             assert f["price"] == expected_fill_price(order, ref, self.slip), (f, ref)
-            assert f["commission"] == expected_commission(config, f["qty"])
+            assert f["commission"] == expected_commission(config, filled_before[f["broker_id"]], f["qty"])
+            filled_before[f["broker_id"]] += f["qty"]
             assert order.side.sign * (f["price"] - ref) >= 0, "slippage in the trader's favour"
             cost += -f["commission"] - f["qty"] * abs(f["price"] - ref)
         pos_before = {p["symbol"]: p["qty"] for p in before["positions"]}

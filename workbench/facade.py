@@ -17,7 +17,7 @@ from typing import Any
 
 from workbench.adapters.base import AdapterBase
 from workbench.adapters.factory import get_adapter
-from workbench.core import frames
+from workbench.core import display, frames
 from workbench.core.enums import Feature
 from workbench.core.errors import InvalidInput, InvalidOrder, NotSupported, RequestTimeout
 from workbench.core.log import get_logger
@@ -126,6 +126,7 @@ class Broker:
         self.timeout = adapter.settings.request_timeout if timeout is None else timeout
         self._runner = get_runner()
         self._pumps: list[asyncio.Task[Any]] = []
+        display.install_frame_display()  # compact orders/positions/fills tables in notebooks
 
     @property
     def name(self) -> str:
@@ -191,7 +192,10 @@ class Broker:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Broker {self.name} {self.state}>"
+        return display.broker_text(self)
+
+    def _repr_html_(self) -> str:
+        return display.broker_html(self)
 
 
 async def _start(pump: Callable[[], Any]) -> asyncio.Task[Any]:

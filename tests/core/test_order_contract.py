@@ -80,12 +80,14 @@ def test_on_order_follows_a_resting_order_to_cancelled():
         broker.close()
 
 
-def test_paper_refuses_what_it_does_not_carry_yet_before_recording():
+def test_paper_carries_notional_and_trailing_stop_orders():
     broker = workbench.connect("paper")
     try:
-        for payload in ({"notional": 100}, {"qty": 1, "order_type": "trail", "trail_percent": 1}):
-            with pytest.raises(NotSupported):
-                broker.place_order(symbol="AAPL", side="buy", **payload)
-        assert broker.get_orders_history().empty
+        assert {Feature.NOTIONAL} <= broker.capabilities.features
+        notional = broker.place_order(symbol="AAPL", side="buy", notional=100)
+        assert notional.status is OrderStatus.FILLED and notional.notional == 100 and 0 < notional.qty < 1
+        trail = broker.place_order(symbol="AAPL", side="sell", qty=notional.qty, order_type="trail", trail_percent=1)
+        assert trail.is_open and trail.trail_percent == 1 and trail.stop_price < broker.get_market_price("AAPL")
+        assert len(broker.get_orders_history()) == 2
     finally:
         broker.close()

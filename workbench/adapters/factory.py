@@ -33,6 +33,7 @@ ENTRY_POINT_GROUP = "workbench.adapters"
 _BUILTIN = {
     "paper": "workbench.adapters.paper.adapter:PaperAdapter",
     "ib": "workbench.adapters.ib.adapter:IBAdapter",
+    "alpaca": "workbench.adapters.alpaca.adapter:AlpacaAdapter",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from . import display
 from .enums import OrderStatus, OrderType, Side, TimeInForce
 from .errors import InvalidOrder
 
@@ -62,6 +63,14 @@ def new_client_order_id() -> str:
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+    def __repr__(self) -> str:  # readable in notebooks and logs (workbench.core.display)
+        return display.model_text(self)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        return display.model_html(self)
 
 
 class NeutralOrder(_Model):

@@ -59,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
         "synchronous": "NORMAL",
     },
     "ib": {"host": "127.0.0.1", "port": 4002, "client_id": 1, "readonly": False, "allow_live": False},
+    "widgets": {"confirm_notional": 50000, "confirm_away_pct": 5.0, "refresh_seconds": 5.0},
     "alpaca": {
         "paper": True,
         "base_url": "https://paper-api.alpaca.markets",
@@ -103,7 +104,7 @@ class _Core(BaseModel):
     market_data: _MarketData
 
 #: Top-level keys besides broker sections.
-_CORE_KEYS = {"default_broker", "request_timeout", "market_data"}
+_CORE_KEYS = {"default_broker", "request_timeout", "market_data", "widgets"}  # widgets: workbench.widgets.config
 #: Broker sections that may exist before their adapter is installed.
 _PLANNED_BROKERS = {"paper", "ib", "alpaca"}
 

@@ -100,7 +100,7 @@ class SimProvider(MarketDataProvider):
         self.clock = clock or (lambda: datetime.now(UTC))
         self._daily: dict[str, np.ndarray] = {}
         self._blocks: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._cache_blocks = cache_blocks
+        self._cache_blocks = max(cache_blocks, 2 * len(self.universe))  # marking every held symbol must not thrash
         self._lock = Lock()
 
     @classmethod

@@ -10,17 +10,26 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Commission(BaseModel):
-    """Per-fill commission: ``max(minimum, per_order + per_share * qty)``."""
+    """Commission of one order: ``max(minimum, per_order + per_share * filled qty)``.
+
+    It is charged once per order, fill by fill: each fill costs what it adds to the order's total, so an
+    order costs the same whether it fills at once or in ten partial fills.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    per_order: Decimal = Field(default=Decimal(0), ge=0)
-    per_share: Decimal = Field(default=Decimal(0), ge=0)
-    minimum: Decimal = Field(default=Decimal(0), ge=0)
+    per_order: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+    per_share: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+    minimum: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+
+    def for_order(self, filled: Decimal) -> Decimal:
+        """The order's total commission once ``filled`` shares have executed (0 before any fill)."""
+        if not filled or self.per_order == self.per_share == self.minimum == 0:
+            return Decimal(0)
+        return max(self.minimum, self.per_order + self.per_share * filled).quantize(Decimal("0.0001"))
 
     def for_fill(self, qty: Decimal) -> Decimal:
-        if self.per_order == self.per_share == self.minimum == 0:
-            return Decimal(0)
-        return max(self.minimum, self.per_order + self.per_share * qty).quantize(Decimal("0.0001"))
+        """The commission of an order that fills ``qty`` in one go."""
+        return self.for_order(qty)
 
 
 class PaperConfig(BaseModel):
@@ -37,6 +46,15 @@ class PaperConfig(BaseModel):
     tick_interval: float = Field(default=1.0, gt=0)
     synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
     account_id: str = Field(default="PAPER-0001", min_length=1)
+
+    @field_validator("db_path")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("the path contains a NUL byte")
+        if not value.strip():
+            raise ValueError("the path is empty")
+        return value
 
     @field_validator("commission", mode="before")
     @classmethod

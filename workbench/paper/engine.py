@@ -4,16 +4,23 @@ Rules (see README "Paper broker"):
 
 - MARKET fills at the current price moved against you by ``slippage_bps``; LIMIT fills when the
   price reaches the limit (never worse than the limit); STOP / STOP_LIMIT trigger when the price
-  crosses the stop, then behave as MARKET / LIMIT.
+  crosses the stop, then behave as MARKET / LIMIT. TRAILING_STOP keeps its stop ``trail_price`` (or
+  ``trail_percent`` %) away from the best price since acceptance (the high for a sell, the low for a
+  buy); ``Order.stop_price`` is the current trigger. A notional MARKET order is sized at its first
+  fill price (fractional, 9 decimals) and keeps ``notional``.
 - IOC fills what it can at once and cancels the rest; FOK fills completely at once or is cancelled.
-  DAY expires at the session close; GTC never expires; OPG / CLS get one chance at the first price
-  at or after the session open / close, then expire.
+  DAY expires at the session close (also with no price: on the ticker and on every read); GTC never
+  expires; OPG / CLS execute only at the first price of the session open / close they were placed
+  for (within :data:`AUCTION_WINDOW`), else expire.
 - ``partial_fill_fraction`` > 0 caps each fill at that fraction of the order (per price update).
-- Buying power is cash minus what open buy orders reserve; a sell beyond the position (net of open
-  sells) is refused unless ``allow_short``.
+- Commission is ``max(minimum, per_order + per_share × filled)`` per order, charged fill by fill.
+- Buying power is cash minus what open buy orders reserve (price × remaining qty plus the expected
+  commission); a sell beyond the position (net of open sells) is refused unless ``allow_short``.
+  :meth:`PaperEngine.replace` runs the same checks.
 - ``enforce_market_hours``: outside the session nothing executes (DAY/GTC orders wait for the open)
   and IOC/FOK are refused with MarketClosed. Off by default, so rehearsals work at night.
-- Resubmitting a ``client_order_id`` returns the existing order and never fills twice.
+- Resubmitting a ``client_order_id`` returns the existing order and never fills twice. Client order
+  ids shaped like the engine's ids (``P000000001``) are refused, so a lookup key is never ambiguous.
 
 Prices arrive through :meth:`PaperEngine.on_price` (or :meth:`tick`, which polls the provider).
 """
@@ -23,33 +30,37 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
-from workbench.core.errors import (InsufficientFunds, InvalidOrder, MarketClosed, NotSupported, OrderNotFound,
-                                   OrderRejected)
+from workbench.core.errors import (BrokerUnavailable, InsufficientFunds, InvalidOrder, MarketClosed, OrderNotFound,
+                                   OrderRejected, WorkbenchError)
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, Position
 from workbench.marketdata.base import MarketDataProvider
 from workbench.paper.config import PaperConfig
 
+from . import rules
 from .ledger import Change, FillRow, Ledger, OrderRow
 
-__all__ = ["PaperEngine"]
+__all__ = ["PaperEngine", "AUCTION_WINDOW"]
 
 log = get_logger(__name__)
 
-_PRICE_Q = Decimal("0.0001")
-_AVG_Q = Decimal("0.000001")
+#: How long after the open (OPG) or the close (CLS) a one-shot order may still get its price.
+AUCTION_WINDOW = timedelta(minutes=1)
+
 _ONE = Decimal(1)
 _ZERO = Decimal(0)
-_SAME_FIELDS = ("symbol", "side", "qty", "order_type", "tif", "limit_price", "stop_price")
+_ONE_SHOT = (TimeInForce.OPG, TimeInForce.CLS)
+_IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
+_Listener = tuple[Callable[[Any], None], Callable[[], bool] | None]
 
 
 class PaperEngine:
-    """A simulated broker over a :class:`Ledger`. Thread-safe."""
+    """A simulated broker over a :class:`Ledger` (which it owns: one engine per ledger file). Thread-safe."""
 
     broker = "paper"
 
@@ -69,11 +80,19 @@ class PaperEngine:
         self._lock = threading.RLock()
         self._slip = config.slippage_bps / Decimal(10_000)
         self._fraction = config.partial_fill_fraction
+        self._commission = config.commission
+        self._window = max(AUCTION_WINDOW, timedelta(seconds=2 * config.tick_interval))
         self._closed = False
         self._last_prices: dict[str, Decimal] = {}
-        self._fill_listeners: list[Callable[[FillEvent], None]] = []
-        self._order_listeners: list[Callable[[Order], None]] = []
-        self.reload()
+        self._fill_listeners: list[_Listener] = []
+        self._order_listeners: list[_Listener] = []
+        self._ticker: threading.Thread | None = None
+        self._stop_ticking = threading.Event()
+        try:
+            self.reload()
+        except BaseException:
+            self.ledger.close()
+            raise
 
     # -- state ------------------------------------------------------------------------------
 
@@ -84,7 +103,8 @@ class PaperEngine:
             self._positions = self.ledger.positions()
             self._open = {row.order_id: row for row in self.ledger.open_orders()}
             self._client_ids = self.ledger.client_ids()
-            self._next_seq = self.ledger.order_count() + 1
+            self._next_seq = self.ledger.last_order_seq() + 1
+            self._next_expiry = min((r.expires_at for r in self._open.values() if r.expires_at), default=None)
 
     @property
     def calendar(self) -> Any:
@@ -94,169 +114,241 @@ class PaperEngine:
             self._calendar = get_calendar("XNYS")
         return self._calendar
 
-    def add_fill_listener(self, callback: Callable[[FillEvent], None]) -> Callable[[], None]:
-        """Call ``callback(fill)`` after each committed fill; returns a function that unsubscribes."""
-        self._fill_listeners.append(callback)
-        return lambda: self._fill_listeners.remove(callback) if callback in self._fill_listeners else None
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
-    def add_order_listener(self, callback: Callable[[Order], None]) -> Callable[[], None]:
+    def add_fill_listener(self, callback: Callable[[FillEvent], None], *,
+                          wanted: Callable[[], bool] | None = None) -> Callable[[], None]:
+        """Call ``callback(fill)`` after each committed fill; returns a function that unsubscribes.
+
+        ``wanted()``, if given, says whether the listener currently wants events; when no listener
+        does, the engine builds none (the hot path stays cheap).
+        """
+        return self._listen(self._fill_listeners, callback, wanted)
+
+    def add_order_listener(self, callback: Callable[[Order], None], *,
+                           wanted: Callable[[], bool] | None = None) -> Callable[[], None]:
         """Call ``callback(order)`` after each committed order change; returns an unsubscribe function."""
-        self._order_listeners.append(callback)
-        return lambda: self._order_listeners.remove(callback) if callback in self._order_listeners else None
+        return self._listen(self._order_listeners, callback, wanted)
+
+    @staticmethod
+    def _listen(listeners: list[_Listener], callback: Callable[[Any], None],
+                wanted: Callable[[], bool] | None) -> Callable[[], None]:
+        entry = (callback, wanted)
+        listeners.append(entry)
+        return lambda: listeners.remove(entry) if entry in listeners else None
 
     # -- orders -----------------------------------------------------------------------------
 
     def submit(self, order: NeutralOrder) -> Order:
-        """Accept (and, if marketable, fill) an order. Errors leave the ledger untouched."""
-        if order.qty is None or order.order_type is OrderType.TRAILING_STOP:  # TODO(paper branch)
-            raise NotSupported("the paper engine does not carry notional or trailing-stop orders yet",
-                               broker=self.broker, field="notional" if order.qty is None else "order_type")
-        _check_tick_size(order)
+        """Accept (and, if marketable, fill) an order, in one transaction. Errors leave the ledger untouched."""
+        if rules.ENGINE_ID.fullmatch(order.client_order_id):
+            raise InvalidOrder(f"client_order_id {order.client_order_id!r} looks like a paper order id; choose "
+                               "another (ids of the form P000000001 are the engine's own)", field="client_order_id",
+                               broker=self.broker, code="reserved_id")
+        rules.check_tick_size(order, self.broker)
         now = self.clock()
-        price = self.prices.get_market_price(order.symbol, now)  # may do I/O: never under the lock
-        with self._lock:
-            self._require_open()
-            existing = self._find(order.client_order_id, by_client_id=True)
-            if existing is not None:
-                return self._resubmitted(existing, order)
-            self._last_prices[order.symbol] = price
-            if self.config.enforce_market_hours and order.tif in (TimeInForce.IOC, TimeInForce.FOK) \
-                    and not self.calendar.is_open(now):
-                raise MarketClosed(f"{order.tif} orders are refused while the market is closed",
-                                   broker=self.broker, code="market_closed")
-            self._check_funds(order, price)
-            row = OrderRow(
-                order_id=f"P{self._next_seq:09d}", client_order_id=order.client_order_id, symbol=order.symbol,
-                side=order.side, qty=order.qty, order_type=order.order_type, tif=order.tif,
-                limit_price=order.limit_price, stop_price=order.stop_price, status=OrderStatus.NEW,
-                raw_status="new", filled_qty=_ZERO, avg_fill_price=None, created_at=now, updated_at=now)
-            if order.tif is TimeInForce.OPG:
-                row.not_before = self.calendar.next_open(now)
-            elif order.tif is TimeInForce.CLS:
-                row.not_before = self.calendar.next_close(now)
-            change = Change()
-            self._work(row, price, now, change)
-            if row.status.is_open and row.tif is TimeInForce.DAY:
-                row.expires_at = self.calendar.next_close(now)
-            change.orders = [row]
-            events = self._commit(change)
-        self._notify(events)
+        price = self._price(order.symbol, now)  # may do I/O: never under the lock
+        events: list[Any] = []
+        try:
+            with self._lock:
+                self._require_open()
+                events += self._sweep(now)
+                existing = self._find_client(order.client_order_id)
+                if existing is not None:
+                    return self._resubmitted(existing, order)
+                row = self._accept(order, price, now)
+                change = Change(new_orders=[row])
+                self._work(row, price, now, change)
+                if row.status.is_open and row.tif is TimeInForce.DAY:
+                    row.expires_at = self.calendar.next_close(now)
+                events += self._commit(change)
+        finally:
+            self._notify(events)
         return self._snapshot(row)
 
-    def replace(self, order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None,
-                stop_price: Decimal | None = None) -> Order:
-        """Modify a working order's quantity and/or prices in place (one transaction).
+    def _accept(self, order: NeutralOrder, price: Decimal, now: datetime) -> OrderRow:
+        """The new order's row, once it passed every check (nothing is written here)."""
+        self._last_prices[order.symbol] = price
+        if self.config.enforce_market_hours and order.tif in _IMMEDIATE and not self.calendar.is_open(now):
+            raise MarketClosed(f"{order.tif} orders are refused while the market is closed",
+                               broker=self.broker, code="market_closed")
+        trailing = order.order_type is OrderType.TRAILING_STOP
+        row = OrderRow(
+            order_id=rules.engine_id(self._next_seq), client_order_id=order.client_order_id,
+            symbol=order.symbol, side=order.side, qty=order.qty, order_type=order.order_type, tif=order.tif,
+            limit_price=order.limit_price, stop_price=rules.initial_stop(order, price), status=OrderStatus.NEW,
+            raw_status="new", filled_qty=_ZERO, avg_fill_price=None, created_at=now, updated_at=now,
+            trail_price=order.trail_price, trail_percent=order.trail_percent, notional=order.notional,
+            best_price=price if trailing else None)
+        self._check_buying_power(row, price)
+        if order.tif is TimeInForce.OPG:
+            row.not_before = self.calendar.next_open(now)
+            row.expires_at = row.not_before + self._window
+        elif order.tif is TimeInForce.CLS:
+            row.not_before = self.calendar.next_close(now)
+            row.expires_at = row.not_before + self._window
+        return row
 
-        The new values are validated like a new order (InvalidOrder names the field); a change that makes
-        the order marketable fills at once. A finished order raises OrderRejected.
+    def replace(self, order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None,
+                stop_price: Decimal | None = None, trail_price: Decimal | None = None,
+                trail_percent: Decimal | None = None) -> Order:
+        """Modify a working order's quantity, prices or trail in place (one transaction).
+
+        The new values are validated like a new order (InvalidOrder names the field) and checked like
+        one (buying power, no short) against the order as it stands when the change is applied; a change
+        that makes the order marketable fills at once. A finished order raises OrderRejected.
         """
         now = self.clock()
         with self._lock:
             self._require_open()
-            row = self._existing(order_id)
-            if row.status.is_terminal:
-                raise OrderRejected(f"order {order_id} is {row.status} and cannot be modified", broker=self.broker,
-                                    code="not_modifiable")
-            fields = {f: getattr(row, f) for f in ("symbol", "side", "qty", "order_type", "tif", "limit_price",
-                                                   "stop_price")}
-            fields.update({k: v for k, v in (("qty", qty), ("limit_price", limit_price), ("stop_price", stop_price))
-                           if v is not None})
-            request = NeutralOrder(**fields, client_order_id=row.client_order_id)  # validates every field
-            _check_tick_size(request)
-            if request.qty < row.filled_qty:
-                raise InvalidOrder(f"qty {request.qty} is below the filled {row.filled_qty}", field="qty",
-                                   broker=self.broker)
-            symbol = row.symbol
-        price = self.prices.get_market_price(symbol, now)  # price I/O outside the lock
-        with self._lock:
-            row = self._open.get(row.order_id)
-            if row is None:  # finished meanwhile
-                raise OrderRejected(f"order {order_id} finished before it could be modified", broker=self.broker,
-                                    code="not_modifiable")
-            if request.qty < row.filled_qty:  # fills may have landed while the price was fetched
-                raise InvalidOrder(f"qty {request.qty} is below the filled {row.filled_qty}", field="qty",
-                                   broker=self.broker)
-            work = dataclasses.replace(row, qty=request.qty, limit_price=request.limit_price,
-                                       stop_price=request.stop_price, raw_status="replaced", updated_at=now)
-            if request.side is Side.BUY:  # the extra reservation must fit the buying power
-                extra = (request.qty - row.filled_qty) * (request.limit_price or request.stop_price or price) \
-                    - (row.qty - row.filled_qty) * (row.limit_price or row.stop_price or price)
-                if extra > 0 and extra * (_ONE + self._slip) > self._cash - self._reserved_cash():
-                    raise InsufficientFunds(f"modifying {order_id} needs {extra:.2f} more buying power",
-                                            broker=self.broker, code="insufficient_buying_power")
-            change = Change()
-            if work.filled_qty == work.qty:  # reduced to what is already filled: done, no zero-share fill
-                self._close(work, OrderStatus.FILLED, "filled", now)
-            else:
-                self._work(work, price, now, change)
-            change.orders = [work]
-            events = self._commit(change)
-        self._notify(events)
+            symbol = self._existing(order_id).symbol
+        price = self._price(symbol, now)  # price I/O outside the lock
+        events: list[Any] = []
+        try:
+            with self._lock:  # everything below sees and changes the fresh row: concurrent replaces lose nothing
+                self._require_open()
+                events += self._sweep(now)
+                work = self._replaced(self._existing(order_id), price, now, qty=qty, limit_price=limit_price,
+                                      stop_price=stop_price, trail_price=trail_price, trail_percent=trail_percent)
+                change = Change(orders=[work])
+                if work.qty is not None and work.filled_qty == work.qty:  # reduced to the filled part: done
+                    self._close(work, OrderStatus.FILLED, "filled", now)
+                else:
+                    self._work(work, price, now, change)
+                events += self._commit(change)
+        finally:
+            self._notify(events)
         return self._snapshot(work)
+
+    def _replaced(self, row: OrderRow, price: Decimal, now: datetime, **changes: Decimal | None) -> OrderRow:
+        """``row`` with ``changes``, validated and checked like a new order (nothing is written here)."""
+        if row.status.is_terminal:
+            raise OrderRejected(f"order {row.order_id} is {row.status} and cannot be modified", broker=self.broker,
+                                code="not_modifiable")
+        request = self._modified(row, **changes)
+        work = dataclasses.replace(row, qty=row.qty if row.notional is not None else request.qty,
+                                   limit_price=request.limit_price,
+                                   trail_price=request.trail_price, trail_percent=request.trail_percent,
+                                   raw_status="replaced", updated_at=now)
+        if row.order_type is OrderType.TRAILING_STOP:
+            assert row.best_price is not None
+            work.stop_price = rules.trail_stop(row.side, row.best_price, work.trail_price, work.trail_percent)
+        else:
+            work.stop_price = request.stop_price
+        self._check_buying_power(work, price, exclude=row.order_id)
+        return work
+
+    def _modified(self, row: OrderRow, **changes: Decimal | None) -> NeutralOrder:
+        """The order ``row`` would be with ``changes`` applied, validated as a new order."""
+        if row.notional is not None and changes.get("qty") is not None:
+            raise InvalidOrder("a notional order is sized at its fill; its qty cannot be changed", field="qty",
+                               broker=self.broker)
+        fields: dict[str, Any] = {"symbol": row.symbol, "side": row.side, "order_type": row.order_type, "tif": row.tif,
+                                  "client_order_id": row.client_order_id, "limit_price": row.limit_price,
+                                  "trail_price": row.trail_price, "trail_percent": row.trail_percent,
+                                  "qty": row.qty if row.notional is None else None, "notional": row.notional,
+                                  "stop_price": None if row.order_type is OrderType.TRAILING_STOP else row.stop_price}
+        if changes.get("trail_price") is not None:
+            fields["trail_percent"] = None
+        if changes.get("trail_percent") is not None:
+            fields["trail_price"] = None
+        fields.update({k: v for k, v in changes.items() if v is not None})
+        try:
+            request = NeutralOrder(**fields)
+        except InvalidOrder as exc:
+            raise InvalidOrder(exc.message, field=exc.field or "order", broker=self.broker) from exc
+        rules.check_tick_size(request, self.broker)
+        if request.qty is not None and request.qty < row.filled_qty:
+            raise InvalidOrder(f"qty {request.qty} is below the filled {row.filled_qty}", field="qty",
+                               broker=self.broker)
+        return request
 
     def cancel(self, order_id: str) -> Order:
         """Cancel a working order (by order id or client order id). A finished order is returned as is."""
-        with self._lock:
-            self._require_open()
-            row = self._existing(order_id)
-            if row.status.is_terminal:
-                return self._snapshot(row)
-            row = dataclasses.replace(row)
-            self._close(row, OrderStatus.CANCELLED, "canceled", self.clock())
-            events = self._commit(Change(orders=[row]))
-        self._notify(events)
+        now = self.clock()
+        events: list[Any] = []
+        try:
+            with self._lock:
+                self._require_open()
+                events += self._sweep(now)
+                row = self._existing(order_id)
+                if row.status.is_open:
+                    row = dataclasses.replace(row)
+                    self._close(row, OrderStatus.CANCELLED, "canceled", now)
+                    events += self._commit(Change(orders=[row]))
+        finally:
+            self._notify(events)
         return self._snapshot(row)
 
     def get_order(self, order_id: str) -> Order:
-        """An order by order id or client order id."""
+        """An order by order id (``P000000001``) or client order id."""
+        events = self._sweep_now()
         with self._lock:
-            return self._snapshot(self._existing(order_id))
+            self._require_open()
+            row = self._existing(order_id)
+        self._notify(events)
+        return self._snapshot(row)
 
     def orders(self, limit: int | None = None, since: datetime | None = None) -> list[Order]:
         """Order history, most recent first."""
+        self._notify(self._sweep_now())
         return [self._snapshot(r) for r in self.ledger.orders(limit=limit, since=since)]
 
     def open_orders(self) -> list[Order]:
+        events = self._sweep_now()
         with self._lock:
-            return [self._snapshot(r) for r in self._open.values()]
+            self._require_open()
+            rows = list(self._open.values())
+        self._notify(events)
+        return [self._snapshot(r) for r in rows]
 
     def fills(self, since: datetime | None = None, order_id: str | None = None) -> list[FillEvent]:
+        self._require_open()
         return self.ledger.fills(since=since, order_id=order_id, broker=self.broker)
 
     # -- prices -----------------------------------------------------------------------------
 
     def on_price(self, symbol: str, price: Decimal, ts: datetime | None = None) -> int:
-        """Process one price update for ``symbol``; returns how many orders changed."""
+        """Process one price update for ``symbol``; returns how many orders changed.
+
+        Each order's change is its own transaction. If one fails, the error is raised after the
+        events of the changes that did commit are delivered.
+        """
         ts = ts or self.clock()
         symbol = symbol.strip().upper()
         events: list[Any] = []
         changed = 0
-        with self._lock:
-            if self._closed:
-                return 0
-            self._last_prices[symbol] = price
-            for row in [r for r in self._open.values() if r.symbol == symbol]:
-                work = dataclasses.replace(row)
-                change = Change()
-                if work.expires_at is not None and ts >= work.expires_at:
-                    self._close(work, OrderStatus.EXPIRED, "expired", ts)
-                else:
-                    self._work(work, price, ts, change)
-                if work != row:
-                    change.orders = [work]
-                    events += self._commit(change)
-                    changed += 1
-        self._notify(events)
+        try:
+            with self._lock:
+                if self._closed:
+                    return 0
+                self._last_prices[symbol] = price
+                for row in [r for r in self._open.values() if r.symbol == symbol]:
+                    work = dataclasses.replace(row)
+                    change = Change(orders=[work])
+                    if work.expires_at is not None and ts >= work.expires_at:
+                        self._close(work, OrderStatus.EXPIRED, "expired", work.expires_at)
+                    else:
+                        self._work(work, price, ts, change)
+                    if work != row:
+                        events += self._commit(change)
+                        changed += 1
+        finally:
+            self._notify(events)
         return changed
 
     def tick(self, now: datetime | None = None) -> int:
-        """Poll the provider for every symbol with working orders and process the prices."""
+        """Expire what is due, then poll the provider for every symbol with working orders."""
         now = now or self.clock()
         with self._lock:
             if self._closed:
                 return 0
+            events = self._sweep(now)
             symbols = sorted({r.symbol for r in self._open.values()})
-        changed = 0
+        self._notify(events)
+        changed = len(events)
         for symbol in symbols:
             try:
                 price = self.prices.get_market_price(symbol, now)
@@ -266,11 +358,29 @@ class PaperEngine:
             changed += self.on_price(symbol, price, now)
         return changed
 
+    def start_ticker(self, interval: float) -> None:
+        """Call :meth:`tick` every ``interval`` seconds in a daemon thread until :meth:`close`."""
+        with self._lock:
+            self._require_open()
+            if self._ticker is not None:
+                return
+            self._ticker = threading.Thread(target=self._tick_loop, args=(interval,), daemon=True,
+                                            name=f"workbench-paper-ticker:{self.ledger.path}")
+            self._ticker.start()
+
+    def _tick_loop(self, interval: float) -> None:
+        while not self._stop_ticking.wait(interval):
+            try:
+                self.tick()
+            except Exception:  # keep ticking: one bad price or a full disk must not stop order triggering
+                log.exception("paper tick failed")
+
     # -- account ----------------------------------------------------------------------------
 
     def positions(self) -> list[Position]:
         """Positions marked to the provider's current price (unmarked if it has none)."""
         with self._lock:
+            self._require_open()
             held = dict(self._positions)
         return self._marked(held)
 
@@ -283,7 +393,7 @@ class PaperEngine:
             except Exception as exc:
                 log.warning("cannot mark %s: %s", symbol, exc)
                 mark = None
-            out.append(_position(symbol, qty, avg, mark))
+            out.append(rules.mark(symbol, qty, avg, mark))
         return out
 
     def position(self, symbol: str) -> Position | None:
@@ -291,14 +401,18 @@ class PaperEngine:
         return next((p for p in self.positions() if p.symbol == symbol), None)
 
     def account(self) -> AccountInfo:
+        events = self._sweep_now()  # expired DAY orders stop reserving buying power
         with self._lock:  # cash and holdings from the same instant; marks are fetched after
+            self._require_open()
             cash, held = self._cash, dict(self._positions)
             reserved = self._reserved_cash()
+        self._notify(events)
         positions = self._marked(held)
         value = sum((p.market_value if p.market_value is not None else p.qty * p.avg_price for p in positions), _ZERO)
         equity = cash + value
         today = self.clock().date().isoformat()
         with self._lock:
+            self._require_open()
             if self._last_equity_day != today:  # first look at the account today: roll last_equity
                 self.ledger.commit(Change(last_equity=(equity, today)))
                 self._last_equity, self._last_equity_day = equity, today
@@ -311,89 +425,149 @@ class PaperEngine:
         return self._cash
 
     def close(self) -> None:
-        """Close the ledger; waits for any operation in progress (they hold the lock)."""
+        """Stop the ticker and close the ledger (releasing the file); waits for any operation in progress."""
+        self._stop_ticking.set()
+        ticker = self._ticker
+        if ticker is not None and ticker is not threading.current_thread():
+            ticker.join(timeout=30)
         with self._lock:
             if not self._closed:
                 self._closed = True
+                self._fill_listeners.clear()
+                self._order_listeners.clear()
                 self.ledger.close()
 
     def _require_open(self) -> None:
         if self._closed:
-            from workbench.core.errors import BrokerUnavailable
-
             raise BrokerUnavailable("the paper engine is closed", broker=self.broker, code="closed")
 
     # -- internals --------------------------------------------------------------------------
 
-    def _find(self, key: str, by_client_id: bool = False) -> OrderRow | None:
-        if not by_client_id:
-            row = self._open.get(key) or self.ledger.order(key)
-            if row is not None:
-                return row
-        order_id = self._client_ids.get(key)
-        if order_id is None:
-            return None
-        return self._open.get(order_id) or self.ledger.order(order_id)
+    def _price(self, symbol: str, now: datetime) -> Decimal:
+        try:
+            return self.prices.get_market_price(symbol, now)
+        except WorkbenchError as exc:  # the provider's error, said by this broker
+            if exc.broker is None:
+                exc.broker = self.broker
+            raise
 
-    def _existing(self, order_id: str) -> OrderRow:
-        """The order with this order id or client order id; OrderNotFound otherwise."""
-        row = self._find(order_id)
+    def _find_client(self, client_order_id: str) -> OrderRow | None:
+        order_id = self._client_ids.get(client_order_id)
+        return None if order_id is None else self._open.get(order_id) or self.ledger.order(order_id)
+
+    def _existing(self, key: str) -> OrderRow:
+        """The order with this order id (``P...``) or else client order id; OrderNotFound otherwise."""
+        if rules.ENGINE_ID.fullmatch(key):
+            row = self._open.get(key) or self.ledger.order(key)
+        else:
+            row = self._find_client(key)
         if row is None:
-            raise OrderNotFound(f"no order {order_id!r}", broker=self.broker, code="not_found")
+            raise OrderNotFound(f"no order {key!r}", broker=self.broker, code="not_found", raw=key)
         return row
 
     def _resubmitted(self, row: OrderRow, order: NeutralOrder) -> Order:
-        diff = [f for f in _SAME_FIELDS if getattr(row, f) != getattr(order, f)]
+        same = ["symbol", "side", "order_type", "tif", "limit_price", "trail_price", "trail_percent", "notional"]
+        if order.notional is None:
+            same.append("qty")
+        if order.order_type is not OrderType.TRAILING_STOP:
+            same.append("stop_price")  # a trailing stop's stop_price is its moving trigger
+        diff = [f for f in same if getattr(row, f) != getattr(order, f)]
         if diff:
             raise InvalidOrder(f"client_order_id {order.client_order_id!r} was already used for a different order "
                                f"(differs in {', '.join(diff)})", field="client_order_id", broker=self.broker)
         return self._snapshot(row)
 
-    def _check_funds(self, order: NeutralOrder, price: Decimal) -> None:
-        if order.side is Side.BUY:
-            ref = order.limit_price or order.stop_price or price
-            need = order.qty * ref * (_ONE + self._slip) + self.config.commission.for_fill(order.qty)
-            available = self._cash - self._reserved_cash()
+    def _remaining(self, row: OrderRow, price: Decimal) -> Decimal:
+        """Shares still to fill (a notional order not yet sized: estimated at ``price``)."""
+        if row.qty is None:
+            assert row.notional is not None
+            return rules.notional_qty(row.notional, price) if price else _ZERO
+        return row.qty - row.filled_qty
+
+    def _reservation(self, row: OrderRow, price: Decimal) -> Decimal:
+        """Cash an open buy holds back: what the rest may cost, plus the commission still to come."""
+        ref = row.limit_price or row.stop_price or price
+        remaining = self._remaining(row, ref)
+        cost = row.notional if row.qty is None else remaining * ref * (_ONE + self._slip)
+        assert cost is not None
+        return cost + self._commission.for_order(row.filled_qty + remaining) - row.commission
+
+    def _reserved_cash(self, exclude: str | None = None) -> Decimal:
+        total = _ZERO
+        for r in self._open.values():
+            if r.side is Side.BUY and r.order_id != exclude:
+                # A resting market buy reserves at the last price seen (no price I/O under the lock).
+                total += self._reservation(r, r.avg_fill_price or self._last_prices.get(r.symbol, _ZERO))
+        return total
+
+    def _check_buying_power(self, row: OrderRow, price: Decimal, exclude: str | None = None) -> None:
+        """InsufficientFunds / OrderRejected if ``row`` (new, or ``exclude`` modified) does not fit."""
+        if row.side is Side.BUY:
+            need = self._reservation(row, price)
+            available = self._cash - self._reserved_cash(exclude)
             if need > available:
-                raise InsufficientFunds(f"buying {order.qty} {order.symbol} needs about {need:.2f}, "
+                raise InsufficientFunds(f"buying {self._describe(row)} {row.symbol} needs about {need:.2f}, "
                                         f"buying power is {available:.2f}", broker=self.broker,
                                         code="insufficient_buying_power")
         elif not self.config.allow_short:
-            held = self._positions.get(order.symbol, (_ZERO, _ZERO))[0]
-            selling = sum((r.qty - r.filled_qty for r in self._open.values()
-                           if r.symbol == order.symbol and r.side is Side.SELL), _ZERO)
-            if order.qty > held - selling:
-                raise OrderRejected(f"selling {order.qty} {order.symbol} exceeds the position available "
+            held = self._positions.get(row.symbol, (_ZERO, _ZERO))[0]
+            selling = sum((self._remaining(r, self._last_prices.get(r.symbol, price)) for r in self._open.values()
+                           if r.symbol == row.symbol and r.side is Side.SELL and r.order_id != exclude), _ZERO)
+            wanted = self._remaining(row, price)
+            if wanted > held - selling:
+                raise OrderRejected(f"selling {wanted} {row.symbol} exceeds the position available "
                                     f"({held - selling}); short selling is off (paper.allow_short)",
                                     broker=self.broker, code="short_not_allowed")
 
-    def _reserved_cash(self) -> Decimal:
-        total = _ZERO
-        for r in self._open.values():
-            if r.side is Side.BUY:
-                # A resting market buy reserves at the last price seen (no price I/O under the lock).
-                ref = r.limit_price or r.stop_price or r.avg_fill_price or self._last_prices.get(r.symbol, _ZERO)
-                total += (r.qty - r.filled_qty) * ref * (_ONE + self._slip)
-        return total
+    @staticmethod
+    def _describe(row: OrderRow) -> str:
+        return f"${row.notional} of" if row.qty is None else f"{row.qty - row.filled_qty}"
+
+    def _sweep(self, now: datetime) -> list[Any]:
+        """Expire every open order whose time is up (DAY at the close, OPG/CLS after their window).
+
+        Under the lock; one transaction; returns the events to publish.
+        """
+        if self._next_expiry is None or now < self._next_expiry:
+            return []
+        change = Change()
+        for row in self._open.values():
+            if row.expires_at is not None and now >= row.expires_at:
+                work = dataclasses.replace(row)
+                self._close(work, OrderStatus.EXPIRED, "expired", row.expires_at)
+                change.orders.append(work)
+        events = self._commit(change) if change.orders else []
+        self._next_expiry = min((r.expires_at for r in self._open.values() if r.expires_at), default=None)
+        return events
+
+    def _sweep_now(self) -> list[Any]:
+        with self._lock:
+            self._require_open()
+            return self._sweep(self.clock())
 
     def _work(self, row: OrderRow, price: Decimal, now: datetime, change: Change) -> None:
         """Execute what ``row`` can at ``price``; mutates ``row`` and ``change`` only."""
-        one_shot = row.tif in (TimeInForce.OPG, TimeInForce.CLS)
+        one_shot = row.tif in _ONE_SHOT
         if row.not_before is not None and now < row.not_before:
             return
         if not one_shot and self.config.enforce_market_hours and not self.calendar.is_open(now):
             return
-        immediate = row.tif in (TimeInForce.IOC, TimeInForce.FOK)
+        immediate = row.tif in _IMMEDIATE
         unfilled_end = (OrderStatus.EXPIRED, "expired") if one_shot else (OrderStatus.CANCELLED, "canceled")
-        if row.order_type.needs_stop_price and not row.triggered:
-            assert row.stop_price is not None
-            if (price >= row.stop_price) if row.side is Side.BUY else (price <= row.stop_price):
+        if row.order_type is OrderType.TRAILING_STOP and not row.triggered:
+            assert row.best_price is not None
+            if rules.improves(row.side, price, row.best_price):  # a new high (sell) / low (buy): the stop follows
+                row.best_price = price
+                row.stop_price = rules.trail_stop(row.side, price, row.trail_price, row.trail_percent)
+                row.updated_at = now
+        if row.stop_price is not None and not row.triggered:
+            if rules.crossed(row.side, price, row.stop_price):
                 row.triggered, row.raw_status, row.updated_at = True, "triggered", now
             else:
                 if immediate or one_shot:
                     self._close(row, *unfilled_end, now)
                 return
-        fill_price = (price * (_ONE + row.side.sign * self._slip)).quantize(_PRICE_Q)
+        fill_price = (price * (_ONE + row.side.sign * self._slip)).quantize(rules.PRICE_Q)
         if row.order_type.needs_limit_price:
             limit = row.limit_price
             assert limit is not None
@@ -402,6 +576,13 @@ class PaperEngine:
                     self._close(row, *unfilled_end, now)
                 return
             fill_price = min(fill_price, limit) if row.side is Side.BUY else max(fill_price, limit)
+        if row.qty is None:  # a notional order: sized at its fill price
+            assert row.notional is not None
+            row.qty = rules.notional_qty(row.notional, fill_price)
+            if not row.qty:
+                row.qty = None
+                self._close(row, OrderStatus.REJECTED, "notional_too_small", now)
+                return
         remaining = row.qty - row.filled_qty
         qty = self._chunk(row.qty, remaining)
         if row.tif is TimeInForce.FOK and qty < remaining:
@@ -420,7 +601,8 @@ class PaperEngine:
         return min(chunk, remaining)
 
     def _fill(self, row: OrderRow, qty: Decimal, price: Decimal, now: datetime, change: Change) -> None:
-        commission = self.config.commission.for_fill(qty)
+        assert row.qty is not None
+        commission = self._commission.for_order(row.filled_qty + qty) - row.commission
         cash = self._cash if change.cash is None else change.cash
         held, avg = change.positions.get(row.symbol) or self._positions.get(row.symbol) or (_ZERO, _ZERO)
         if row.side is Side.BUY and qty * price + commission > cash:
@@ -432,7 +614,7 @@ class PaperEngine:
         signed = qty * row.side.sign
         new_qty = held + signed
         if held == 0 or (held > 0) == (signed > 0):  # opening or adding
-            new_avg = ((held * avg + signed * price) / new_qty).quantize(_AVG_Q)
+            new_avg = ((held * avg + signed * price) / new_qty).quantize(rules.AVG_Q)
         elif (held > 0) != (new_qty > 0) and new_qty != 0:  # crossed through zero
             new_avg = price
         else:  # reducing
@@ -440,8 +622,10 @@ class PaperEngine:
         change.positions[row.symbol] = None if new_qty == 0 else (new_qty, new_avg)
         change.cash = cash - signed * price - commission
         filled = row.filled_qty + qty
-        row.avg_fill_price = ((row.filled_qty * (row.avg_fill_price or _ZERO) + qty * price) / filled).quantize(_AVG_Q)
+        row.avg_fill_price = ((row.filled_qty * (row.avg_fill_price or _ZERO) + qty * price) / filled
+                              ).quantize(rules.AVG_Q)
         row.filled_qty = filled
+        row.commission += commission
         row.fills += 1
         new_status = OrderStatus.FILLED if filled >= row.qty else OrderStatus.PARTIALLY_FILLED
         row.status = row.status.advance(new_status)
@@ -468,24 +652,29 @@ class PaperEngine:
                 self._positions.pop(symbol, None)
             else:
                 self._positions[symbol] = pos
-        for row in change.orders:
-            if row.client_order_id not in self._client_ids:
-                self._client_ids[row.client_order_id] = row.order_id
-                self._next_seq += 1
+        for row in change.new_orders:
+            self._client_ids[row.client_order_id] = row.order_id
+            self._next_seq += 1
+        rows = change.new_orders + change.orders if change.new_orders else change.orders
+        for row in rows:
             if row.status.is_open:
                 self._open[row.order_id] = row
+                if row.expires_at is not None and (self._next_expiry is None or row.expires_at < self._next_expiry):
+                    self._next_expiry = row.expires_at
             else:
                 self._open.pop(row.order_id, None)
-        # Events are built only for listeners; the hot path without listeners builds none.
-        events: list[Any] = [f.to_event(self.broker) for f in change.fills] if self._fill_listeners else []
-        if self._order_listeners:
-            events += [self._snapshot(row) for row in change.orders]
+        # Events are built only for listeners that want them; the hot path without any builds none.
+        events: list[Any] = []
+        if change.fills and _wanted(self._fill_listeners):
+            events += [f.to_event(self.broker) for f in change.fills]
+        if _wanted(self._order_listeners):
+            events += [self._snapshot(row) for row in rows]
         return events
 
     def _notify(self, events: list[Any]) -> None:
         for event in events:
             listeners = self._fill_listeners if isinstance(event, FillEvent) else self._order_listeners
-            for callback in list(listeners):
+            for callback, _wanted_now in list(listeners):
                 try:
                     callback(event)
                 except Exception:  # a broken listener must not break the engine
@@ -495,32 +684,10 @@ class PaperEngine:
         return Order.model_construct(
             broker=self.broker, order_id=row.order_id, client_order_id=row.client_order_id, symbol=row.symbol,
             side=row.side, qty=row.qty, order_type=row.order_type, tif=row.tif, limit_price=row.limit_price,
-            stop_price=row.stop_price, status=row.status, raw_status=row.raw_status, filled_qty=row.filled_qty,
+            stop_price=row.stop_price, trail_price=row.trail_price, trail_percent=row.trail_percent,
+            notional=row.notional, status=row.status, raw_status=row.raw_status, filled_qty=row.filled_qty,
             avg_fill_price=row.avg_fill_price, created_at=row.created_at, updated_at=row.updated_at, raw=None)
 
 
-_PENNY = Decimal("0.01")
-_SUB_PENNY = Decimal("0.0001")
-
-
-def _check_tick_size(order: NeutralOrder) -> None:
-    """US equities quote in pennies at or above $1 and in 0.0001 below (SEC Rule 612)."""
-    for field in ("limit_price", "stop_price"):
-        price = getattr(order, field)
-        if price is None:
-            continue
-        tick = _PENNY if price >= 1 else _SUB_PENNY
-        if price % tick:
-            raise InvalidOrder(f"{field} {price} is not a multiple of the tick size {tick}", field=field,
-                               broker=PaperEngine.broker)
-
-
-def _position(symbol: str, qty: Decimal, avg: Decimal, mark: Decimal | None) -> Position:
-    if mark is None:
-        return Position(symbol=symbol, qty=qty, avg_price=avg)
-    value = qty * mark
-    pnl = (mark - avg) * qty
-    cost = abs(qty * avg)
-    pct = (pnl / cost).quantize(_AVG_Q) if cost else _ZERO
-    return Position(symbol=symbol, qty=qty, avg_price=avg, market_price=mark, market_value=value,
-                    unrealized_pnl=pnl, unrealized_pnl_pct=pct)
+def _wanted(listeners: list[_Listener]) -> bool:
+    return any(wanted is None or wanted() for _, wanted in listeners)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -18,14 +19,31 @@ from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
 from workbench.core.settings import Settings
 from workbench.marketdata import MarketDataProvider, get_provider
-from workbench.paper.engine import PaperEngine
-
+from workbench.paper import shared
 from workbench.paper.config import PaperConfig
+from workbench.paper.engine import PaperEngine
 
 __all__ = ["PaperAdapter"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
+
+
+_END = object()
+
+
+class _Fanout(EventFanout):
+    """An EventFanout whose streams end when the adapter disconnects."""
+
+    def close(self) -> None:
+        self.publish(_END)
+
+    async def stream(self) -> AsyncIterator[Any]:
+        async with contextlib.aclosing(super().stream()) as events:
+            async for event in events:
+                if event is _END:
+                    return
+                yield event
 
 
 class PaperAdapter(AdapterBase):
@@ -38,11 +56,11 @@ class PaperAdapter(AdapterBase):
 
     name = "paper"
     capabilities = Capabilities(
-        order_types=frozenset(OrderType) - {OrderType.TRAILING_STOP},  # TODO(paper branch): trailing stops
+        order_types=frozenset(OrderType),
         tifs=frozenset(TimeInForce),
-        features=frozenset({Feature.STREAM_FILLS, Feature.STREAM_ORDERS, Feature.MARKET_DATA_STREAM, Feature.HISTORY, Feature.SHORTING,
-                            Feature.FRACTIONAL, Feature.PARTIAL_FILLS, Feature.MARKET_CALENDAR,
-                            Feature.PERSISTENT_LEDGER}),
+        features=frozenset({Feature.STREAM_FILLS, Feature.STREAM_ORDERS, Feature.MARKET_DATA_STREAM, Feature.HISTORY,
+                            Feature.SHORTING, Feature.FRACTIONAL, Feature.NOTIONAL, Feature.PARTIAL_FILLS,
+                            Feature.MARKET_CALENDAR, Feature.PERSISTENT_LEDGER}),
     )
 
     def __init__(
@@ -56,10 +74,17 @@ class PaperAdapter(AdapterBase):
         self.config = settings.section_model("paper", PaperConfig)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.provider = provider or get_provider(settings, clock=self.clock)
+        # What must match for two adapters to share one engine (see workbench.paper.shared).
+        self._sources = {"market_data": settings.section("market_data"),
+                         "provider": id(provider) if provider is not None else None,
+                         "clock": id(clock) if clock is not None else None}
         self.engine: PaperEngine | None = None
-        self._fills = EventFanout()
-        self._orders = EventFanout()
+        self._lease: shared.EngineLease | None = None
+        self._unlisten: list[Callable[[], None]] = []
+        self._fills = _Fanout()
+        self._orders = _Fanout()
         self._quote_subs: dict[int, tuple[tuple[str, ...], Callable[[Quote], Any], dict[str, Decimal]]] = {}
+        self._subscriptions: dict[int, Subscription] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._sub_ids = itertools.count()
 
@@ -67,37 +92,51 @@ class PaperAdapter(AdapterBase):
 
     async def connect(self) -> None:
         if self.engine is None:
-            self.engine = PaperEngine(self.config, self.provider, clock=self.clock)
-            self.engine.add_fill_listener(self._fills.publish)
-            self.engine.add_order_listener(self._orders.publish)
+            lease = shared.acquire(self.config, self.provider, self.clock, sources=self._sources)
+            engine = lease.engine
+            self._lease, self.engine, self.provider = lease, engine, engine.prices
+            # Events are built only while someone streams them (the engine asks ``wanted`` first).
+            self._unlisten = [
+                engine.add_fill_listener(self._fills.publish, wanted=lambda: self._fills.has_consumers),
+                engine.add_order_listener(self._orders.publish, wanted=lambda: self._orders.has_consumers)]
         if self._ticker is None or self._ticker.done():
-            self._ticker = asyncio.get_running_loop().create_task(self._tick_loop(), name="workbench-paper-ticker")
+            self._ticker = asyncio.get_running_loop().create_task(self._quote_loop(), name="workbench-paper-quotes")
 
     async def disconnect(self) -> None:
+        """Stop the quote task and subscriptions, end the streams and release the engine (idempotent)."""
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
             self._ticker = None
-        if self.engine is not None:
-            self.engine.close()
-            self.engine = None
+        for subscription in list(self._subscriptions.values()):
+            subscription.cancel()
+        for unlisten in self._unlisten:
+            unlisten()
+        self._unlisten = []
+        self._fills.close()
+        self._orders.close()
+        lease, self._lease, self.engine = self._lease, None, None
+        if lease is not None:
+            await asyncio.to_thread(lease.release)  # the last owner joins the ticker thread
 
     def is_connected(self) -> bool:
         return self.engine is not None
 
-    async def _tick_loop(self) -> None:
+    async def _quote_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.tick_interval)
-            try:
-                await self._call(self.tick)
-            except Exception:  # keep ticking: one bad price must not stop order triggering
-                log.exception("paper tick failed")
+            if self._quote_subs:
+                try:
+                    await self._call(self._push_quotes)
+                except Exception:  # keep going: one bad price must not stop the feed
+                    log.exception("paper quote update failed")
 
     def tick(self) -> None:
-        """One price update: trigger resting orders and push quotes to subscribers."""
-        if self.engine is None:
-            return
-        self.engine.tick()
+        """One price update now: trigger resting orders and push quotes to subscribers."""
+        self._engine.tick()
+        self._push_quotes()
+
+    def _push_quotes(self) -> None:
         for symbols, callback, last in list(self._quote_subs.values()):
             for symbol in symbols:
                 try:
@@ -174,9 +213,16 @@ class PaperAdapter(AdapterBase):
         wanted = tuple(s.strip().upper() for s in ([symbols] if isinstance(symbols, str) else symbols))
         for symbol in wanted:  # unknown symbols fail now, not in the background
             await self.get_quote(symbol)
+        self._require_connected()
         key = next(self._sub_ids)
         self._quote_subs[key] = (wanted, callback, {})
-        return Subscription(wanted, lambda: self._quote_subs.pop(key, None))
+
+        def cancelled() -> None:
+            self._quote_subs.pop(key, None)
+            self._subscriptions.pop(key, None)
+
+        subscription = self._subscriptions[key] = Subscription(wanted, cancelled)
+        return subscription
 
     async def get_clock(self) -> MarketClock:
         from workbench.core.calendar import get_calendar

@@ -1,0 +1,63 @@
+"""Re-run notebooks and save them with small, clean outputs (what is committed; nbval checks against it).
+
+    python scripts/refresh_notebooks.py notebooks/*.ipynb
+
+Each notebook runs in a fresh kernel of this interpreter with a throwaway ``HOME`` (so its own ledger,
+``~/.workbench/notebooks.sqlite``, starts empty and the real one is never touched) and without
+``WORKBENCH_PAPER_DB``. Widget views (which need the live kernel), stderr and timing metadata are dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo import KERNEL_NAME, _CurrentEnvKernelManager  # noqa: E402
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def refresh(path: Path, timeout: int) -> int:
+    nb = nbformat.read(path, as_version=4)
+    saved = {k: os.environ.get(k) for k in ("HOME", "WORKBENCH_PAPER_DB")}
+    with tempfile.TemporaryDirectory(prefix="wb-refresh-") as home:
+        os.environ.pop("WORKBENCH_PAPER_DB", None)
+        os.environ["HOME"] = home
+        try:
+            NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, record_timing=False,
+                           kernel_manager_class=_CurrentEnvKernelManager,
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})
+                            and not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, path)
+    return path.stat().st_size
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--timeout", type=int, default=120, help="seconds per cell")
+    args = parser.parse_args(argv)
+    for path in args.notebooks:
+        print(f"{path}: {refresh(path.resolve(), args.timeout):,} bytes", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

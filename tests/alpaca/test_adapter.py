@@ -1,0 +1,265 @@
+"""The alpaca adapter against the emulator over loopback: stream fills, reconnects, errors, safety."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import workbench
+from tests.alpaca.conftest import KEY, SECRET
+from tests.conftest import eventually
+
+pytest.importorskip("alpaca")
+
+
+@pytest.fixture
+def partial_engine(tmp_path: Path) -> Any:
+    """An engine that fills half of each order per price update (so partial fills happen)."""
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.config import PaperConfig
+    from workbench.paper.engine import PaperEngine
+
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "partial.sqlite"), slippage_bps=0, commission=0,
+                                     partial_fill_fraction="0.5"), SimProvider())
+    yield engine
+    engine.close()
+
+
+def _posts(emulator: Any) -> list[str]:
+    return [q for m, q in emulator.requests if m == "POST"]
+
+
+def test_stream_new_partial_fill_fill_with_per_fill_quantities(partial_engine: Any, keys: Any,
+                                                                settings_dict: dict) -> None:
+    from workbench.emulators.alpaca import AlpacaEmulator
+
+    with AlpacaEmulator(partial_engine, tick_interval=None) as emu:
+        broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": emu.settings()})
+        try:
+            fills: list[workbench.FillEvent] = []
+            orders: list[workbench.Order] = []
+            broker.on_fill(fills.append)
+            broker.on_order(orders.append)
+            order = broker.place_market_order("AAPL", 10, "buy")
+            assert order.status is workbench.OrderStatus.PARTIALLY_FILLED and order.filled_qty == 5
+            eventually(lambda: len(fills) == 1)
+            emu.tick()  # the next price update fills the rest
+            eventually(lambda: len(fills) == 2)
+            assert [f.qty for f in fills] == [Decimal(5), Decimal(5)]  # per fill, not cumulative (5, 10)
+            assert {f.broker_id for f in fills} == {order.order_id} and len({f.exec_id for f in fills}) == 2
+            eventually(lambda: orders and orders[-1].status is workbench.OrderStatus.FILLED)
+            assert [(o.status, o.filled_qty) for o in orders] == [
+                (workbench.OrderStatus.NEW, 0), (workbench.OrderStatus.PARTIALLY_FILLED, 5),
+                (workbench.OrderStatus.FILLED, 10)]
+            rest = broker.get_fills()  # the same fills through REST (FILL activities), same exec ids
+            assert list(rest["exec_id"]) == [f.exec_id for f in fills] and list(rest["qty"]) == [5.0, 5.0]
+        finally:
+            broker.close()
+
+
+def test_twenty_reconnects_lose_and_double_nothing(emulator: Any, connect_alpaca: Any) -> None:
+    broker = connect_alpaca()
+    fills: list[workbench.FillEvent] = []
+    broker.on_fill(fills.append)
+    placed = []
+    for i in range(20):
+        emulator.accept_streams = False
+        emulator.disconnect_streams()
+        eventually(lambda: broker.state == "reconnecting")
+        placed.append(broker.place_market_order("AAPL", 1 + i % 3, "buy"))  # filled while the stream is down
+        emulator.accept_streams = True
+        eventually(lambda: broker.state == "connected")
+        placed.append(broker.place_market_order("MSFT", 1, "buy"))  # on the live stream (or reconciled)
+    eventually(lambda: len(fills) >= len(placed), timeout=10)
+    truth = broker.get_fills()
+    assert len(fills) == len(placed) == len(truth)
+    assert sorted(f.exec_id for f in fills) == sorted(truth["exec_id"])  # none missed, none doubled
+    assert sum(f.qty for f in fills) == sum(o.qty for o in placed)
+    assert broker.adapter._stream.connections == 21
+
+
+def test_idempotent_after_a_timeout(emulator: Any, connect_alpaca: Any) -> None:
+    broker = connect_alpaca(timeout=0.3)
+    emulator.fail_next("POST", "/v2/orders", 0, delay=1.0)  # the order arrives, the answer is late
+    order = broker.place_order(symbol="AAPL", side="buy", qty=2, client_order_id="slow-1")
+    assert order.client_order_id == "slow-1" and order.filled_qty == 2
+    assert len(_posts(emulator)) == 1  # looked up by client id, not sent again
+    assert len(emulator.engine.orders()) == 1
+    again = broker.place_order(symbol="AAPL", side="buy", qty=2, client_order_id="slow-1")
+    assert again.order_id == order.order_id and len(emulator.engine.fills()) == 1
+    with pytest.raises(workbench.InvalidOrder) as info:  # same id, different order
+        broker.place_order(symbol="AAPL", side="buy", qty=3, client_order_id="slow-1")
+    assert info.value.field == "client_order_id"
+
+
+def test_lost_order_is_sent_again_after_a_5xx(emulator: Any, connect_alpaca: Any) -> None:
+    broker = connect_alpaca()
+    emulator.fail_next("POST", "/v2/orders", 503, {"message": "try later"})
+    order = broker.place_order(symbol="AAPL", side="buy", qty=1, client_order_id="lost-1")
+    assert order.filled_qty == 1 and len(_posts(emulator)) == 2 and len(emulator.engine.orders()) == 1
+
+
+@pytest.mark.parametrize(("method", "path", "status", "body", "call", "cls", "field"), [
+    ("GET", "/v2/account", 401, {"code": 40110000, "message": "request is not authorized"}, "get_account",
+     workbench.AuthError, None),
+    ("GET", "/v2/account", 500, "oops", "get_account", workbench.BrokerUnavailable, None),
+    ("GET", "/v2/orders", 403, {"code": 40310000, "message": "forbidden"}, "get_orders_history",
+     workbench.OrderRejected, None),
+    ("GET", "/v2/stocks/bars", 403, {"message": "subscription does not permit querying recent SIP data"},
+     "get_history", workbench.DataEntitlementError, None),
+    ("GET", "/v2/stocks/bars", 400, {"code": 40010001, "message": "invalid timeframe"}, "get_history",
+     workbench.InvalidInput, "request"),
+])
+def test_error_mapping_on_the_wire(emulator: Any, connect_alpaca: Any, method: str, path: str, status: int,
+                                   body: Any, call: str, cls: type, field: str | None) -> None:
+    from alpaca.common.exceptions import APIError
+
+    broker = connect_alpaca()
+    emulator.fail_next(method, path, status, body)
+    with pytest.raises(cls) as info:
+        getattr(broker, call)(*(["AAPL"] if call == "get_history" else []))
+    err = info.value
+    assert type(err) is cls and err.broker == "alpaca" and err.raw and isinstance(err.__cause__, APIError)
+    if field:
+        assert err.field == field
+
+
+def test_order_refusals_map_to_typed_errors(alpaca_broker: Any, emulator: Any) -> None:
+    with pytest.raises(workbench.InsufficientFunds):
+        alpaca_broker.place_market_order("AAPL", 100_000, "buy")
+    with pytest.raises(workbench.InvalidOrder) as info:  # the tick size, refused by the server
+        alpaca_broker.place_limit_order("AAPL", 1, "buy", "10.001")
+    assert info.value.field == "limit_price" and info.value.code == 40010001
+    with pytest.raises(workbench.InsufficientFunds):  # short selling is off on the emulator's engine
+        alpaca_broker.place_market_order("AAPL", 1, "sell")
+    with pytest.raises(workbench.OrderNotFound) as nf:
+        alpaca_broker.get_order("8f0d9a38-2f63-4a43-9c6c-6f2b8f5b0a11")
+    assert nf.value.code == 40410000
+    assert emulator.engine.orders() == []
+
+
+def test_rate_limit_after_bounded_retries(emulator: Any, connect_alpaca: Any) -> None:
+    broker = connect_alpaca(retries=2, retry_wait=0)
+    before = len(emulator.requests)
+    emulator.fail_next("GET", "/v2/account", 429, {"code": 42910000, "message": "rate limit exceeded"}, times=5)
+    with pytest.raises(workbench.RateLimited):
+        broker.get_account()
+    assert len(emulator.requests) - before == 3  # alpaca-py's loop: 1 + 2 retries, then the typed error
+    emulator.faults.clear()
+    emulator.fail_next("GET", "/v2/account", 504, "gateway timeout", times=1)
+    assert broker.get_account().cash > 0  # a single 504 is retried away
+
+
+def test_http_timeout_bounds_a_hanging_server(emulator: Any, connect_alpaca: Any) -> None:
+    broker = connect_alpaca(timeout=0.2)
+    emulator.fail_next("GET", "/v2/positions", 200, "[]", delay=2.0)
+    with pytest.raises(workbench.RequestTimeout):
+        broker.get_positions()
+
+
+def test_unreachable_endpoint_is_broker_unavailable(keys: Any, settings_dict: dict) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    section = {"base_url": f"http://127.0.0.1:{port}", "data_url": f"http://127.0.0.1:{port}",
+               "stream_url": f"ws://127.0.0.1:{port}/stream", "timeout": 2}
+    with pytest.raises(workbench.BrokerUnavailable):
+        workbench.connect("alpaca", settings={**settings_dict, "alpaca": section})
+
+
+def test_fractional_and_notional_rules_are_checked_before_sending(alpaca_broker: Any, emulator: Any) -> None:
+    with pytest.raises(workbench.NotSupported) as info:
+        alpaca_broker.place_order(symbol="AAPL", side="buy", qty="0.5", tif="gtc")
+    assert info.value.field == "tif"
+    with pytest.raises(workbench.NotSupported):
+        alpaca_broker.place_order(symbol="AAPL", side="buy", notional=100, tif="ioc")
+    with pytest.raises(workbench.InvalidOrder):
+        alpaca_broker.place_order(symbol="AAPL", side="buy", notional=100, order_type="limit", limit_price=1)
+    assert _posts(emulator) == []
+    fractional = alpaca_broker.place_order(symbol="AAPL", side="buy", qty="0.5")
+    assert fractional.qty == Decimal("0.5") and fractional.filled_qty == Decimal("0.5")
+
+
+def test_trailing_stop_and_notional_orders(alpaca_broker: Any, emulator: Any) -> None:
+    caps = alpaca_broker.capabilities
+    assert workbench.OrderType.TRAILING_STOP in caps.order_types and workbench.Feature.NOTIONAL in caps.features
+    bought = alpaca_broker.place_order(symbol="AAPL", side="buy", notional="50.5")
+    assert bought.notional == Decimal("50.5") and bought.order_type is workbench.OrderType.MARKET
+    filled = eventually(lambda: (o := alpaca_broker.get_order(bought.order_id)).status.is_terminal and o)
+    assert filled.status is workbench.OrderStatus.FILLED and 0 < filled.filled_qty < 1  # sized by the price
+    assert abs(filled.filled_qty * filled.avg_fill_price - Decimal("50.5")) < Decimal("0.01")
+    with pytest.raises(workbench.NotSupported):  # Alpaca: no fractional trailing stops
+        alpaca_broker.place_order(symbol="AAPL", side="sell", qty=filled.filled_qty, order_type="trailing_stop",
+                                  trail_percent="2")
+    alpaca_broker.place_market_order("AAPL", 1, "buy")
+    trail = alpaca_broker.place_order(symbol="AAPL", side="sell", qty=1, order_type="trailing_stop",
+                                      trail_percent="2", tif="gtc")
+    assert trail.order_type is workbench.OrderType.TRAILING_STOP and trail.trail_percent == Decimal(2)
+    assert trail.status.is_open and trail.stop_price is not None  # the current trigger, below the market
+    assert trail.stop_price < alpaca_broker.get_market_price("AAPL")
+    again = alpaca_broker.place_order(symbol="AAPL", side="sell", qty=1, order_type="trailing_stop",
+                                      trail_percent="2", tif="gtc", client_order_id=trail.client_order_id)
+    assert again.order_id == trail.order_id  # the resubmit check ignores the moving trigger
+    assert alpaca_broker.cancel_order(trail.order_id).status is workbench.OrderStatus.CANCELLED
+
+
+def test_live_endpoint_refused_without_allow_live(keys: Any, settings_dict: dict) -> None:
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect("alpaca", settings={**settings_dict, "alpaca": {"paper": False}})
+    assert info.value.key == "alpaca.allow_live"
+    with pytest.raises(workbench.ConfigError):
+        workbench.connect("alpaca", settings={**settings_dict,
+                                              "alpaca": {"base_url": "https://api.alpaca.markets"}})
+
+
+def test_missing_keys_name_both_variables_and_send_nothing(emulator: Any, settings_dict: dict,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALPACA_SECRET_KEY")
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect("alpaca", settings={**settings_dict, "alpaca": emulator.settings()})
+    assert "ALPACA_API_KEY" in str(info.value) and "ALPACA_SECRET_KEY" in str(info.value)
+    assert emulator.requests == []
+
+
+def test_keys_never_in_reprs_logs_or_errors(emulator: Any, connect_alpaca: Any, caplog: pytest.LogCaptureFixture,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    caplog.set_level(logging.DEBUG)
+    broker = connect_alpaca()
+    texts = [repr(broker), repr(broker.adapter), repr(broker.settings), repr(emulator), repr(broker.adapter.config)]
+    emulator.fail_next("GET", "/v2/account", 401, {"message": f"bad key {KEY} / {SECRET}"})
+    with pytest.raises(workbench.AuthError) as info:
+        broker.get_account()
+    texts += [str(info.value), repr(info.value.raw)]
+    monkeypatch.setenv("ALPACA_SECRET_KEY", "another-wrong-secret")
+    with pytest.raises(workbench.AuthError) as refused:  # the emulator refuses this pair
+        connect_alpaca()
+    texts += [str(refused.value), repr(refused.value.raw)]
+    texts += [r.getMessage() for r in caplog.records]
+    for text in texts:
+        assert SECRET not in text and KEY not in text and "another-wrong-secret" not in text
+
+
+def test_history_is_explicit_about_feed_and_adjustment(alpaca_broker: Any, emulator: Any) -> None:
+    frame = alpaca_broker.get_history("AAPL", days=400)  # several pages of 50 daily bars
+    assert len(frame) > 200 and frame.attrs["feed"] == "iex" and frame.attrs["adjustment"] == "all"
+    assert frame.attrs["simulated"] is True and frame.attrs["adjusted"] is True
+    bars = [q for m, q in emulator.requests if q.startswith("/v2/stocks/bars?")]
+    assert len(bars) >= 5 and all("feed=iex" in q and "adjustment=all" in q for q in bars)
+    assert (frame.index.hour == 0).all() and frame.index.is_unique
+
+
+def test_position_account_and_disconnect(alpaca_broker: Any) -> None:
+    alpaca_broker.place_market_order("AAPL", 2, "buy")
+    position = alpaca_broker.get_position("AAPL")
+    assert position is not None and position.qty == 2 and isinstance(position.avg_price, Decimal)
+    assert alpaca_broker.get_position("MSFT") is None
+    account = alpaca_broker.get_account()
+    assert isinstance(account.last_equity, Decimal) and account.raw["account_number"] == account.id
+    adapter = alpaca_broker.adapter
+    alpaca_broker.disconnect()
+    assert adapter.state == "disconnected" and adapter._stream is None and not adapter._tasks

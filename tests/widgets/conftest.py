@@ -1,0 +1,60 @@
+"""Fixtures for the desk widget tests: a paper Broker on a temporary ledger, and no silent widget errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import workbench
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_widget_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """ipywidgets swallows callback exceptions: fail the test when a widget logged an error instead."""
+    caplog.set_level(logging.INFO, logger="workbench")
+    yield
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith(("workbench", "ipywidgets"))]
+    assert not errors, "widget errors were logged:\n" + "\n".join(r.getMessage() for r in errors)
+
+
+@pytest.fixture
+def make_broker(settings_dict: dict[str, Any]) -> Iterator[Callable[..., workbench.Broker]]:
+    """``make_broker(**paper_settings)`` -> a connected paper Broker on the test's ledger; closed at teardown."""
+    made: list[workbench.Broker] = []
+
+    def make(**paper: Any) -> workbench.Broker:
+        settings = {**settings_dict, "paper": {**settings_dict["paper"], **paper}}
+        broker = workbench.connect("paper", settings=settings)
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        broker.close()
+
+
+@pytest.fixture
+def broker(make_broker: Callable[..., workbench.Broker]) -> workbench.Broker:
+    return make_broker()
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[Any], Any]]:
+    """``closing(widget)`` returns the widget and closes it at teardown."""
+    made: list[Any] = []
+
+    def keep(component: Any) -> Any:
+        made.append(component)
+        return component
+
+    yield keep
+    for component in reversed(made):
+        component.close()
+
+
+def sent_orders(broker: workbench.Broker) -> Any:
+    """Every order the ledger has (the truth about what was sent)."""
+    return broker.get_orders_history(limit=None)

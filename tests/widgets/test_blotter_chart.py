@@ -1,0 +1,120 @@
+"""Blotter, FillsFeed, PriceChart and desk(): event-driven updates, Cancel, close()."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import workbench
+from tests.conftest import eventually
+from tests.widgets.conftest import sent_orders
+from workbench.widgets import Blotter, Desk, FillsFeed, PriceChart, desk, live
+
+
+def resting_limit(broker: workbench.Broker, symbol: str = "AAPL", qty: int = 5) -> workbench.Order:
+    price = broker.get_market_price(symbol)
+    return broker.place_limit_order(symbol, qty, "buy", limit_price=(price * Decimal("0.7")).quantize(Decimal("0.01")))
+
+
+def test_blotter_shows_positions_orders_and_fills_from_events(broker: workbench.Broker, closing: Callable) -> None:
+    broker.place_market_order("MSFT", 4, "buy")
+    blotter = closing(Blotter(broker))
+    eventually(lambda: "MSFT" in blotter.positions.value, 5)
+    assert "no open orders" in blotter.orders.children[0].value
+    limit = resting_limit(broker)  # placed after the blotter was built: it arrives by on_order
+    eventually(lambda: limit.order_id in blotter.cancel_buttons(), 5)
+    assert "wb-cancel" in blotter.cancel_buttons()[limit.order_id]._dom_classes
+    broker.place_market_order("AAPL", 3, "buy")  # a fill: positions and fills feed follow
+    eventually(lambda: "AAPL" in blotter.positions.value and blotter.fills.table.value.count("<tr>") == 3, 5)
+    assert blotter.fills.table.value.index("AAPL") < blotter.fills.table.value.index("MSFT")  # newest first
+    assert "simulated" in blotter.positions.value
+
+
+def test_blotter_cancel_button_cancels_the_order(broker: workbench.Broker, closing: Callable) -> None:
+    first, second = resting_limit(broker), resting_limit(broker, "MSFT")
+    blotter = closing(Blotter(broker))
+    eventually(lambda: set(blotter.cancel_buttons()) == {first.order_id, second.order_id}, 5)
+    rows = [row.children[0] for row in blotter.orders.children]
+    assert rows[0] is blotter.cancel_buttons()[second.order_id]  # newest first
+    blotter.cancel_buttons()[first.order_id].click()
+    eventually(lambda: first.order_id not in blotter.cancel_buttons(), 5)
+    assert "CANCELLED" in blotter.message.value and first.order_id in blotter.message.value
+    ledger = sent_orders(broker)
+    assert ledger.loc[first.order_id, "status"] == "CANCELLED" and ledger.loc[second.order_id, "status"] == "NEW"
+
+
+def test_closed_blotter_stops_following(broker: workbench.Broker) -> None:
+    blotter = Blotter(broker)
+    eventually(lambda: "no positions" in blotter.positions.value, 5)
+    refreshed: list[int] = []
+    blotter.on_refresh(lambda: refreshed.append(1))
+    blotter.close()
+    order = resting_limit(broker)
+    broker.place_market_order("AAPL", 1, "buy")
+    probe = Blotter(broker)  # a live blotter sees the same events, so they were delivered
+    try:
+        eventually(lambda: order.order_id in probe.cancel_buttons() and "AAPL" in probe.positions.value, 5)
+    finally:
+        probe.close()
+    assert refreshed == [] and order.order_id not in blotter.open_orders and blotter.closed
+
+
+def test_fills_feed_lists_todays_fills_newest_first_once_each(broker: workbench.Broker, closing: Callable) -> None:
+    broker.place_market_order("AAPL", 1, "buy")
+    feed = closing(FillsFeed(broker, limit=2))
+    eventually(lambda: "AAPL" in feed.table.value, 5)
+    broker.place_market_order("MSFT", 2, "buy")
+    broker.place_market_order("NVDA", 3, "buy")
+    eventually(lambda: "NVDA" in feed.table.value, 5)
+    assert "MSFT" in feed.table.value and "AAPL" not in feed.table.value  # only the newest 2 shown
+    assert "3 fills, newest 2 shown" in feed.table.value
+    assert [f.symbol for f in feed.fills] == ["NVDA", "MSFT"]
+
+
+def test_chart_marks_fills_and_redraws_on_a_new_fill(broker: workbench.Broker, closing: Callable) -> None:
+    broker.place_market_order("AAPL", 2, "buy")
+    chart = closing(PriceChart(broker, "AAPL", days=30))
+    eventually(lambda: chart.renders >= 1, 20)
+    assert chart.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "1 of your fills marked" in chart.caption.value and "simulated" in chart.caption.value
+    broker.place_market_order("AAPL", 1, "sell")
+    eventually(lambda: "2 of your fills marked" in chart.caption.value, 20)
+    renders = chart.renders
+    broker.place_market_order("MSFT", 1, "buy")  # another symbol's fill does not redraw this chart
+    chart.symbol = "msft"
+    eventually(lambda: chart.symbol == "MSFT" and "MSFT" in chart.caption.value, 20)
+    assert chart.renders == renders + 1 and "1 of your fills marked" in chart.caption.value
+
+
+def test_desk_one_liner_wires_ticket_blotter_and_chart(broker: workbench.Broker, closing: Callable) -> None:
+    view = closing(desk(broker, symbol="AAPL"))
+    assert isinstance(view, Desk) and "wb-desk" in view.widget._dom_classes
+    classes = _classes(view.widget)
+    for css in ("wb-ticket", "wb-symbol", "wb-side", "wb-qty", "wb-order-type", "wb-limit-price", "wb-tif",
+                "wb-submit", "wb-confirm", "wb-status", "wb-price", "wb-blotter", "wb-positions", "wb-orders",
+                "wb-fills", "wb-chart"):
+        assert css in classes, css
+    eventually(lambda: view.ticket._quote is not None, 5)
+    view.ticket.submit.click()
+    view.ticket.wait()
+    eventually(lambda: "AAPL" in view.blotter.positions.value and "1 of your fills" in view.chart.caption.value, 20)
+    view.ticket.symbol.value = "NVDA"
+    eventually(lambda: "NVDA" in view.chart.caption.value, 20)
+    mimebundle = view._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in mimebundle
+
+
+def test_closing_the_desk_closes_every_part(broker: workbench.Broker) -> None:
+    view = desk(broker)
+    parts = [view.ticket, view.blotter, view.blotter.fills, view.chart, view]
+    assert all(p in live() for p in parts)
+    view.close()
+    assert all(p.closed for p in parts) and not any(p in live() for p in parts)
+    assert broker.is_connected()  # the desk did not connect it, so it does not close it
+
+
+def _classes(widget) -> set[str]:
+    found = set(getattr(widget, "_dom_classes", ()))
+    for child in getattr(widget, "children", ()):
+        found |= _classes(child)
+    return found

@@ -1,0 +1,551 @@
+"""``alpaca``: Alpaca through alpaca-py 0.44.0 (``TradingClient``, ``StockHistoricalDataClient``, ``TradingStream``).
+
+- REST calls are blocking ``requests`` calls: each runs in a worker thread with an HTTP timeout
+  (``alpaca.timeout``; alpaca-py sets none) and alpaca-py's own 429/504 retry loop bounded by
+  ``alpaca.retries`` / ``alpaca.retry_wait``. Answers are plain JSON (``raw_data=True``) parsed by
+  :mod:`.parse`, so money stays Decimal and an unknown enum never breaks a call.
+- Orders are idempotent by client_order_id: Alpaca refuses a reused one, and the adapter then returns the
+  existing order; after a timeout or a lost connection it looks the id up before sending again.
+- Fills and order updates come from the trade_updates stream, run on workbench's loop. After every
+  reconnect the adapter reconciles through REST (orders changed meanwhile, FILL activities), and each fill
+  is delivered once whichever way it arrived (keyed by order id + cumulative quantity).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
+from workbench.core.enums import Feature
+from workbench.core.errors import (
+    AuthError,
+    BrokerError,
+    BrokerUnavailable,
+    ConfigError,
+    InvalidOrder,
+    OrderNotFound,
+    OrderRejected,
+    RequestTimeout,
+    SymbolNotFound,
+    WorkbenchError,
+)
+from workbench.core.intervals import parse_interval
+from workbench.core.log import get_logger
+from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
+from workbench.core.settings import Settings
+from workbench.marketdata.base import resolve_range
+
+from . import parse as p
+from .config import AlpacaConfig, credentials
+
+__all__ = ["AlpacaAdapter"]
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+#: How far back a reconciliation looks before the last event it saw (clock skew, same-millisecond fills).
+RECONCILE_MARGIN = timedelta(minutes=2)
+_SAME_FIELDS = ("symbol", "side", "qty", "order_type", "tif", "limit_price", "stop_price", "trail_price",
+                "trail_percent", "notional")
+
+
+def _sdk() -> Any:
+    try:
+        import alpaca.data.historical as data
+        import alpaca.data.requests as data_requests
+        import alpaca.data.timeframe as timeframe
+        import alpaca.trading.client as trading
+        import alpaca.trading.requests as requests
+        from alpaca.common.exceptions import APIError
+    except ImportError as exc:
+        raise ConfigError("the alpaca broker needs alpaca-py: pip install 'workbench[alpaca]'",
+                          key="default_broker") from exc
+    return type("AlpacaSDK", (), {"data": data, "data_requests": data_requests, "timeframe": timeframe,
+                                  "trading": trading, "requests": requests, "APIError": APIError})
+
+
+def _timeout_adapter(timeout: float) -> Any:
+    """A requests transport adapter that applies ``timeout`` to every request that sets none."""
+    from requests.adapters import HTTPAdapter
+
+    class _TimeoutAdapter(HTTPAdapter):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = timeout
+            return super().send(request, **kwargs)
+
+    return _TimeoutAdapter()
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+class AlpacaAdapter(AdapterBase):
+    """Alpaca (paper by default) or workbench's Alpaca emulator."""
+
+    name = "alpaca"
+    capabilities = Capabilities(
+        order_types=frozenset(p.ORDER_TYPES), tifs=frozenset(p.TIFS),
+        features=frozenset({Feature.STREAM_FILLS, Feature.STREAM_ORDERS, Feature.MARKET_DATA_STREAM, Feature.HISTORY,
+                            Feature.SHORTING, Feature.FRACTIONAL, Feature.NOTIONAL, Feature.PARTIAL_FILLS,
+                            Feature.MARKET_CALENDAR}),
+    )
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.config = settings.section_model("alpaca", AlpacaConfig)
+        self.trading: Any = None
+        self.data: Any = None
+        self._sdk: Any = None
+        self._stream: Any = None
+        self._stream_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._fills = EventFanout()
+        self._orders = EventFanout()
+        self._seen_fills: dict[str, set[str]] = {}  # order id -> fill keys delivered
+        self._last_order: dict[str, Order] = {}  # order id -> the snapshot last published
+        self._open_ids: set[str] = set()  # orders last seen working (reconciled after a reconnect)
+        self._coids: dict[str, str] = {}  # order id -> client order id (FILL activities lack it)
+        self._horizon: datetime | None = None  # the latest broker time seen in an event
+        self._open = False
+
+    # -- connection -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self._open:
+            return
+        self.config.check_endpoint()
+        key, secret = credentials(self.settings)  # before anything is sent
+        sdk = self._sdk = self._sdk or _sdk()
+        k, s = key.get_secret_value(), secret.get_secret_value()
+        self.trading = sdk.trading.TradingClient(k, s, paper=True, raw_data=True, url_override=self.config.base)
+        self.data = sdk.data.StockHistoricalDataClient(k, s, raw_data=True, url_override=self.config.data)
+        for client in (self.trading, self.data):
+            client._retry, client._retry_wait = self.config.retries, self.config.retry_wait
+            transport = _timeout_adapter(self.config.timeout)
+            client._session.mount("https://", transport)
+            client._session.mount("http://", transport)
+        try:
+            clock = await self._rest(self.trading.get_clock)  # checks the keys and the endpoint
+            self._horizon = p.parse_clock(clock).ts
+            self._open = True
+            await self._start_stream(k, s)
+        except BaseException:
+            await self._shutdown()
+            raise
+
+    async def _start_stream(self, key: str, secret: str) -> None:
+        from .stream import TradeUpdatesStream
+
+        stream = self._stream = TradeUpdatesStream(key, secret, self.config.stream_url, self._on_message,
+                                                   self._on_stream_connected, self.config.reconnect_min,
+                                                   self.config.reconnect_max)
+        self._stream_task = asyncio.get_running_loop().create_task(stream._run_forever(), name="workbench-alpaca-stream")
+        deadline = asyncio.get_running_loop().time() + self.config.timeout
+        while not stream.connected:  # fills right after connect() must not be missed
+            if stream.auth_failed:
+                raise AuthError("Alpaca refused the key pair on the trade_updates stream", broker=self.name,
+                                code="stream_auth")
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0 or self._stream_task.done():
+                raise BrokerUnavailable(f"no trade_updates stream at {self.config.stream_url} within "
+                                        f"{self.config.timeout} s", broker=self.name, code="stream")
+            stream.changed.clear()
+            try:
+                await asyncio.wait_for(stream.changed.wait(), min(remaining, 0.25))
+            except asyncio.TimeoutError:
+                pass
+
+    async def disconnect(self) -> None:
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self._open = False
+        if self._stream is not None:
+            await self._stream.stop_ws()  # its loop ends at the next turn even if a cancel is swallowed
+        tasks = [t for t in (self._stream_task, *self._tasks) if t is not None]
+        for _ in range(20):  # asyncio.wait_for (3.11) can swallow a cancel that races a completion: repeat it
+            pending = [t for t in tasks if not t.done()]
+            if not pending:
+                break
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=0.25)
+        else:
+            log.warning("Alpaca adapter tasks still running after close: %s", [t for t in tasks if not t.done()])
+        self._tasks.clear()
+        self._stream_task = None
+        if self._stream is not None:
+            try:
+                await self._stream.close()
+            except Exception as exc:  # the socket may already be gone
+                log.debug("closing the trade stream: %s", exc)
+            self._stream = None
+        for client in (self.trading, self.data):
+            if client is not None:
+                client._session.close()
+        self.trading = self.data = None
+
+    def is_connected(self) -> bool:
+        return self._open
+
+    @property
+    def state(self) -> str:
+        if not self._open:
+            return "disconnected"
+        return "connected" if self._stream is not None and self._stream.connected else "reconnecting"
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- REST plumbing ----------------------------------------------------------------------
+
+    async def _rest(self, fn: Callable[..., T], *args: Any, about: str = "") -> T:
+        """Run one alpaca-py call in a worker thread; every failure becomes a typed error (raise ... from)."""
+        import requests
+
+        try:
+            return await asyncio.to_thread(functools.partial(fn, *args))
+        except self._sdk.APIError as exc:
+            response = getattr(exc, "response", None)
+            retry_after = _retry_after(response)
+            raise p.error_from_response(exc.status_code, str(exc), about, retry_after) from exc
+        except requests.exceptions.Timeout as exc:
+            raise RequestTimeout(f"Alpaca did not answer within {self.config.timeout} s", broker=self.name,
+                                 code="timeout", raw=type(exc).__name__) from exc
+        except requests.exceptions.RequestException as exc:
+            raise BrokerUnavailable(f"cannot reach Alpaca at {self.config.base_url}: {type(exc).__name__}",
+                                    broker=self.name, code="connection", raw=str(exc)) from exc
+        except WorkbenchError:
+            raise
+        except ValueError as exc:  # the SDK refused an argument client-side, or the body was not JSON
+            raise BrokerError(f"alpaca-py refused the call: {exc}", broker=self.name, code="client",
+                              raw=str(exc)) from exc
+
+    def _known(self, data: dict[str, Any]) -> Order:
+        order = p.parse_order(data)
+        self._coids[order.order_id] = order.client_order_id
+        if order.is_open:
+            self._open_ids.add(order.order_id)
+        else:
+            self._open_ids.discard(order.order_id)
+        return order
+
+    # -- account ----------------------------------------------------------------------------
+
+    async def get_account(self) -> AccountInfo:
+        self._require_connected()
+        return p.parse_account(await self._rest(self.trading.get_account))
+
+    async def get_positions(self) -> list[Position]:
+        self._require_connected()
+        rows = await self._rest(self.trading.get_all_positions)
+        return sorted((p.parse_position(r) for r in rows), key=lambda pos: pos.symbol)
+
+    async def get_position(self, symbol: str) -> Position | None:
+        self._require_connected()
+        try:
+            return p.parse_position(await self._rest(self.trading.get_open_position, symbol.strip().upper(),
+                                                     about="symbol"))
+        except SymbolNotFound:  # 404 "position does not exist": flat
+            return None
+
+    # -- orders -----------------------------------------------------------------------------
+
+    async def _place_order(self, order: NeutralOrder) -> Order:
+        p.check_order(order)
+        request = self._request(order)
+        attempts = self.config.retries + 1
+        for attempt in range(attempts):
+            try:
+                return self._known(await self._rest(self.trading.submit_order, request, about="order"))
+            except (InvalidOrder, OrderRejected) as exc:
+                if not _duplicate(exc):
+                    raise
+                return self._same_order(await self._by_client_id(order.client_order_id), order)
+            except BrokerUnavailable:  # timeout, lost connection or 5xx: did it arrive anyway?
+                try:
+                    return self._same_order(await self._by_client_id(order.client_order_id), order)
+                except OrderNotFound:
+                    if attempt + 1 == attempts:
+                        raise
+                    log.info("order %s did not reach Alpaca; sending it again", order.client_order_id)
+        raise AssertionError("unreachable")
+
+    def _request(self, order: NeutralOrder) -> Any:
+        cls_name, fields = p.order_request(order)
+        try:
+            return getattr(self._sdk.requests, cls_name)(**fields)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise InvalidOrder(f"alpaca-py refused the order: {exc}", broker=self.name, field="order") from exc
+
+    def _same_order(self, existing: Order, order: NeutralOrder) -> Order:
+        ours = {"symbol": order.symbol, "side": order.side, "qty": order.qty, "order_type": order.order_type,
+                "tif": order.tif, "limit_price": order.limit_price, "stop_price": order.stop_price,
+                "trail_price": order.trail_price, "trail_percent": order.trail_percent, "notional": order.notional}
+        if order.notional is not None:  # Alpaca sizes a notional order itself
+            ours["qty"] = existing.qty
+        if order.order_type.needs_trail:  # Alpaca reports the trailing stop's moving trigger
+            ours["stop_price"] = existing.stop_price
+        diff = [f for f in _SAME_FIELDS if getattr(existing, f) != ours[f]]
+        if diff:
+            raise InvalidOrder(f"client_order_id {order.client_order_id!r} was already used for a different order "
+                               f"(differs in {', '.join(diff)})", field="client_order_id", broker=self.name)
+        return existing
+
+    async def _by_client_id(self, client_order_id: str) -> Order:
+        return self._known(await self._rest(self.trading.get_order_by_client_id, client_order_id, about="order"))
+
+    async def _lookup(self, order_id: str) -> Order:
+        if _is_uuid(order_id):
+            try:
+                return self._known(await self._rest(self.trading.get_order_by_id, order_id, about="order"))
+            except OrderNotFound:
+                pass  # a client order id may look like a UUID too
+        return await self._by_client_id(order_id)
+
+    async def cancel_order(self, order_id: str) -> Order:
+        self._require_connected()
+        order = await self._lookup(order_id)
+        if order.status.is_terminal:
+            return order
+        try:
+            await self._rest(self.trading.cancel_order_by_id, order.order_id, about="order")
+        except OrderRejected:  # 422: no longer cancelable (it finished meanwhile)
+            pass
+        return await self._lookup(order.order_id)
+
+    async def get_order(self, order_id: str) -> Order:
+        self._require_connected()
+        return await self._lookup(order_id)
+
+    async def get_orders_history(self, limit: int | None = 100, since: datetime | None = None) -> list[Order]:
+        self._require_connected()
+        out: dict[str, Order] = {}
+        until: datetime | None = None
+        while limit is None or len(out) < limit:
+            page = 500 if limit is None else min(500, limit - len(out))
+            request = self._sdk.requests.GetOrdersRequest(status="all", limit=page, after=since, until=until,
+                                                          direction="desc", nested=False)
+            rows = await self._rest(self.trading.get_orders, request)
+            fresh = [o for o in map(self._known, rows) if o.order_id not in out]
+            out.update((o.order_id, o) for o in fresh)
+            if len(rows) < page or not fresh:
+                break
+            until = min(o.created_at for o in fresh)  # the next (older) page
+        orders = sorted(out.values(), key=lambda o: o.created_at, reverse=True)
+        return orders[:limit] if limit else orders
+
+    async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
+        self._require_connected()
+        return sorted(await self._fill_activities(since), key=lambda f: (f.ts, f.exec_id))
+
+    async def _fill_activities(self, after: datetime | None) -> list[FillEvent]:
+        """Every FILL activity after ``after`` (paginated), with client order ids filled in."""
+        rows: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"direction": "asc", "page_size": 100}
+            if after is not None:
+                params["after"] = after.astimezone(UTC).isoformat()
+            if token:
+                params["page_token"] = token
+            page = await self._rest(self.trading.get, "/account/activities/FILL", params)
+            rows += page or []
+            if not page or len(page) < 100:
+                break
+            token = page[-1]["id"]
+        for order_id in {str(r["order_id"]) for r in rows} - set(self._coids):
+            try:
+                await self._lookup(order_id)
+            except OrderNotFound:
+                self._coids[order_id] = order_id
+        fills = [p.parse_fill_activity(r, self._coids[str(r["order_id"])]) for r in rows]
+        return [f for f in fills if after is None or f.ts >= after]
+
+    def stream_fills(self) -> AsyncIterator[FillEvent]:
+        return self._fills.stream()
+
+    def stream_orders(self) -> AsyncIterator[Order]:
+        return self._orders.stream()
+
+    # -- the trade_updates stream -----------------------------------------------------------
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        try:
+            order, fill = p.parse_trade_update(message["data"])
+        except (WorkbenchError, KeyError, TypeError) as exc:
+            log.warning("unreadable trade update ignored: %s", exc)
+            return
+        self._coids[order.order_id] = order.client_order_id
+        if fill is not None:
+            self._horizon = max(self._horizon or fill.ts, fill.ts)
+        self._deliver(order, [fill] if fill is not None else [])
+
+    def _deliver(self, order: Order, fills: list[FillEvent]) -> None:
+        """Publish each fill not delivered before, then the order if it changed."""
+        seen = self._seen_fills.setdefault(order.order_id, set())
+        for fill in fills:
+            if fill.exec_id not in seen:
+                seen.add(fill.exec_id)
+                self._fills.publish(fill)
+        if order.is_open:
+            self._open_ids.add(order.order_id)
+        else:
+            self._open_ids.discard(order.order_id)
+        last = self._last_order.get(order.order_id)
+        if last is not None and (order.filled_qty < last.filled_qty or order.updated_at < last.updated_at
+                                 or last.status.is_terminal and order.status is not last.status):
+            return  # an older snapshot (a REST answer overtaken by the stream)
+        state = (order.status, order.raw_status, order.filled_qty, order.qty, order.limit_price, order.stop_price)
+        if last is None or state != (last.status, last.raw_status, last.filled_qty, last.qty, last.limit_price,
+                                     last.stop_price):
+            self._last_order[order.order_id] = order
+            self._orders.publish(order)
+
+    def _on_stream_connected(self, n: int) -> None:
+        if n > 1:
+            log.info("Alpaca trade stream reconnected (%d); reconciling orders and fills through REST", n - 1)
+            self._spawn(self._reconcile())
+
+    async def _reconcile(self) -> None:
+        """After a reconnect: orders that changed and fills that happened while the stream was down."""
+        try:
+            after = (self._horizon or datetime.now(UTC)) - RECONCILE_MARGIN
+            fills = await self._fill_activities(after)
+            request = self._sdk.requests.GetOrdersRequest(status="all", limit=500, after=after, direction="asc")
+            orders = {o.order_id: o for o in map(p.parse_order, await self._rest(self.trading.get_orders, request))}
+            for order_id in (self._open_ids | {f.broker_id for f in fills}) - set(orders):
+                try:
+                    orders[order_id] = p.parse_order(await self._rest(self.trading.get_order_by_id, order_id))
+                except OrderNotFound:
+                    self._open_ids.discard(order_id)
+            by_order: dict[str, list[FillEvent]] = {}
+            for fill in sorted(fills, key=lambda f: (f.ts, f.exec_id)):
+                by_order.setdefault(fill.broker_id, []).append(fill)
+                self._horizon = max(self._horizon or fill.ts, fill.ts)
+            for order in sorted(orders.values(), key=lambda o: o.updated_at):
+                self._coids[order.order_id] = order.client_order_id
+                self._deliver(order, by_order.pop(order.order_id, []))
+            for order_fills in by_order.values():  # fills of orders the list did not return
+                seen = self._seen_fills.setdefault(order_fills[0].broker_id, set())
+                for fill in order_fills:
+                    if fill.exec_id not in seen:
+                        seen.add(fill.exec_id)
+                        self._fills.publish(fill)
+        except WorkbenchError as exc:  # the next reconnect tries again
+            log.warning("Alpaca reconciliation after a reconnect failed: %s", exc)
+
+    # -- market data ------------------------------------------------------------------------
+
+    def _md(self, name: str, **fields: Any) -> Any:
+        return getattr(self._sdk.data_requests, name)(**fields, feed=self.config.feed)
+
+    async def get_quote(self, symbol: str) -> Quote:
+        self._require_connected()
+        sym = symbol.strip().upper()
+        return (await self._quotes([sym]))[sym]
+
+    async def _quotes(self, symbols: list[str]) -> dict[str, Quote]:
+        request = self._md("StockSnapshotRequest", symbol_or_symbols=symbols)
+        snaps = await self._rest(self.data.get_stock_snapshot, request, about="symbol")
+        out = {}
+        for sym in symbols:
+            snap = (snaps or {}).get(sym) or {}
+            trade, quote = snap.get("latestTrade") or snap.get("latest_trade"), snap.get("latestQuote") or {}
+            if not trade:
+                raise SymbolNotFound(f"Alpaca has no trades for {sym!r} on the {self.config.feed} feed",
+                                     broker=self.name, code="no_data")
+            out[sym] = Quote(symbol=sym, last=p.to_decimal(trade["p"]), bid=p.to_decimal(quote.get("bp")) or None,
+                             ask=p.to_decimal(quote.get("ap")) or None, ts=p.parse_time(trade["t"]), source=self.name,
+                             simulated=bool(trade.get("wb_simulated", False)))
+        return out
+
+    async def get_market_price(self, symbol: str) -> Decimal:
+        self._require_connected()
+        sym = symbol.strip().upper()
+        trades = await self._rest(self.data.get_stock_latest_trade,
+                                  self._md("StockLatestTradeRequest", symbol_or_symbols=sym), about="symbol")
+        trade = (trades or {}).get(sym)
+        if not trade:
+            raise SymbolNotFound(f"Alpaca has no trades for {sym!r} on the {self.config.feed} feed", broker=self.name,
+                                 code="no_data")
+        return p.to_decimal(trade["p"])
+
+    async def get_history(self, symbol: str, days: int | None = None, start: datetime | str | None = None,
+                          end: datetime | str | None = None, interval: str = "1d") -> pd.DataFrame:
+        self._require_connected()
+        iv = parse_interval(interval)
+        amount, unit = p.timeframe(iv)
+        sym = symbol.strip().upper()
+        t0, t1 = resolve_range(start, end, days, datetime.now(UTC), iv.intraday)
+        if not iv.intraday:
+            t0 = t0.normalize()
+        tf = self._sdk.timeframe.TimeFrame(amount, self._sdk.timeframe.TimeFrameUnit(unit))
+        request = self._md("StockBarsRequest", symbol_or_symbols=sym, timeframe=tf, start=t0.to_pydatetime(),
+                           end=t1.to_pydatetime(), adjustment=self.config.adjustment)
+        bars = (await self._rest(self.data.get_stock_bars, request, about="symbol") or {}).get(sym, [])
+        attrs = {"broker": self.name, "source": self.name, "symbol": sym, "interval": iv.name,
+                 "adjusted": self.config.adjustment != "raw", "adjustment": self.config.adjustment,
+                 "feed": self.config.feed, "simulated": bool(bars and bars[0].get("wb_simulated", False))}
+        frame = p.bars_frame(bars, iv.intraday, **attrs)
+        return frame[(frame.index >= t0) & (frame.index < t1)]
+
+    async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
+        self._require_connected()
+        wanted = [s.strip().upper() for s in ([symbols] if isinstance(symbols, str) else symbols)]
+        first = await self._quotes(wanted)  # unknown symbols fail now, not in the background
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._poll_quotes(wanted, callback, first))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return Subscription(wanted, lambda: loop.call_soon_threadsafe(task.cancel))
+
+    async def _poll_quotes(self, symbols: list[str], callback: Callable[[Quote], Any], first: dict[str, Quote]) -> None:
+        last: dict[str, Decimal] = {}
+        quotes = first
+        while True:
+            for sym, quote in quotes.items():
+                if last.get(sym) != quote.last:
+                    last[sym] = quote.last
+                    try:
+                        callback(quote)
+                    except Exception:
+                        log.exception("market-data subscriber for %s failed", sym)
+            await asyncio.sleep(self.config.quote_poll_interval)
+            try:
+                quotes = await self._quotes(symbols)
+            except WorkbenchError as exc:  # a data outage must not end the subscription
+                log.warning("quote poll failed: %s", exc)
+                quotes = {}
+
+    async def get_clock(self) -> MarketClock:
+        self._require_connected()
+        return p.parse_clock(await self._rest(self.trading.get_clock))
+
+
+def _duplicate(exc: WorkbenchError) -> bool:
+    """Alpaca's answer to a reused client_order_id (422; its code 40010001 is shared with other refusals)."""
+    return "client_order_id must be unique" in exc.message.lower()
+
+
+def _retry_after(response: Any) -> float | None:
+    try:
+        return float(response.headers.get("Retry-After"))
+    except (AttributeError, TypeError, ValueError):
+        return None

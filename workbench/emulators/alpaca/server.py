@@ -1,0 +1,411 @@
+"""The Alpaca emulator: one aiohttp server for the trading API, the market-data API and the trade_updates
+websocket, backed by a :class:`~workbench.paper.engine.PaperEngine` and its market-data provider.
+
+Run it on its own loop in a daemon thread (:meth:`AlpacaEmulator.start_in_thread`, or ``with
+AlpacaEmulator(...) as emu:``) or inside a running loop (``await emu.start()``). Engine calls run on the
+server's loop, or in a worker thread when the provider does I/O (yfinance).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hmac
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import WSMsgType, web
+
+from workbench.adapters.alpaca.config import KEY_ENV, SECRET_ENV
+from workbench.core.log import get_logger
+
+from .book import Book
+
+__all__ = ["AlpacaEmulator", "Fault", "error", "EMULATOR"]
+
+log = get_logger(__name__)
+T = TypeVar("T")
+#: The application key under which route handlers find their emulator.
+EMULATOR: web.AppKey[Any] = web.AppKey("emulator", object)
+
+
+def error(status: int, code: int, message: str) -> web.Response:
+    """An Alpaca error answer: ``{"code": 40410000, "message": "order not found"}``."""
+    return web.json_response({"code": code, "message": message}, status=status)
+
+
+@dataclass
+class Fault:
+    """An injected answer for the next ``times`` requests whose path starts with ``path`` (tests).
+
+    ``status`` 0 passes the request through and delays the real answer by ``delay`` (the request took
+    effect, the client times out).
+    """
+
+    method: str
+    path: str
+    status: int
+    body: str
+    times: int = 1
+    delay: float = 0.0
+
+
+class AlpacaEmulator:
+    """Alpaca's REST + trade_updates API over a paper engine, on 127.0.0.1 by default.
+
+    ``key`` / ``secret`` default to ``ALPACA_API_KEY`` / ``ALPACA_SECRET_KEY``; any other pair gets 401 (REST)
+    or an authorization failure (stream). ``tick_interval`` drives resting orders (None: tests call
+    :meth:`tick`). ``page_limit`` caps bars per page (Alpaca: 10000), to exercise pagination.
+
+    Without ``engine`` it builds (and on stop closes) its own from ``settings`` (workbench settings: the
+    market-data provider and paper rules) over ``db`` or a temporary ledger that is removed on stop.
+
+    >>> with AlpacaEmulator(key="PKTEST", secret="s3cret") as emu:
+    ...     settings = {"alpaca": emu.settings()}
+    """
+
+    def __init__(self, engine: Any = None, *, host: str = "127.0.0.1", port: int = 0, key: str | None = None,
+                 secret: str | None = None, tick_interval: float | None = 1.0, page_limit: int = 10_000,
+                 settings: Any = None, db: str | None = None) -> None:
+        key = key if key is not None else os.environ.get(KEY_ENV)
+        secret = secret if secret is not None else os.environ.get(SECRET_ENV)
+        if not key or not secret:
+            raise ValueError(f"the Alpaca emulator needs a key pair: set {KEY_ENV} and {SECRET_ENV} "
+                             "(or pass key= and secret=)")
+        self._owns_engine = engine is None  # built here from settings: closed (and its temp ledger removed) on stop
+        if engine is None:
+            from . import build_engine
+
+            engine = build_engine(settings, db)
+        self._temp_dir = engine.config.db_path if self._owns_engine and db is None else None
+        self.engine = engine
+        self.host = host
+        self._port = port
+        self._key, self._secret = key, secret
+        self.tick_interval = tick_interval
+        self.page_limit = page_limit
+        self.faults: list[Fault] = []
+        #: False: new stream connections are refused (503) until set back to True (tests of reconnects).
+        self.accept_streams = True
+        self.requests: list[tuple[str, str]] = []  # (method, path + query) of every REST request
+        self.book: Book = None  # type: ignore[assignment]
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._listeners: set[web.WebSocketResponse] = set()
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:  # never the key pair
+        return f"<AlpacaEmulator {self.base_url if self._loop else 'not started'}>"
+
+    # -- addresses ----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self._port}"
+
+    @property
+    def data_url(self) -> str:
+        return self.base_url
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://{self.host}:{self._port}/stream"
+
+    def settings(self) -> dict[str, str]:
+        """The ``alpaca`` settings section that points workbench at this emulator."""
+        return {"base_url": self.base_url, "data_url": self.data_url, "stream_url": self.stream_url}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> AlpacaEmulator:
+        from .marketdata import ROUTES as DATA_ROUTES
+        from .trading import ROUTES as TRADING_ROUTES
+
+        self._loop = asyncio.get_running_loop()
+        self.book = Book(self.engine, self.broadcast, self._wake)
+        with contextlib.suppress(Exception):  # load the exchange calendar now, not on the first DAY order
+            self.engine.calendar.next_close(self.engine.clock())
+        app = web.Application(middlewares=[self._middleware])
+        app[EMULATOR] = self
+        for method, path, handler in (*TRADING_ROUTES, *DATA_ROUTES):
+            app.router.add_route(method, path, handler)
+        app.router.add_get("/stream", self._stream)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._port, reuse_address=True)
+        await site.start()
+        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.tick_interval:
+            self._ticker = asyncio.create_task(self._tick_loop())
+        log.info("Alpaca emulator listening on %s", self.base_url)
+        return self
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+            self._ticker = None
+        await self.drop_streams()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.book is not None:
+            self.book.close()
+        if self._owns_engine:
+            self.engine.close()
+            if self._temp_dir is not None:
+                import shutil
+                from pathlib import Path
+
+                shutil.rmtree(Path(self._temp_dir).parent, ignore_errors=True)
+
+    async def serve_forever(self, on_started: Callable[[AlpacaEmulator], None] | None = None) -> None:
+        """Serve until cancelled, or until SIGINT / SIGTERM when run in the main thread."""
+        await self.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = []
+        if threading.current_thread() is threading.main_thread():
+            import signal
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(sig, stop.set)
+                    signals.append(sig)
+        if on_started is not None:
+            on_started(self)
+        try:
+            await stop.wait()
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+    def start_in_thread(self, timeout: float = 10.0) -> AlpacaEmulator:
+        """Start on a fresh loop in a daemon thread; returns once listening."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"alpaca-emulator-{id(self):x}", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError("the Alpaca emulator did not start")
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop_thread(self, timeout: float = 10.0) -> None:
+        if self._thread is None or self._loop is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._thread = None
+
+    def __enter__(self) -> AlpacaEmulator:
+        return self.start_in_thread()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_thread()
+
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
+        """Run ``fn(*args)`` on the emulator loop (from any thread) and return its result."""
+        assert self._loop is not None, "not started"
+        if _running_loop() is self._loop:
+            return fn(*args)
+
+        async def job() -> T:
+            result = fn(*args)
+            return await result if asyncio.iscoroutine(result) else result
+
+        return asyncio.run_coroutine_threadsafe(job(), self._loop).result(timeout)
+
+    def tick(self) -> int:
+        """One price update for working orders (thread-safe); returns how many orders changed."""
+        return self.call(self._tick_once)
+
+    def fail_next(self, method: str, path: str, status: int, body: Any = None, times: int = 1,
+                  delay: float = 0.0) -> None:
+        """Answer the next ``times`` ``method`` requests under ``path`` with ``status`` and ``body`` (tests).
+
+        ``delay`` seconds pass before the answer (a hanging server, for timeouts); ``status`` 0 lets the
+        request through and only delays its answer.
+        """
+        text = body if isinstance(body, str) else json.dumps(body if body is not None else
+                                                             {"code": status * 100000, "message": "injected"})
+        self.call(self.faults.append, Fault(method.upper(), path, status, text, times, delay))
+
+    def disconnect_streams(self) -> None:
+        """Close every trade_updates connection now (clients reconnect by themselves)."""
+        self.call(self.drop_streams)
+
+    async def drop_streams(self) -> None:
+        for ws in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await ws.close()
+        self._sockets.clear()
+        self._listeners.clear()
+
+    # -- engine plumbing ----------------------------------------------------------------------
+
+    async def run_engine(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """An engine/provider call: inline, or in a worker thread when the provider does I/O."""
+        if getattr(self.engine.prices, "blocking", False):
+            return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+        return fn(*args, **kwargs)
+
+    def _wake(self) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if _running_loop() is loop:
+            loop.call_soon(self.book.drain)
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self.book.drain)
+
+    async def _tick_loop(self) -> None:
+        assert self.tick_interval
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            try:
+                await self.run_engine(self.engine.tick)
+                self.book.drain()
+            except Exception:
+                log.exception("tick failed")
+
+    def _tick_once(self) -> int:
+        changed = self.engine.tick()
+        self.book.drain()
+        return changed
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        if request.path == "/stream":
+            return await handler(request)
+        self.requests.append((request.method, request.path_qs))
+        if not self._authorized(request.headers):
+            return error(401, 40110000, "request is not authorized")
+        for fault in self.faults:
+            if fault.method == request.method and request.path.startswith(fault.path) and fault.times > 0:
+                fault.times -= 1
+                answer = await handler(request) if fault.status == 0 else None
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if answer is not None:
+                    return answer
+                return web.Response(text=fault.body, status=fault.status, content_type="application/json")
+        self.faults = [f for f in self.faults if f.times > 0]
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except (ValueError, KeyError, ArithmeticError) as exc:
+            return error(422, 40010000, f"invalid request: {exc}")
+
+    def _authorized(self, headers: Any) -> bool:
+        key, secret = headers.get("APCA-API-KEY-ID", ""), headers.get("APCA-API-SECRET-KEY", "")
+        if not key and headers.get("Authorization", "").startswith("Basic "):
+            import base64
+
+            with contextlib.suppress(ValueError):
+                key, _, secret = base64.b64decode(headers["Authorization"][6:]).decode().partition(":")
+        return hmac.compare_digest(key, self._key) and hmac.compare_digest(secret, self._secret)
+
+    # -- the trade_updates stream ---------------------------------------------------------------
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        if not self.accept_streams:
+            return web.Response(status=503, text="stream unavailable")
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        authorized = False
+        try:
+            async for msg in ws:
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    break
+                try:
+                    frame = json.loads(msg.data)
+                    action, data = frame.get("action"), frame.get("data") or {}
+                except (ValueError, AttributeError):
+                    await self._send(ws, {"stream": "error", "data": {"error_message": "invalid syntax"}})
+                    continue
+                if action == "authenticate":
+                    authorized = hmac.compare_digest(str(data.get("key_id", "")), self._key) and \
+                        hmac.compare_digest(str(data.get("secret_key", "")), self._secret)
+                    status = "authorized" if authorized else "unauthorized"
+                    await self._send(ws, {"stream": "authorization",
+                                          "data": {"action": "authenticate", "status": status}})
+                    if not authorized:
+                        break
+                elif action == "listen" and authorized:
+                    streams = [s for s in data.get("streams", []) if s == "trade_updates"]
+                    if streams:
+                        self._listeners.add(ws)
+                    else:
+                        self._listeners.discard(ws)
+                    await self._send(ws, {"stream": "listening", "data": {"streams": streams}})
+                else:
+                    await self._send(ws, {"stream": "authorization",
+                                          "data": {"action": str(action), "status": "unauthorized"}})
+        finally:
+            self._sockets.discard(ws)
+            self._listeners.discard(ws)
+            with contextlib.suppress(Exception):
+                await ws.close()
+        return ws
+
+    async def _send(self, ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
+        await ws.send_bytes(json.dumps(message).encode())  # Alpaca's paper stream sends binary frames
+
+    def broadcast(self, message: dict[str, Any]) -> None:
+        """Send one trade_updates message to every listening connection (loop thread)."""
+        payload = json.dumps(message).encode()
+        for ws in list(self._listeners):
+            if ws.closed:
+                self._listeners.discard(ws)
+                continue
+            task = asyncio.ensure_future(ws.send_bytes(payload))
+            task.add_done_callback(_ignore_closed)
+
+
+def _ignore_closed(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # a connection closing under the send is not an error
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

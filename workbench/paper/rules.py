@@ -1,0 +1,87 @@
+"""Pure pricing rules of the paper engine: tick sizes, trailing stops, notional sizing, position marks."""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_DOWN, Decimal
+
+from workbench.core.enums import OrderType, Side
+from workbench.core.errors import InvalidOrder
+from workbench.core.models import NeutralOrder, Position
+
+__all__ = ["check_tick_size", "trail_stop", "notional_qty", "mark", "ENGINE_ID", "engine_id"]
+
+PRICE_Q = Decimal("0.0001")
+AVG_Q = Decimal("0.000001")
+#: Fractional shares are sized to 9 decimal places (as Alpaca does).
+QTY_Q = Decimal("0.000000001")
+_PENNY = Decimal("0.01")
+_SUB_PENNY = Decimal("0.0001")
+_HUNDRED = Decimal(100)
+_ZERO = Decimal(0)
+
+#: The shape of the engine's own order ids; client order ids of this shape are refused, so that an id
+#: is never ambiguous (``P000000002`` is always an order id).
+ENGINE_ID = re.compile(r"P[0-9]{9,}")
+
+
+def engine_id(seq: int) -> str:
+    return f"P{seq:09d}"
+
+
+def check_tick_size(order: NeutralOrder, broker: str) -> None:
+    """US equities quote in pennies at or above $1 and in 0.0001 below (SEC Rule 612)."""
+    for field in ("limit_price", "stop_price", "trail_price"):
+        price = getattr(order, field)
+        if price is None:
+            continue
+        tick = _PENNY if price >= 1 or field == "trail_price" and price >= _PENNY else _SUB_PENNY
+        if price % tick:
+            raise InvalidOrder(f"{field} {price} is not a multiple of the tick size {tick}", field=field,
+                               broker=broker, code="tick_size")
+
+
+def trail_stop(side: Side, best: Decimal, trail_price: Decimal | None, trail_percent: Decimal | None) -> Decimal:
+    """A trailing stop's trigger: ``best`` (the high for a sell, the low for a buy) moved by the trail.
+
+    A sell stop sits below the high-water mark, a buy stop above the low-water mark.
+    """
+    if trail_price is not None:
+        offset = trail_price
+    else:
+        assert trail_percent is not None
+        offset = best * trail_percent / _HUNDRED
+    return (best - offset if side is Side.SELL else best + offset).quantize(PRICE_Q)
+
+
+def improves(side: Side, price: Decimal, best: Decimal) -> bool:
+    """Whether ``price`` is a new high-water mark (sell) or low-water mark (buy)."""
+    return price > best if side is Side.SELL else price < best
+
+
+def crossed(side: Side, price: Decimal, stop: Decimal) -> bool:
+    """Whether ``price`` triggers a stop at ``stop`` (a buy stop from below, a sell stop from above)."""
+    return price >= stop if side is Side.BUY else price <= stop
+
+
+def notional_qty(notional: Decimal, price: Decimal) -> Decimal:
+    """Shares that ``notional`` buys (or raises) at ``price``, rounded down to 9 decimals."""
+    return (notional / price).quantize(QTY_Q, rounding=ROUND_DOWN).normalize()
+
+
+def initial_stop(order: NeutralOrder, price: Decimal) -> Decimal | None:
+    """The trigger an order starts with (a trailing stop's first one comes from the current price)."""
+    if order.order_type is OrderType.TRAILING_STOP:
+        return trail_stop(order.side, price, order.trail_price, order.trail_percent)
+    return order.stop_price
+
+
+def mark(symbol: str, qty: Decimal, avg: Decimal, price: Decimal | None) -> Position:
+    """A position marked at ``price``; ``unrealized_pnl_pct`` is a fraction of the cost (0.05 = 5 %)."""
+    if price is None:
+        return Position(symbol=symbol, qty=qty, avg_price=avg)
+    pnl = (price - avg) * qty
+    cost = abs(qty * avg)
+    pct = (pnl / cost).quantize(AVG_Q) if cost else _ZERO
+    return Position(symbol=symbol, qty=qty, avg_price=avg, market_price=price, market_value=qty * price,
+                    unrealized_pnl=pnl, unrealized_pnl_pct=pct)

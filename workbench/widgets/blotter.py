@@ -1,0 +1,313 @@
+"""The blotter (positions, open orders with a Cancel button each, today's fills) and the fills feed.
+
+Driven by the Broker's ``on_order`` / ``on_fill`` events; a slow timer (``widgets.refresh_seconds``)
+re-marks positions to market. Open-order rows are kept per order id and only the rows that changed are
+rebuilt, so a fill with hundreds of working orders costs one row update and one positions table.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import ipywidgets as w
+
+from workbench.core import display
+from workbench.core.enums import Feature, OrderStatus
+from workbench.core.errors import WorkbenchError
+from workbench.core.models import FillEvent, Order
+
+from ._base import Component, error_text, log
+from .config import widgets_config
+
+__all__ = ["Blotter", "FillsFeed"]
+
+_OPEN = [s.value for s in OrderStatus if s.is_open]
+
+
+def _today() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class FillsFeed(Component):
+    """Today's fills for ``broker``, newest first, updated on every fill (``limit`` rows shown)."""
+
+    def __init__(self, broker: Any, limit: int = 50, since: datetime | None = None) -> None:
+        super().__init__()
+        self.session = broker
+        self.limit = limit
+        self.fills: list[FillEvent] = []  # newest first
+        self._rows: list[tuple[str, ...]] = []
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+        self.table = w.HTML("<span class='wb-muted'>loading fills…</span>")
+        self.widget = w.VBox([w.HTML("<b>Fills today</b>"), self.table])
+        self.widget.add_class("wb-fills")
+        self.own(broker.on_fill(self._on_fill))
+        self.spawn(self._load(since or _today()), "load fills")
+
+    async def _load(self, since: datetime) -> None:
+        frame = await self.session.get_fills_async(since=since)
+        rows = [(f"{ts:%H:%M:%S}", r.symbol, r.side, r.qty, r.price, r.commission, r.order_id, r.exec_id)
+                for ts, r in zip(frame.index, frame.itertuples(index=False), strict=True)]
+        with self._lock:
+            known = self._seen
+            self._rows = [*(row for row in reversed(rows) if row[-1] not in known), *self._rows]
+            self._rows.sort(key=lambda row: row[0], reverse=True)
+            self._seen |= {row[-1] for row in rows}
+        self._render()
+
+    def _on_fill(self, fill: FillEvent) -> None:
+        row = (f"{fill.ts.astimezone(UTC):%H:%M:%S}", fill.symbol, str(fill.side), fill.qty, fill.price,
+               fill.commission, fill.broker_id, fill.exec_id)
+        with self._lock:
+            if fill.exec_id in self._seen:
+                return
+            self._seen.add(fill.exec_id)
+            self.fills.insert(0, fill)
+            self._rows.insert(0, row)
+        self._render()
+        self._touch()
+
+    def _render(self) -> None:
+        with self._lock:
+            rows = self._rows[: self.limit]
+            total = len(self._rows)
+        if not rows:
+            self.table.value = "<span class='wb-muted'>no fills today</span>"
+            return
+        cells = [(t, display._e(sym), display._e(side), display.fmt_qty(qty), display.fmt_price(price),
+                  display.fmt_num(comm), display._e(oid)) for t, sym, side, qty, price, comm, oid, _ in rows]
+        caption = f"{total} fills" + (f", newest {self.limit} shown" if total > self.limit else "")
+        self.table.value = display.STYLE + display.table_html(
+            ["time (UTC)", "symbol", "side", "qty", "price", "comm.", "order"], cells, left=3, caption=caption)
+
+    def __repr__(self) -> str:
+        return f"<FillsFeed {self.session.name} {len(self._rows)} fills>"
+
+
+class Blotter(Component):
+    """Positions (market value, unrealized P&L), open orders with Cancel buttons, and today's fills.
+
+    ``positions``, ``orders`` and ``fills`` (a :class:`FillsFeed`) are its parts; ``message`` shows the
+    outcome of the last Cancel. :meth:`on_refresh` registers a callback run after each update.
+    """
+
+    def __init__(self, broker: Any, refresh_seconds: float | None = None) -> None:
+        super().__init__()
+        self.session = broker
+        self._lock = threading.RLock()
+        self.open_orders: dict[str, Order] = {}
+        self.positions_frame: Any = None  # the last positions DataFrame shown
+        self._rows: dict[str, tuple[w.HBox, w.HTML, w.Button]] = {}
+        self._refreshing = False
+        self._again = False
+        self._listeners: list[Callable[[], Any]] = []
+        self._data_label = dict(display._broker_facts(broker)).get("data", "")
+        self.positions = w.HTML("<span class='wb-muted'>loading positions…</span>")
+        self.orders = w.VBox()
+        self.message = w.HTML()
+        self.fills = FillsFeed(broker)
+        self.positions.add_class("wb-positions")
+        self.orders.add_class("wb-orders")
+        self.message.add_class("wb-blotter-message")
+        self.widget = w.VBox([w.HTML(display.STYLE + "<b>Positions</b>"), self.positions,
+                              w.HTML("<b>Open orders</b>"), self.orders, self.message, self.fills.widget])
+        self.widget.add_class("wb-blotter")
+        self.own(self.fills.close)
+        self.own(broker.on_fill(self._on_fill))
+        if Feature.STREAM_ORDERS in broker.capabilities.features:
+            self.own(broker.on_order(self.on_order_update))
+        self.spawn(self._load(), "load blotter")
+        seconds = refresh_seconds or widgets_config(broker.settings).refresh_seconds
+        self.every(seconds, self.refresh_positions, "price refresh")
+
+    def on_refresh(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` (on workbench's loop thread) after each positions or orders update."""
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        self._touch()
+        for callback in list(self._listeners):
+            try:
+                callback()
+            except Exception:
+                log.exception("blotter: on_refresh callback failed")
+
+    async def _load(self) -> None:
+        frame = await self.session.get_orders_history_async(limit=None)
+        working = frame[frame["status"].isin(_OPEN)]
+        for order_id, row in zip(working.index, working.itertuples(index=False), strict=True):
+            self._upsert(_row_order(self.session.name, order_id, row))
+        self._relayout()
+        await self.refresh_positions()
+
+    # -- positions --------------------------------------------------------------------------
+
+    async def refresh_positions(self) -> None:
+        """Re-read positions (marked to market) and redraw the table; concurrent calls coalesce."""
+        with self._lock:
+            if self._refreshing:
+                self._again = True
+                return
+            self._refreshing = True
+        try:
+            while True:
+                frame = await self.session.get_positions_async()
+                self.positions_frame = frame
+                self.positions.value = _positions_html(frame, self._data_label)
+                with self._lock:
+                    if not self._again:
+                        self._refreshing = False
+                        break
+                    self._again = False
+        except BaseException:
+            with self._lock:
+                self._refreshing = False
+            raise
+        self._notify()
+
+    def _on_fill(self, fill: FillEvent) -> None:
+        self.spawn(self.refresh_positions(), "positions after a fill")
+        if Feature.STREAM_ORDERS not in self.session.capabilities.features:
+            self.spawn(self._fetch(fill.broker_id), "order after a fill")
+
+    async def _fetch(self, order_id: str) -> None:
+        self.on_order_update(await self.session.get_order_async(order_id))
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def on_order_update(self, order: Order) -> None:
+        """Apply an order snapshot: working orders get (or update) a row, finished ones leave."""
+        if self.closed:
+            return
+        with self._lock:
+            known = self.open_orders.get(order.order_id)
+            if known is not None and known.status.advance(order.status) is not order.status:
+                return  # a late, older snapshot
+            if order.status.is_open:
+                added = self._upsert(order)
+            else:
+                added = False
+                gone = self.open_orders.pop(order.order_id, None)
+                row = self._rows.pop(order.order_id, None)
+                if row is not None:
+                    _close_row(row)
+                if gone is not None:
+                    self.message.value = (f"{display.status_badge(order.status)} {display._e(order.order_id)} "
+                                          f"{display._e(display._order_summary(order))}")
+            if added or not order.status.is_open:
+                self._relayout()
+        self._notify()
+
+    def _upsert(self, order: Order) -> bool:
+        """Create or update the row of a working order; True when a row was added."""
+        self.open_orders[order.order_id] = order
+        row = self._rows.get(order.order_id)
+        text = _order_row_html(order)
+        if row is not None:
+            row[1].value = text
+            return False
+        label = w.HTML(text, layout=w.Layout(width="auto"))
+        cancel = w.Button(description="Cancel", button_style="warning", layout=w.Layout(width="80px"),
+                          tooltip=f"cancel {order.order_id}")
+        cancel.add_class("wb-cancel")
+        cancel.on_click(lambda _b, oid=order.order_id: self.cancel(oid))
+        box = w.HBox([cancel, label])
+        box.add_class("wb-order-row")
+        self._rows[order.order_id] = (box, label, cancel)
+        return True
+
+    def _relayout(self) -> None:
+        with self._lock:
+            ordered = sorted(self.open_orders.values(), key=lambda o: o.created_at, reverse=True)
+            children = [self._rows[o.order_id][0] for o in ordered if o.order_id in self._rows]
+        self.orders.children = children if children else [w.HTML("<span class='wb-muted'>no open orders</span>")]
+
+    def cancel(self, order_id: str) -> None:
+        """Request cancellation of ``order_id`` (what its Cancel button does); never blocks the kernel."""
+        row = self._rows.get(order_id)
+        if row is not None:
+            row[2].disabled = True
+            row[2].description = "Cancelling"
+        self.spawn(self._cancel(order_id), f"cancel {order_id}")
+
+    async def _cancel(self, order_id: str) -> None:
+        try:
+            order = await self.session.cancel_order_async(order_id)
+        except WorkbenchError as exc:
+            log.warning("blotter: cancel %s failed: %s", order_id, exc)
+            self.message.value = f"<span class='wb-error'>cancel {display._e(order_id)}: {display._e(error_text(exc))}</span>"
+            row = self._rows.get(order_id)
+            if row is not None:
+                row[2].disabled, row[2].description = False, "Cancel"
+            return
+        self.on_order_update(order)
+
+    def cancel_buttons(self) -> dict[str, w.Button]:
+        """The Cancel button of each open order, by order id."""
+        with self._lock:
+            return {oid: row[2] for oid, row in self._rows.items()}
+
+    def close(self) -> None:
+        with self._lock:
+            rows = list(self._rows.values())
+            self._rows.clear()
+        for row in rows:
+            _close_row(row)
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"<Blotter {self.session.name} {len(self.open_orders)} open orders>"
+
+
+def _close_row(row: tuple[w.HBox, w.HTML, w.Button]) -> None:
+    for widget in (row[2], row[1], row[0]):
+        widget.close()
+
+
+def _row_order(broker: str, order_id: str, row: Any) -> Order:
+    """An Order from a row of the orders frame (the facade's table form)."""
+    def num(value: Any) -> Any:
+        return None if value != value else str(value)  # NaN -> None
+
+    return Order(broker=broker, order_id=order_id, client_order_id=row.client_order_id, symbol=row.symbol,
+                 side=row.side, qty=num(row.qty), order_type=row.order_type, tif=row.tif,
+                 limit_price=num(row.limit_price), stop_price=num(row.stop_price), trail_price=num(row.trail_price),
+                 trail_percent=num(row.trail_percent), notional=num(row.notional), status=row.status,
+                 raw_status=row.raw_status, filled_qty=num(row.filled_qty) or "0",
+                 avg_fill_price=num(row.avg_fill_price), created_at=row.created_at, updated_at=row.updated_at)
+
+
+def _order_row_html(order: Order) -> str:
+    filled = f" · filled {display.fmt_qty(order.filled_qty)}" if order.filled_qty else ""
+    return (f"{display.status_badge(order.status)} <b>{display._e(order.order_id)}</b> "
+            f"{display._e(display._order_summary(order))}{filled} "
+            f"<span class='wb-muted'>{display.fmt_ts(order.created_at)[11:]}</span>")
+
+
+def _positions_html(frame: Any, data_label: str) -> str:
+    if frame.empty:
+        return "<span class='wb-muted'>no positions</span>"
+    rows = []
+    total_value = total_pnl = 0.0
+    for symbol, r in zip(frame.index, frame.itertuples(index=False), strict=True):
+        pnl = r.unrealized_pnl
+        rows.append((display._e(symbol), display.fmt_qty(r.qty), display.fmt_price(r.avg_price),
+                     display.fmt_price(r.market_price), display.fmt_num(r.market_value),
+                     display._signed(pnl, "" if pnl != pnl else f"{pnl:+,.2f}"),
+                     display._signed(pnl, "" if r.unrealized_pnl_pct != r.unrealized_pnl_pct
+                                     else f"{r.unrealized_pnl_pct * 100:+.2f}%")))
+        total_value += 0.0 if r.market_value != r.market_value else r.market_value
+        total_pnl += 0.0 if pnl != pnl else pnl
+    caption = (f"{len(rows)} positions · value {display.fmt_num(total_value)} · unrealized "
+               f"{total_pnl:+,.2f} · marked {time.strftime('%H:%M:%S', time.gmtime())} UTC")
+    if data_label.endswith("(simulated)"):
+        caption += f" · marks from <span class='wb-sim'>{display._e(data_label)}</span>"
+    elif data_label:
+        caption += f" · marks from {display._e(data_label)}"
+    return display.STYLE + display.table_html(["symbol", "qty", "avg price", "mark", "value", "unreal. P&L", "P&L %"],
+                                              rows, caption=caption)
