@@ -38,7 +38,7 @@ def test_created_at_is_not_when_this_session_first_saw_the_order(gateway: Any, c
     before_restart = datetime.now(UTC)
     gateway.restart(broker)
     assert broker.get_order("when").created_at == placed.created_at <= before_restart
-    fill_ts = broker.get_fills()["order_id"].index[0]
+    fill_ts = broker.get_fills().index[0]
     later = connect(gateway.port, client_id=6)  # a new session (a restarted kernel) sees the old order...
     assert later.get_order("when").created_at <= fill_ts.to_pydatetime()  # ...at the gateway's execution time
 

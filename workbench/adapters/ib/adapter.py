@@ -242,7 +242,9 @@ class IBAdapter(AdapterBase):
                 await asyncio.gather(attempt, return_exceptions=True)
                 raise refused.result()
             attempt.result()
-        except (OSError, asyncio.TimeoutError) as exc:  # ConnectionError is an OSError
+        except WorkbenchError:
+            raise
+        except Exception as exc:  # OSError / TimeoutError mostly: the SDK's own exceptions never reach the user
             if refused.done() and refused.result().code == 326:
                 raise refused.result() from None
             text = str(exc) or f"no answer within {cfg.connect_timeout} s"
