@@ -11,9 +11,19 @@ import workbench
 from tests.conftest import eventually
 
 
-def _streams(gateway: Any) -> dict[int, Any]:
-    """The emulator's live streaming requests, across its sessions."""
-    return gateway.emulator.call(lambda: {k: v for s in gateway.emulator.sessions for k, v in s.mkt_subs.items()})
+def _streams(gateway: Any) -> dict[int, str]:
+    """Streaming quote requests the (current) gateway received and was not asked to cancel: reqId -> symbol.
+
+    Read from the requests on the wire (reqMktData = 1, cancelMktData = 2; protocol reference §5)."""
+    open_streams: dict[int, str] = {}
+    for f in gateway.emulator.requests():
+        if f[0] == "1":
+            idx = 15 + (3 if f[15] == "1" else 0)  # a delta-neutral block shifts the tail
+            if f[idx + 2] != "1":  # not a snapshot
+                open_streams[int(f[2])] = f[4]
+        elif f[0] == "2":
+            open_streams.pop(int(f[2]), None)
+    return open_streams
 
 
 @pytest.mark.parametrize("gateway", [{"fast_clock": True}], indirect=True)
@@ -29,7 +39,7 @@ def test_a_subscription_restored_after_a_reconnect_can_be_cancelled(gateway: Any
     seen = len(quotes)
     eventually(lambda: len(quotes) > seen + 2)  # restored: both streams deliver again
     subscription.cancel()  # the restored streams have new request ids and handlers: cancel must find them
-    eventually(lambda: [symbol for symbol, _ in _streams(gateway).values()] == ["MSFT"])
+    eventually(lambda: list(_streams(gateway).values()) == ["MSFT"])
     stopped, before = len(quotes), len(other)
     eventually(lambda: len(other) > before + 3)  # MSFT keeps moving for the subscription that stays...
     assert len(quotes) == stopped and not subscription.active and kept.active  # ...and never for this one
