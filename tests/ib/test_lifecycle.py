@@ -19,13 +19,15 @@ def test_close_while_reconnecting_stops_the_watchdog(gateway: Any, connect: Any)
     eventually(lambda: broker.state == "reconnecting")
     watchdog = broker.adapter._reconnect
     broker.close()
-    assert broker.state == "disconnected" and watchdog.done() and not subscription.active
+    assert broker.state == "closed" and watchdog.done() and not subscription.active
+    with pytest.raises(workbench.BrokerClosed):  # typed, also straight on the adapter
+        broker.adapter.stream_fills()
     gateway.start()
     fresh = connect(gateway.port, client_id=5)  # the same client id is free: no zombie grabbed it
     assert fresh.is_connected()
     with pytest.raises(AssertionError):  # and the closed broker never comes back
         eventually(lambda: len(gateway.requests("71")) > 1, timeout=1.5)
-    assert broker.state == "disconnected"
+    assert broker.state == "closed"
 
 
 def test_close_during_a_stuck_handshake_closes_the_socket(gateway: Any, proxy: Any, connect: Any) -> None:
@@ -35,7 +37,7 @@ def test_close_during_a_stuck_handshake_closes_the_socket(gateway: Any, proxy: A
     eventually(lambda: proxy.connections > 1 and broker.state == "reconnecting", timeout=5)
     broker.close()
     assert broker.adapter.ib.client.connState == 0  # DISCONNECTED: no socket left half-open
-    assert broker.adapter._reconnect is None and broker.state == "disconnected"
+    assert broker.adapter._reconnect is None and broker.state == "closed"
 
 
 def test_use_after_disconnect_is_a_typed_error(gateway: Any, connect: Any) -> None:

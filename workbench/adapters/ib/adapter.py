@@ -149,6 +149,8 @@ class IBAdapter(AdapterBase):
 
     @property
     def state(self) -> str:
+        if self.lifecycle == "closed":
+            return "closed"
         if self._state == "connected" and not self.is_connected():
             return "disconnected" if self._closing else "reconnecting"  # lost; the watchdog starts now
         return self._state
@@ -156,6 +158,7 @@ class IBAdapter(AdapterBase):
     def _require_connected(self) -> None:
         if self.is_connected():
             return
+        self._refuse_if_closed()  # BrokerClosed after close()
         state = self.state
         if state == "reconnecting":
             message = "IB connection lost; reconnecting (retry once broker.state == 'connected')"
