@@ -47,7 +47,7 @@ def test_unknown_symbol_prints_one_clear_error(tmp_path: Path, sdk: str) -> None
 
 
 def test_sdk_records_are_kept_under_workbench_logger(caplog: pytest.LogCaptureFixture) -> None:
-    from workbench.adapters.ib.sdklog import SDK_LOGGER, route_sdk_logging
+    from workbench.adapters.ib.sdk import SDK_LOGGER, route_sdk_logging
 
     route_sdk_logging("ib_async")
     with caplog.at_level(logging.DEBUG, logger=SDK_LOGGER):

@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
-from workbench.core.enums import Feature, OrderStatus
+from workbench.adapters.base import AdapterBase, Capabilities, Subscription
+from workbench.core.enums import Feature
 from workbench.core.errors import (
     BrokerUnavailable,
     ConfigError,
@@ -40,10 +40,11 @@ from workbench.core.settings import Settings
 from workbench.marketdata.base import resolve_range
 
 from .config import IBConfig
-from .convert import bars_frame, order_key, perm_id, progress, to_fill, to_order, to_position, utc
+from .convert import bars_frame, order_key, perm_id, to_fill, to_order, to_position, utc
+from .events import Journal
 from .pacing import HistoricalPacer
 from .parse import ORDER_TYPES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, to_decimal
-from .sdklog import route_sdk_logging
+from .sdk import load_sdk
 from .streams import DENIED_CODES, QuoteStreams
 
 __all__ = ["IBAdapter", "bars_frame"]
@@ -53,21 +54,6 @@ log = get_logger(__name__)
 _ORDER_ERRORS = (201, 103, 104, 321, 200)
 _PENDING = ("PendingSubmit", "ApiPending")
 _DATA_NOTICES = DENIED_CODES | {10167}  # 10167: "displaying delayed market data"
-
-
-def _sdk(name: str) -> Any:
-    """The ib_async module (or ib_insync), imported on first use only; its logging routed through ours."""
-    import importlib
-
-    candidates = ["ib_async", "ib_insync"] if name == "auto" else [name]
-    for module in candidates:
-        try:
-            sdk = importlib.import_module(module)
-        except ImportError:
-            continue
-        route_sdk_logging(module)
-        return sdk
-    raise ConfigError("the ib broker needs ib_async: pip install 'workbench[ib]'", key="ib.sdk")
 
 
 class IBAdapter(AdapterBase):
@@ -95,8 +81,7 @@ class IBAdapter(AdapterBase):
         self.account = self.config.account or ""  # in use (default: the first managed account)
         self.last_error: WorkbenchError | None = None  # why the watchdog stopped, if it did
         self._contracts: dict[str, Any] = {}
-        self._fills = EventFanout()
-        self._orders = EventFanout()
+        self._journal = Journal()  # what on_fill / on_order got, once each, across reconnects
         self._errors: dict[int, list[tuple[int, str]]] = {}
         self._data_errors: dict[int, tuple[int, str]] = {}  # conId -> market-data refusal (354...)
         self._pacer = HistoricalPacer()
@@ -105,8 +90,6 @@ class IBAdapter(AdapterBase):
         self._by_ref: dict[str, Any] = {}  # orderRef (our client_order_id) -> Trade
         self._placing: set[str] = set()  # client order ids being sent now
         self._refused: set[str] = set()  # client order ids the gateway refused on placement (never recorded)
-        self._delivered: set[str] = set()  # exec ids delivered (or seeded) once, across reconnects
-        self._marks: dict[str, tuple[OrderStatus, Decimal]] = {}  # order key -> last status published
         self._sent_at: dict[str, datetime] = {}  # order key -> when we sent it
         self._first_seen: dict[str, datetime] = {}  # order key -> when this adapter first saw it (not sent by us)
         self._fills_live = self._fills_in_portfolio = 0  # live fills so far / as of the last portfolio update
@@ -170,7 +153,7 @@ class IBAdapter(AdapterBase):
 
     def _wire(self) -> Any:
         if self.ib is None:
-            self._sdk = _sdk(self.config.sdk)
+            self._sdk = load_sdk(self.config.sdk)
             ib = self.ib = self._sdk.IB()
             ib.errorEvent += self._on_error
             ib.commissionReportEvent += self._on_commission
@@ -212,7 +195,8 @@ class IBAdapter(AdapterBase):
                                         code="connect") from exc
             self.last_error = None
             self._state = "connected"
-        self._sweep(publish=self._synced_once)
+        trades = [t for t in self.ib.trades() if not self._hidden(t) and t.order.orderRef not in self._placing]
+        self._journal.sweep(trades, self.ib.fills(), self._order, publish=self._synced_once)
         self._synced_once = True
         await self._streams.restore()
 
@@ -380,15 +364,7 @@ class IBAdapter(AdapterBase):
     def _on_commission(self, trade: Any, fill: Any, report: Any) -> None:
         """A fill is complete (commission known) here. During a resync the sweep delivers instead."""
         if self._state == "connected":
-            self._deliver(fill)
-
-    def _deliver(self, fill: Any) -> None:
-        exec_id = fill.execution.execId
-        if exec_id in self._delivered:  # ib_async resends every commission report on each resync
-            return
-        self._delivered.add(exec_id)
-        if self._fills.has_consumers:
-            self._fills.publish(to_fill(fill))
+            self._journal.fill(fill)
 
     def _on_order_event(self, trade: Any) -> None:
         self._poke()
@@ -398,28 +374,7 @@ class IBAdapter(AdapterBase):
     def _publish_order(self, trade: Any, publish: bool = True) -> None:
         if trade.order.orderRef in self._placing or self._hidden(trade):
             return  # published once acknowledged; a refused order is only raised to its sender (as paper)
-        key = order_key(trade)
-        if key is None:
-            return
-        status, _, filled = progress(trade)
-        last = self._marks.get(key)
-        if last == (status, filled) or (last is not None and last[0] is not status and not last[0].can_become(status)):
-            return  # unchanged (a resync repeats it) or stale (a late NEW after FILLED)
-        self._marks[key] = (status, filled)
-        if publish and self._orders.has_consumers:
-            self._orders.publish(self._order(trade))
-
-    def _sweep(self, publish: bool) -> None:
-        """After a (re)connect: deliver fills and order changes that happened while disconnected, once.
-        The very first connect only records what already exists (streams start "from now on")."""
-        for trade in self.ib.trades():
-            self._publish_order(trade, publish)
-        fills = sorted((f for f in self.ib.fills() if f.commissionReport.execId), key=lambda f: utc(f.time))
-        for fill in fills:
-            if publish:
-                self._deliver(fill)
-            else:
-                self._delivered.add(fill.execution.execId)
+        self._journal.order(trade, self._order, publish)
 
     # -- contracts --------------------------------------------------------------------------
 
@@ -548,13 +503,13 @@ class IBAdapter(AdapterBase):
         """Each execution once (keyed by exec id), also across reconnects; fills made while the gateway was
         unreachable arrive after the resync."""
         self._require_open()
-        return self._fills.stream()
+        return self._journal.fills.stream()
 
     def stream_orders(self) -> AsyncIterator[Order]:
         """An Order snapshot on every status or filled-quantity change (forward only, each change once, also
         across reconnects)."""
         self._require_open()
-        return self._orders.stream()
+        return self._journal.orders.stream()
 
     def _require_open(self) -> None:
         if self._closing or self.ib is None:

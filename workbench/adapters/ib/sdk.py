@@ -1,4 +1,5 @@
-"""ib_async's (or ib_insync's) log records, routed through workbench's logger one level quieter.
+"""The SDK: ib_async (or ib_insync) imported on first use, its log records routed through workbench's logger
+one level quieter.
 
 The SDK logs every IB error message at ERROR ("Error 200, reqId 5: No security definition ...") and an
 unknown contract at WARNING, although the adapter turns each of them into a typed exception. Left alone,
@@ -13,11 +14,14 @@ as INFO, INFO as DEBUG. Nothing is dropped; to see them::
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import Any
 
+from workbench.core.errors import ConfigError
 from workbench.core.log import get_logger
 
-__all__ = ["SDK_LOGGER", "route_sdk_logging"]
+__all__ = ["SDK_LOGGER", "load_sdk", "route_sdk_logging"]
 
 SDK_LOGGER = "workbench.adapters.ib.sdk"
 
@@ -47,3 +51,15 @@ def route_sdk_logging(module: str) -> None:
     if not any(isinstance(h, _Forward) for h in logger.handlers):
         logger.addHandler(_Forward())
         logger.propagate = False  # the forwarded copy propagates instead, from workbench's logger
+
+
+def load_sdk(name: str) -> Any:
+    """The ``ib_async`` module (``auto``: else ``ib_insync``), with its logging routed."""
+    for module in ["ib_async", "ib_insync"] if name == "auto" else [name]:
+        try:
+            sdk = importlib.import_module(module)
+        except ImportError:
+            continue
+        route_sdk_logging(module)
+        return sdk
+    raise ConfigError("the ib broker needs ib_async: pip install 'workbench[ib]'", key="ib.sdk")
