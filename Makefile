@@ -44,9 +44,11 @@ demo: venv
 bench: venv
 	$(BIN)/python -m bench $(if $(CHECK),--check) $(BENCH)
 
-## Many kill -9 trials of the paper broker mid-burst (SOAK_TRIALS, default 200).
+## Long runs of the crash/restart tests: kill -9 of the paper broker mid-burst (SOAK_TRIALS, default 200) and
+## TWS emulator restarts under order flow (SOAK_IB_RESTARTS, default 100).
 soak: venv
-	WORKBENCH_SOAK_TRIALS=$${SOAK_TRIALS:-200} $(BIN)/python -m pytest tests/paper/test_kill9.py -q -s --timeout=0
+	WORKBENCH_SOAK_TRIALS=$${SOAK_TRIALS:-200} WORKBENCH_SOAK_IB_RESTARTS=$${SOAK_IB_RESTARTS:-100} \
+		$(BIN)/python -m pytest tests/paper/test_kill9.py tests/ib/test_restart_loop.py -q -s --timeout=0
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
