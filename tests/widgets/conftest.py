@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 import workbench
+from workbench.core.runner import get_runner
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +61,25 @@ def closing() -> Iterator[Callable[[Any], Any]]:
 def sent_orders(broker: workbench.Broker) -> Any:
     """Every order the ledger has (the truth about what was sent)."""
     return broker.get_orders_history(limit=None)
+
+
+@contextmanager
+def loop_busy() -> Iterator[None]:
+    """Hold workbench's loop thread (as a slow broker call or a busy loop does) until the block ends.
+
+    What a test does inside the block happens before any broker answer, event or quote can arrive: the
+    orderings a slow broker produces, made deterministic.
+    """
+    loop = get_runner().loop
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        holding.set()
+        release.wait(30)
+
+    loop.call_soon_threadsafe(hold)
+    assert holding.wait(10), "workbench's loop did not pick up the hold"
+    try:
+        yield
+    finally:
+        release.set()
