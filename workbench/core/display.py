@@ -375,7 +375,11 @@ def frame_html(df: Any, max_rows: int | None = None) -> str | None:
 def _frame_formatter(df: Any) -> str | None:
     try:
         compact = frame_html(df)
-    except Exception:  # never break a user's display: fall back to pandas
+    except Exception:  # never break a user's display: fall back to pandas, and say why in the log
+        from .log import get_logger
+
+        get_logger("workbench.display").warning("compact display of a %s x %s frame failed; showing pandas' own",
+                                                *df.shape, exc_info=True)
         compact = None
     return compact if compact is not None else df._repr_html_()
 

@@ -1,8 +1,9 @@
 """The blotter (positions, open orders with a Cancel button each, today's fills) and the fills feed.
 
 Driven by the Broker's ``on_order`` / ``on_fill`` events; a slow timer (``widgets.refresh_seconds``)
-re-marks positions to market. Open-order rows are kept per order id and only the rows that changed are
-rebuilt, so a fill with hundreds of working orders costs one row update and one positions table.
+re-marks positions to market while the broker is connected (and says so when it is not). Open-order rows are
+kept per order id and only the rows that changed are rebuilt, so a fill with hundreds of working orders costs
+one row update and one positions table. A finished order never comes back from a late or stale snapshot.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class Blotter(Component):
         self.open_orders: dict[str, Order] = {}
         self.positions_frame: Any = None  # the last positions DataFrame shown
         self._rows: dict[str, tuple[w.HBox, w.HTML, w.Button]] = {}
+        self._done: set[str] = set()  # orders seen in a final state: later snapshots of them are stale
+        self._paused_state: str | None = None
         self._refreshing = False
         self._again = False
         self._listeners: list[Callable[[], Any]] = []
@@ -110,11 +113,13 @@ class Blotter(Component):
         self.positions = w.HTML("<span class='wb-muted'>loading positions…</span>")
         self.orders = w.VBox()
         self.message = w.HTML()
+        self.state = w.HTML()
         self.fills = FillsFeed(broker)
+        self.state.add_class("wb-blotter-state")
         self.positions.add_class("wb-positions")
         self.orders.add_class("wb-orders")
         self.message.add_class("wb-blotter-message")
-        self.widget = w.VBox([w.HTML(display.STYLE + "<b>Positions</b>"), self.positions,
+        self.widget = w.VBox([w.HTML(display.STYLE + "<b>Positions</b>"), self.state, self.positions,
                               w.HTML("<b>Open orders</b>"), self.orders, self.message, self.fills.widget])
         self.widget.add_class("wb-blotter")
         self.own(self.fills.close)
@@ -123,7 +128,7 @@ class Blotter(Component):
             self.own(broker.on_order(self.on_order_update))
         self.spawn(self._load(), "load blotter")
         seconds = refresh_seconds or widgets_config(broker.settings).refresh_seconds
-        self.every(seconds, self.refresh_positions, "price refresh")
+        self.every(seconds, self._timed_refresh, "price refresh")
 
     def on_refresh(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` (on workbench's loop thread) after each positions or orders update."""
@@ -140,10 +145,27 @@ class Blotter(Component):
     async def _load(self) -> None:
         frame = await self.session.get_orders_history_async(limit=None)
         working = frame[frame["status"].isin(_OPEN)]
-        for order_id, row in zip(working.index, working.itertuples(index=False), strict=True):
-            self._upsert(_row_order(self.session.name, order_id, row))
+        with self._lock:  # the same rules as events: an order that finished meanwhile stays finished
+            for order_id, row in zip(working.index, working.itertuples(index=False), strict=True):
+                self._merge(_row_order(self.session.name, order_id, row))
         self._relayout()
         await self.refresh_positions()
+
+    async def _timed_refresh(self) -> bool:
+        """The slow re-mark: only while the broker is connected; False (the timer stops) once it is closed."""
+        state = self.session.state
+        if state != "connected":
+            if state != self._paused_state:
+                self._paused_state = state
+                log.info("blotter: %s is %s; positions are not re-marked meanwhile", self.session.name, state)
+                self.state.value = (f"<span class='wb-error'>{display._e(self.session.name)} is {display._e(state)}"
+                                    f": positions as last marked</span>")
+            return state != "closed"
+        if self._paused_state is not None:
+            self._paused_state = None
+            self.state.value = ""
+        await self.refresh_positions()
+        return True
 
     # -- positions --------------------------------------------------------------------------
 
@@ -185,23 +207,29 @@ class Blotter(Component):
         if self.closed:
             return
         with self._lock:
-            known = self.open_orders.get(order.order_id)
-            if known is not None and known.status.advance(order.status) is not order.status:
-                return  # a late, older snapshot
-            if order.status.is_open:
-                added = self._upsert(order)
-            else:
-                added = False
-                gone = self.open_orders.pop(order.order_id, None)
-                row = self._rows.pop(order.order_id, None)
-                if row is not None:
-                    _close_row(row)
-                if gone is not None:
-                    self.message.value = (f"{display.status_badge(order.status)} {display._e(order.order_id)} "
-                                          f"{display._e(display._order_summary(order))}")
-            if added or not order.status.is_open:
+            if self._merge(order):
                 self._relayout()
         self._notify()
+
+    def _merge(self, order: Order) -> bool:
+        """Apply one snapshot under the lock; True when a row was added or removed."""
+        if order.order_id in self._done:
+            return False  # finished already: a late or stale snapshot
+        known = self.open_orders.get(order.order_id)
+        if known is not None and (known.status.advance(order.status) is not order.status
+                                  or order.filled_qty < known.filled_qty):
+            return False  # older than what is shown
+        if order.status.is_open:
+            return self._upsert(order)
+        self._done.add(order.order_id)
+        gone = self.open_orders.pop(order.order_id, None)
+        row = self._rows.pop(order.order_id, None)
+        if row is not None:
+            _close_row(row)
+        if gone is not None:
+            self.message.value = (f"{display.status_badge(order.status)} {display._e(order.order_id)} "
+                                  f"{display._e(display._order_summary(order))}")
+        return True
 
     def _upsert(self, order: Order) -> bool:
         """Create or update the row of a working order; True when a row was added."""
@@ -238,8 +266,11 @@ class Blotter(Component):
     async def _cancel(self, order_id: str) -> None:
         try:
             order = await self.session.cancel_order_async(order_id)
-        except WorkbenchError as exc:
-            log.warning("blotter: cancel %s failed: %s", order_id, exc)
+        except Exception as exc:  # shown on the blotter and logged; the button comes back
+            if isinstance(exc, WorkbenchError):
+                log.warning("blotter: cancel %s failed: %s", order_id, exc)
+            else:
+                log.exception("blotter: cancel %s failed", order_id)
             self.message.value = f"<span class='wb-error'>cancel {display._e(order_id)}: {display._e(error_text(exc))}</span>"
             row = self._rows.get(order_id)
             if row is not None:

@@ -17,6 +17,7 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
+from workbench.core import display, frames
 from workbench.core.errors import WorkbenchError
 
 from ._base import Component, error_text, log
@@ -86,8 +87,9 @@ class PriceChart(Component):
         self.days, self.interval, self.kind = days, interval, kind
         self._symbol = symbol.strip().upper()
         self._bars: pd.DataFrame | None = None
-        self._fills = pd.DataFrame()
-        self._render_lock = threading.Lock()
+        self._fills = frames.fills_frame([], broker=broker.name)
+        self._render_lock = threading.Lock()  # one matplotlib figure at a time
+        self._state_lock = threading.Lock()
         self._generation = 0
         self.renders = 0
         self.marked = 0  # how many of your fills the chart shows
@@ -109,9 +111,16 @@ class PriceChart(Component):
             self._symbol = value
             self._reload()
 
-    def _reload(self) -> None:
-        self._generation += 1
-        self.spawn(self._load(self._symbol, self._generation), f"chart {self._symbol}")
+    @property
+    def fills(self) -> pd.DataFrame:
+        """Your fills the chart marks now (fills schema; ``order_id``, ``price``, ``side``...)."""
+        return self._fills
+
+    def _reload(self) -> None:  # from the kernel (symbol) and the loop (fills): one counter, one lock
+        with self._state_lock:
+            self._generation += 1
+            generation, symbol = self._generation, self._symbol
+        self.spawn(self._load(symbol, generation), f"chart {symbol}")
 
     async def _load(self, symbol: str, generation: int) -> None:
         try:
@@ -121,7 +130,7 @@ class PriceChart(Component):
         except WorkbenchError as exc:
             if generation == self._generation:
                 log.warning("chart: %s: %s", symbol, exc)
-                self.caption.value = f"<span class='wb-error'>{error_text(exc)}</span>"
+                self.caption.value = f"<span class='wb-error'>{display._e(error_text(exc))}</span>"
             return
         if generation != self._generation:
             return
