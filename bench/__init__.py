@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "coldstart": "bench.coldstart:run",
     "yfcache": "bench.yfcache:run",
     "ib": "bench.ib:run",
+    "tws": "bench.tws:run",
     "alpaca": "bench.alpaca:run",
     "widgets": "bench.widgets:run",
 }

@@ -419,3 +419,116 @@ def test_good_history_input_is_accepted(broker: workbench.Broker):
     """Control for the test above: the same call with sane arguments returns bars."""
     frame = broker.get_history("AAPL", days=10, interval="1d")
     assert not frame.empty
+
+
+# -- issue 7 §3: the inputs a generated sweep found escaping untyped --------------------------
+
+ESCAPES: list[tuple[str, Callable[[workbench.Broker], Any], type, str]] = [
+    ("limit_price_1e30", lambda b: b.place_limit_order("AAPL", 1, "buy", "1e30"), workbench.InvalidOrder,
+     "limit_price"),
+    ("stop_price_1e999999", lambda b: b.place_order(symbol="AAPL", qty=1, side="sell", order_type="stop",
+                                                    stop_price="1e999999"), workbench.InvalidOrder, "stop_price"),
+    ("qty_10_pow_30", lambda b: b.place_market_order("AAPL", 10**30, "buy"), workbench.InvalidOrder, "qty"),
+    ("qty_1e999999", lambda b: b.place_market_order("AAPL", "1e999999", "buy"), workbench.InvalidOrder, "qty"),
+    ("qty_1e-999999", lambda b: b.place_market_order("AAPL", "1e-999999", "buy"), workbench.InvalidOrder, "qty"),
+    ("notional_huge", lambda b: b.place_order(symbol="AAPL", side="buy", notional=10**40), workbench.InvalidOrder,
+     "notional"),
+    ("market_with_order_type", lambda b: b.place_market_order("AAPL", 1, "buy", order_type="limit"),
+     workbench.InvalidOrder, "order_type"),
+    ("limit_with_order_type", lambda b: b.place_limit_order("AAPL", 1, "buy", 5, order_type="stop"),
+     workbench.InvalidOrder, "order_type"),
+    ("limit_without_price_positional", lambda b: b.place_limit_order("AAPL", 10, "buy"), workbench.InvalidOrder,
+     "limit_price"),
+    ("market_without_side", lambda b: b.place_market_order("AAPL", 10), workbench.InvalidOrder, "side"),
+    ("market_too_many_positional", lambda b: b.place_market_order("AAPL", 10, "buy", 5), workbench.InvalidOrder,
+     "args"),
+    ("dict_with_int_key", lambda b: b.place_order({"symbol": "AAPL", "qty": 1, "side": "buy", 7: "x"}),
+     workbench.InvalidOrder, "order"),
+    ("get_position_none", lambda b: b.get_position(None), workbench.InvalidInput, "symbol"),
+    ("get_quote_int", lambda b: b.get_quote(42), workbench.InvalidInput, "symbol"),
+    ("get_market_price_empty", lambda b: b.get_market_price("  "), workbench.InvalidInput, "symbol"),
+    ("get_order_none", lambda b: b.get_order(None), workbench.InvalidInput, "order_id"),
+    ("cancel_order_int", lambda b: b.cancel_order(3), workbench.InvalidInput, "order_id"),
+    ("history_since", lambda b: b.get_history("AAPL", since="2024-01-01"), workbench.InvalidInput, "since"),
+    ("history_days_huge", lambda b: b.get_history("AAPL", days=10**6), workbench.InvalidInput, "days"),
+    ("history_symbol_none", lambda b: b.get_history(None, days=5), workbench.InvalidInput, "symbol"),
+    ("history_interval_int", lambda b: b.get_history("AAPL", interval=5), workbench.InvalidInput, "interval"),
+    ("history_no_symbol", lambda b: b.get_history(days=5), workbench.InvalidInput, "symbol"),
+    ("subscribe_none", lambda b: b.subscribe_market_data(None, print), workbench.InvalidInput, "symbols"),
+    ("subscribe_not_callable", lambda b: b.subscribe_market_data("AAPL", "print"), workbench.InvalidInput,
+     "callback"),
+    ("on_fill_not_callable", lambda b: b.on_fill(None), workbench.InvalidInput, "callback"),
+    ("get_account_extra_arg", lambda b: b.get_account("x"), workbench.InvalidInput, "args"),
+    ("fills_unknown_kw", lambda b: b.get_fills(limit=3), workbench.InvalidInput, "limit"),
+]
+
+
+@pytest.mark.parametrize(("call", "kind", "field"), [(c, k, f) for _, c, k, f in ESCAPES],
+                         ids=[n for n, *_ in ESCAPES])
+def test_escapes_are_typed_and_name_the_field(broker: workbench.Broker, settings_dict: dict, call: Callable,
+                                              kind: type, field: str):
+    with pytest.raises(kind) as info:
+        call(broker)
+    err = info.value
+    assert err.field == field and f"field={field}" in str(err)
+    assert err.broker == "paper"  # raised through a Broker: it says which
+    assert "_args" not in str(err) and "facade" not in str(err)  # no internal function names
+    assert err.__cause__ is None  # one clean error, not a chained TypeError / pydantic traceback
+    expect_untouched(broker, db_of(settings_dict))
+
+
+def test_connect_with_a_list_names_the_broker_argument(settings_dict: dict):
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(["paper"], settings=settings_dict)
+    assert info.value.key == "broker" and "broker argument" in str(info.value)
+    assert_nothing_written(db_of(settings_dict))
+
+
+SETTINGS_ESCAPES: list[tuple[str, dict, str]] = [
+    ("int_key", {1: "x"}, "1"),
+    ("nested_int_key", {"paper": {("a",): 1}}, "paper.('a',)"),
+    ("timeout_inf", {"request_timeout": float("inf")}, "request_timeout"),
+    ("timeout_nan", {"request_timeout": float("nan")}, "request_timeout"),
+    ("timeout_huge", {"request_timeout": 1e300}, "request_timeout"),
+    ("ib_typo_unused", {"ib": {"hostt": "x"}}, "ib.hostt"),
+    ("ib_bad_port_unused", {"ib": {"port": 0}}, "ib.port"),
+    ("alpaca_unknown_unused", {"alpaca": {"foo": 1}}, "alpaca.foo"),
+    ("yfinance_unknown_unused", {"market_data": {"yfinance": {"foo": 1}}}, "market_data.yfinance.foo"),
+    ("sim_bad_symbol_spec", {"market_data": {"sim": {"symbols": {"ACME": {"price": -1}}}}},
+     "market_data.sim.symbols.ACME.price"),
+    ("section_not_object", {"ib": 5}, "ib"),
+]
+
+
+@pytest.mark.parametrize(("bad", "key"), [(b, k) for _, b, k in SETTINGS_ESCAPES],
+                         ids=[n for n, *_ in SETTINGS_ESCAPES])
+def test_every_section_is_validated_at_load_and_blames_the_argument(innocent_project: Path, settings_dict: dict,
+                                                                    bad: dict, key: str):
+    """Even for a broker or provider not in use; a value given in code is the settings argument's fault."""
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.load_settings(bad)
+    err = info.value
+    assert err.key == key and err.file == "settings argument", (err.key, err.file)
+    assert "For further information" not in str(err) and err.__cause__ is None
+    with pytest.raises(workbench.ConfigError):
+        workbench.connect(settings={**bad, **settings_dict} if "paper" not in bad else bad)
+    assert_nothing_written(db_of(settings_dict))
+
+
+def test_pydantic_detail_stays_on_the_error(innocent_project: Path):
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.load_settings({"ib": {"port": "x", "client_id": -1}})
+    err = info.value
+    assert [e["loc"] for e in err.errors] == [("port",), ("client_id",)]
+    assert "1 more problem" in str(err) and err.__cause__ is None and err.__suppress_context__
+    with pytest.raises(workbench.InvalidOrder) as order_info:
+        workbench.NeutralOrder(symbol="AAPL", side="buy", qty="lots")
+    assert order_info.value.errors[0]["loc"] == ("qty",) and order_info.value.__cause__ is None
+
+
+def test_a_bad_timeout_given_in_code_is_typed(settings_dict: dict):
+    adapter = workbench.get_adapter("paper", settings_dict)
+    for bad in (float("inf"), float("nan"), 0, -1, "30", 10**9):
+        with pytest.raises(workbench.InvalidInput) as info:
+            workbench.Broker(adapter, timeout=bad)
+        assert info.value.field == "timeout"

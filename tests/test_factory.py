@@ -74,9 +74,68 @@ def test_register_adapter_in_code(settings_dict: dict) -> None:
         registry._targets.pop("inline", None)
 
 
-def test_order_payload_broker_field_is_validated() -> None:
-    order = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, broker="paper")
-    assert order.broker == "paper"
+def test_order_payload_broker_field_is_validated(settings_dict: dict) -> None:
+    """The model checks the name's shape; the Broker the order is sent to checks it against the registry."""
+    order = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, broker="IBKR")
+    assert order.broker == "ib"  # the canonical spelling
     with pytest.raises(workbench.InvalidOrder) as info:
-        workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, broker="robinhood")
-    assert info.value.field == "broker" and "paper" in str(info.value)
+        workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, broker="no such broker!")
+    assert info.value.field == "broker"
+    with workbench.connect(settings=settings_dict) as broker:
+        with pytest.raises(workbench.InvalidOrder) as info:
+            broker.place_order(symbol="AAPL", side="buy", qty=1, broker="robinhood")
+        assert info.value.field == "broker" and "paper" in str(info.value) and "unknown" in str(info.value)
+        assert broker.get_orders_history().empty
+
+
+def test_an_unknown_broker_names_where_the_name_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          settings_dict: dict) -> None:
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect("robinhood", settings=settings_dict)
+    assert "broker argument" in str(info.value) and info.value.key == "broker"
+
+    monkeypatch.setenv("BROKER_TYPE", "robinhood")
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings=settings_dict)
+    assert info.value.file == "environment variable BROKER_TYPE" and info.value.key == "default_broker"
+    assert "BROKER_TYPE" in str(info.value) and "paper" in str(info.value)
+    monkeypatch.delenv("BROKER_TYPE")
+
+    path = tmp_path / "settings.json"
+    path.write_text('{"default_broker": "robinhood"}')
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings=str(path))
+    assert info.value.file == str(path) and info.value.key == "default_broker" and str(path) in str(info.value)
+
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings={**settings_dict, "default_broker": "robinhood"})
+    assert info.value.file == "settings argument"
+
+
+def test_a_plugin_section_is_validated_at_load_once_registered(settings_dict: dict) -> None:
+    from pydantic import BaseModel, ConfigDict
+
+    class DemoConfig(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        region: str = "eu"
+
+    from workbench.adapters.paper.adapter import PaperAdapter
+    from workbench.core.settings import SCHEMA
+
+    class Demo(PaperAdapter):
+        name = "demo2"
+
+    try:
+        workbench.register_adapter("demo2", Demo, replace=True, config=DemoConfig)
+        assert workbench.load_settings({"demo2": {"region": "us"}}).section_model("demo2", DemoConfig).region == "us"
+        with pytest.raises(workbench.ConfigError) as info:
+            workbench.load_settings({"demo2": {"regoin": "us"}})
+        assert info.value.key == "demo2.regoin"
+    finally:
+        SCHEMA._models.pop("demo2", None)
+
+
+def test_unknown_adapter_keyword_is_typed(settings_dict: dict) -> None:
+    with pytest.raises(workbench.InvalidInput) as info:
+        workbench.connect(settings=settings_dict, provder=None)
+    assert info.value.field == "provder" and "provider" in str(info.value)

@@ -93,3 +93,36 @@ def test_empty_range_is_an_empty_frame_with_schema() -> None:
     empty = _sim().get_history("AAPL", start="2026-11-21", end="2026-11-22")  # a weekend
     assert empty.empty and list(empty.columns) == ["open", "high", "low", "close", "volume"]
     assert str(empty.index.tz) == "UTC" and empty.attrs["simulated"] is True
+
+
+def test_the_builtin_universe_has_the_most_traded_us_stocks_and_etfs() -> None:
+    from workbench.marketdata.sim import DEFAULT_UNIVERSE
+
+    sim = _sim()
+    assert len(sim.symbols()) >= 100
+    kinds = {spec.kind for spec in DEFAULT_UNIVERSE.values()}
+    assert kinds == {"STK", "ETF"} and sum(spec.kind == "ETF" for spec in DEFAULT_UNIVERSE.values()) >= 20
+    assert {"AMD", "INTC", "JPM", "XOM", "KO", "DIA", "TLT", "GLD", "XLF"} <= set(sim.symbols())
+    amd = sim.info("amd")
+    assert (amd.name, amd.exchange, amd.industry, amd.category) == ("ADVANCED MICRO DEVICES", "NASDAQ", "Technology",
+                                                                    "Semiconductors")
+    assert sim.info("SPY").kind == "ETF" and sim.info("SPY").exchange == "ARCA"
+    with pytest.raises(workbench.SymbolNotFound):
+        sim.info("ZZZZ")
+
+
+def test_every_builtin_symbol_is_anchored_deterministic_and_labelled() -> None:
+    from workbench.marketdata.sim import DEFAULT_UNIVERSE
+
+    anchor = datetime(2025, 1, 1, tzinfo=UTC)
+    a, b = _sim(), _sim()
+    for symbol, spec in DEFAULT_UNIVERSE.items():
+        assert float(a.get_market_price(symbol, anchor)) == pytest.approx(spec.price, rel=0.01, abs=0.02), symbol
+        assert a.get_market_price(symbol) == b.get_market_price(symbol)
+    frame = a.get_history("INTC", days=5, interval="5m")
+    assert frame.attrs["simulated"] is True and not frame.empty
+
+
+def test_unknown_symbols_name_the_universe_size() -> None:
+    with pytest.raises(workbench.SymbolNotFound, match=r"sim universe \(\d{3} symbols"):
+        _sim().get_quote("NOPE")

@@ -16,6 +16,7 @@ from .adapters.factory import get_adapter, known_adapters, register_adapter
 from .core.enums import Feature, OrderStatus, OrderType, Side, TimeInForce
 from .core.errors import (
     AuthError,
+    BrokerClosed,
     BrokerError,
     BrokerUnavailable,
     ConfigError,
@@ -44,6 +45,6 @@ __all__ = [
     "Side", "OrderType", "TimeInForce", "OrderStatus", "Feature",
     "NeutralOrder", "Order", "FillEvent", "Position", "AccountInfo", "Bar", "Quote", "MarketClock",
     "WorkbenchError", "ConfigError", "InvalidInput", "InvalidOrder", "NotSupported", "SymbolNotFound",
-    "OrderNotFound", "BrokerError", "BrokerUnavailable", "RequestTimeout", "RateLimited", "AuthError",
+    "OrderNotFound", "BrokerError", "BrokerUnavailable", "BrokerClosed", "RequestTimeout", "RateLimited", "AuthError",
     "DataEntitlementError", "OrderRejected", "InsufficientFunds", "MarketClosed",
 ]

@@ -196,3 +196,49 @@ def test_capabilities_are_declared(broker: workbench.Broker) -> None:
     caps = broker.capabilities
     assert workbench.OrderType.MARKET in caps.order_types and workbench.OrderType.LIMIT in caps.order_types
     assert workbench.TimeInForce.DAY in caps.tifs
+
+
+def test_several_symbols_come_back_as_one_long_frame(broker: workbench.Broker) -> None:
+    """The same long (symbol, ts) frame the yfinance provider returns for a list, on every adapter."""
+    wanted = ["AAPL", "MSFT", "SPY"]
+    end = pd.Timestamp.now(tz="UTC").normalize() - pd.Timedelta(days=1)  # finished bars only: stable values
+    long = broker.get_history(wanted + ["aapl"], days=10, end=end)
+    assert list(long.index.names) == ["symbol", "ts"] and long.index.is_monotonic_increasing
+    _assert_schema(long, frames.HISTORY_COLUMNS)
+    assert list(dict.fromkeys(long.index.get_level_values("symbol"))) == sorted(wanted)
+    assert long.attrs["symbols"] == wanted and long.attrs["broker"] == broker.name and long.attrs["interval"] == "1d"
+    one = broker.get_history("MSFT", days=10, end=end)
+    pd.testing.assert_frame_equal(long.loc["MSFT"], one, check_freq=False)
+    assert long.index.get_level_values("ts").max() < end  # end is exclusive
+    try:  # an unknown symbol in a list is treated as the adapter treats it alone
+        alone = broker.get_history("ZZZZQ", days=10)
+    except workbench.SymbolNotFound:
+        with pytest.raises(workbench.SymbolNotFound):
+            broker.get_history(["AAPL", "ZZZZQ"], days=10)
+    else:
+        assert alone.empty and "ZZZZQ" not in broker.get_history(["AAPL", "ZZZZQ"], days=10).index.get_level_values(0)
+    with pytest.raises(workbench.InvalidInput) as info:
+        broker.get_history([], days=10)
+    assert info.value.field == "symbol"
+
+
+def test_close_is_final_and_stops_what_the_broker_started(broker: workbench.Broker) -> None:
+    fills: list[workbench.FillEvent] = []
+    broker.on_fill(fills.append)
+    sub = broker.subscribe_market_data([SYMBOL], lambda quote: None)
+    adapter = broker.adapter
+    broker.close()
+    assert broker.state == "closed" and not broker.is_connected() and adapter.lifecycle == "closed"
+    assert not sub.active and not adapter.is_connected()
+    for call in (lambda: broker.get_account(), lambda: broker.place_market_order(SYMBOL, 1, "buy"),
+                 lambda: broker.get_history(SYMBOL, days=5), lambda: broker.connect(),
+                 lambda: broker.on_fill(fills.append)):
+        with pytest.raises(workbench.BrokerClosed):
+            call()
+    # The adapter itself (what ``broker.adapter`` users hold) refuses with the same typed error.
+    from workbench.core.runner import get_runner
+
+    for coro in (adapter.get_account(), adapter.get_positions(), adapter.connect()):
+        with pytest.raises(workbench.BrokerClosed):
+            get_runner().run(coro, 10)
+    broker.close()  # idempotent

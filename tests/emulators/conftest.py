@@ -59,3 +59,37 @@ def connect(emulator: TwsEmulator) -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def ib(connect: Callable[..., Any]) -> Any:
     return connect(1)
+
+
+@pytest.fixture
+def gateway(engine_factory: Callable[..., Any], server_version: int) -> Iterator[Callable[..., tuple[Any, Any]]]:
+    """``gateway(**paper_config)`` -> (emulator, engine): an emulator over a fresh engine, stopped at teardown."""
+    made: list[TwsEmulator] = []
+
+    def make(**config: Any) -> tuple[Any, Any]:
+        engine = engine_factory(db=config.pop("db", None), **config)
+        emu = TwsEmulator(engine, port=0, server_version=server_version, tick_interval=None).start_in_thread()
+        made.append(emu)
+        return emu, engine
+
+    yield make
+    for emu in made:
+        emu.stop_thread()
+
+
+@pytest.fixture
+def client() -> Iterator[Callable[..., Any]]:
+    """``client(emulator, clientId=1)`` -> a connected ib_async IB; all disconnected at teardown."""
+    from ib_async import IB
+
+    made: list[Any] = []
+
+    def make(emu: TwsEmulator, client_id: int = 1, **kwargs: Any) -> Any:
+        ib = IB()
+        made.append(ib)
+        ib.connect("127.0.0.1", emu.port, clientId=client_id, timeout=kwargs.pop("timeout", 3), **kwargs)
+        return ib
+
+    yield make
+    for ib in made:
+        ib.disconnect()

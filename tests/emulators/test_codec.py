@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from workbench.emulators.tws import messages as m
+from workbench.emulators.tws import messages_data as md
 from workbench.emulators.tws.codec import encode, fmt, num, parse_greeting, read_frame, split, to_float
 
 
@@ -57,12 +58,72 @@ def test_layouts_per_server_version(sv: int, open_n: int, completed_n: int, cont
     exe = m.ExecView("e1", "20261118 15:00:00 UTC", "DU1", "BOT", 10, 185.5, 10, 185.5, 1)
     assert len(m.open_order(sv, view)) == open_n
     assert len(m.completed_order(sv, view)) == completed_n
-    assert len(m.contract_data(sv, 1, inst, "SMART")) == contract_n
+    details = md.Details(inst, "SMART", "SMART,NYSE", "LMT,MKT", "US/Eastern", "", "", "26,26")
+    assert len(md.contract_data(sv, 1, details)) == contract_n
     assert len(m.exec_details(sv, -1, view, exe)) == exec_n
     assert len(m.error(sv, 1, 200, "x")) == err_n
     # exact-count messages
-    assert len(m.tick_price(1, 1, 10)) == 7
+    assert len(md.tick_price(1, 1, 10)) == 7
     assert len(m.position("DU1", inst, 1, 1)) == 16
     assert len(m.portfolio_value("DU1", inst, 1, 1, 1, 1, 0)) == 20
     assert len(m.commission_report(exe)) == 8
     assert len(m.next_valid_id(1)) == 3 and len(m.managed_accounts(["DU1"])) == 3
+
+
+class _Recorder:
+    """A stand-in for ib_async's Wrapper: records what the real Decoder calls it with."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return lambda *args: self.calls.append((name, args))
+
+
+@pytest.mark.parametrize("sv", [157, 176, 178])
+def test_new_builders_decode_with_ib_async(sv: int) -> None:
+    """Each market-data / account builder, parsed by ib_async 2.1.0's own Decoder at that server version."""
+    from ib_async.decoder import Decoder
+
+    from workbench.emulators.tws.codec import split
+
+    inst = m.Instrument("AMD", 4391, long_name="ADVANCED MICRO DEVICES", industry="Technology")
+    details = md.Details(inst, "SMART", "SMART,NYSE", "LMT,MKT", "US/Eastern", "20261118:0400-20261118:2000",
+                         "20261118:0930-20261118:1600", "26,26")
+    view = m.OrderView(7, 1, 0, inst, "SMART", "SELL", 400, "MKT", None, None, "DAY", "DU1", "", status="PreSubmitted")
+    what_if = dict(zip(m.WHAT_IF_FIELDS, ["0.00", "0.00", "100000.00", "4022.50", "2413.50", "-1.80", "4022.50",
+                                          "2413.50", "99998.20", 2.0, 2.0, 2.0, "USD", ""]))
+    messages = [md.contract_data(sv, 3, details), md.symbol_samples(sv, 4, [inst]), md.market_rule(26, [(0, 0.01)]),
+                md.historical_data_update(5, ("20261118 15:00:00 UTC", 1, 3, 0.5, 2, 100, 1.5, 9)),
+                md.realtime_bar(6, 1795014000, 1, 3, 0.5, 2, 100, 1.5, 9), m.pnl(8, 1.5, 2.5, -1),
+                m.pnl_single(9, 10, 1.5, 2.5, -1, 807.3), md.head_timestamp(10, "20000103 14:30:00 UTC"),
+                md.historical_schedule(11, "20261116-09:30:00", "20261116-16:00:00", "US/Eastern",
+                                       [("20261116-09:30:00", "20261116-16:00:00", "20261116")]),
+                md.tick_req_params(12, 0.01, "9c0001", 3), md.tick_string(12, 48, "80.1;100;1;2;80;false"),
+                md.tick_generic(12, 46, 3.0), m.position_multi(13, "DU1", inst, 10, 80.5),
+                m.open_order(sv, view, what_if=what_if)]
+    recorder = _Recorder()
+    decoder = Decoder(recorder, sv)  # type: ignore[arg-type]
+    for message in messages:
+        decoder.interpret(split(encode(message)[4:]))
+    calls = dict(recorder.calls)
+    req_id, cd = calls["contractDetails"]
+    assert req_id == 3 and cd.longName == "ADVANCED MICRO DEVICES" and cd.industry == "Technology"
+    assert cd.liquidHours == "20261118:0930-20261118:1600" and cd.marketRuleIds == "26,26"
+    assert cd.contract.conId == 4391
+    req_id, samples = calls["symbolSamples"]
+    assert req_id == 4 and samples[0].contract.symbol == "AMD"
+    assert sv < 176 or samples[0].contract.description == "ADVANCED MICRO DEVICES"
+    assert calls["marketRule"][0] == 26 and calls["marketRule"][1][0].increment == 0.01
+    bar = calls["historicalDataUpdate"][1]
+    assert (bar.open, bar.high, bar.low, bar.close) == (1, 3, 0.5, 2)  # sent as open, close, high, low
+    assert (bar.volume, bar.average, bar.barCount) == (100, 1.5, 9)
+    assert calls["realtimeBar"] == (6, 1795014000, 1.0, 3.0, 0.5, 2.0, 100.0, 1.5, 9)
+    assert calls["pnl"] == (8, 1.5, 2.5, -1.0) and calls["pnlSingle"] == (9, 10, 1.5, 2.5, -1.0, 807.3)
+    assert calls["headTimestamp"] == (10, "20000103 14:30:00 UTC")
+    assert calls["historicalSchedule"][4][0].refDate == "20261116"
+    assert calls["tickReqParams"] == (12, 0.01, "9c0001", 3)
+    assert calls["tickString"] == (12, 48, "80.1;100;1;2;80;false") and calls["tickGeneric"] == (12, 46, 3.0)
+    assert calls["positionMulti"][3].symbol == "AMD" and calls["positionMulti"][4:] == (10.0, 80.5)
+    order, state = calls["openOrder"][2:]
+    assert order.whatIf and state.initMarginChange == "4022.50" and float(state.commission) == 2.0

@@ -35,3 +35,42 @@ def test_ib_insync_connect_and_market_order(engine: Any, configured: int, negoti
     finally:
         ib.disconnect()
         emu.stop_thread()
+
+
+@pytest.mark.parametrize("configured", [157, 178])
+def test_ib_insync_runs_the_stock_recipes(engine_factory: Any, clock: Any, configured: int) -> None:
+    from datetime import UTC, datetime
+
+    engine = engine_factory(commission={"per_share": "0.005", "minimum": 1}, allow_short=True)
+    emu = TwsEmulator(engine, port=0, server_version=configured, tick_interval=None).start_in_thread()
+    ib = ib_insync.IB()
+    try:
+        ib.connect("127.0.0.1", emu.port, clientId=22, timeout=3)
+        amd, intc = ib.qualifyContracts(ib_insync.Stock("AMD", "SMART", "USD"), ib_insync.Stock("INTC", "SMART", "USD"))
+        assert ib.reqHeadTimeStamp(amd, "TRADES", True).replace(tzinfo=UTC) == datetime(2000, 1, 3, 14, 30, tzinfo=UTC)
+        hourly = ib.reqHistoricalData(amd, "", "2 D", "1 hour", "TRADES", True, 2)
+        assert [b.date.minute for b in hourly[:2]] == [30, 0]
+        assert ib.reqMatchingSymbols("intc")[0].contract.symbol == "INTC"
+        assert len(ib.reqContractDetails(ib_insync.Stock("TSLA"))) > 10
+        state = ib.whatIfOrder(intc, ib_insync.MarketOrder("SELL", 400))
+        assert state.commission == 2.0 and float(state.initMarginChange) > 0 and engine.orders() == []
+        ticker = ib.reqMktData(amd, "233", False, False)
+        ib_eventually(ib, lambda: ticker.volume > 0 and ticker.bidSize > 0)
+        volume = ticker.volume
+        clock.advance(seconds=2)
+        emu.tick()
+        ib_eventually(ib, lambda: ticker.volume > volume)
+        trade = ib.placeOrder(amd, ib_insync.MarketOrder("BUY", 300))
+        ib_eventually(ib, lambda: trade.orderStatus.status == "Filled" and trade.fills
+                      and trade.fills[0].commissionReport.commission == 1.5)
+        pnl = ib.reqPnL(ACCOUNT)
+        ib_eventually(ib, lambda: pnl.unrealizedPnL == pnl.unrealizedPnL)
+        values = {(v.tag, v.currency) for v in ib.accountValues()}
+        assert {("NetLiquidationByCurrency", "BASE"), ("TotalCashValue", "USD")} <= values
+        errors: list[int] = []
+        ib.errorEvent += lambda req_id, code, msg, contract: errors.append(code)
+        ib.reqMktDepth(amd)  # not emulated: an error, not silence
+        ib_eventually(ib, lambda: 10092 in errors)
+    finally:
+        ib.disconnect()
+        emu.stop_thread()

@@ -4,13 +4,21 @@ An adapter turns neutral requests (:class:`NeutralOrder`, symbols) into broker c
 answers into neutral models. It is written once, async; :mod:`workbench.facade` generates the
 synchronous notebook API from it. Adapters never build DataFrames by hand: history goes through
 :mod:`workbench.core.frames`, and the facade turns model lists into frames.
+
+Lifecycle (httpx-style): an adapter is *unopened* until its first ``connect()``, *open* after it
+(``disconnect()``/``connect()`` may alternate: a dropped gateway is still an open adapter), and
+*closed* after :meth:`AdapterBase.close`, which is final: it disconnects, stops every background task
+(tickers, watchdogs, reconnect loops, subscriptions), and every later call raises
+:class:`~workbench.core.errors.BrokerClosed`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -18,8 +26,9 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from workbench.core import frames
 from workbench.core.enums import Feature, OrderType, TimeInForce
-from workbench.core.errors import BrokerUnavailable, NotSupported
+from workbench.core.errors import BrokerClosed, BrokerUnavailable, NotSupported
 from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
 from workbench.core.settings import Settings
 
@@ -95,23 +104,47 @@ class AdapterBase(ABC):
 
     Subclasses set ``name`` and ``capabilities`` and implement the abstract methods.
     ``place_order`` checks capabilities and the connection, then calls ``_place_order``.
+    Every operation of a closed adapter raises BrokerClosed, whatever the subclass does: this base
+    wraps each operation a subclass defines (``connect`` also marks the adapter open).
     """
 
     name: ClassVar[str] = "base"
     capabilities: ClassVar[Capabilities]
+    #: ``unopened``, ``open`` or ``closed`` (see the module docstring).
+    lifecycle: str = "unopened"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.lifecycle = "unopened"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _guard_operations(cls)
 
     # -- connection -------------------------------------------------------------------------
 
     @abstractmethod
     async def connect(self) -> None:
-        """Open the connection (idempotent)."""
+        """Open the connection (idempotent). BrokerClosed once the adapter is closed."""
 
     @abstractmethod
     async def disconnect(self) -> None:
-        """Close the connection and stop background work (idempotent)."""
+        """Close the connection and stop background work (idempotent). ``connect()`` may follow."""
+
+    async def close(self) -> None:
+        """Close for good: disconnect and stop all background work; later calls raise BrokerClosed.
+
+        Idempotent. Adapters holding more than a connection (engines, files) release it in
+        :meth:`disconnect` or extend this method, calling ``super().close()``.
+        """
+        if self.lifecycle == "closed":
+            return
+        self.lifecycle = "closed"
+        await self.disconnect()
+
+    @property
+    def closed(self) -> bool:
+        return self.lifecycle == "closed"
 
     @abstractmethod
     def is_connected(self) -> bool:
@@ -119,11 +152,27 @@ class AdapterBase(ABC):
 
     @property
     def state(self) -> str:
-        """``connected``, ``disconnected``, or (adapters that reconnect by themselves) ``reconnecting``."""
+        """``connected``, ``disconnected``, ``closed``, or (adapters that reconnect) ``reconnecting``."""
+        if self.lifecycle == "closed":
+            return "closed"
         return "connected" if self.is_connected() else "disconnected"
+
+    def runs_inline(self, operation: str) -> bool:
+        """Whether ``operation`` completes without ever awaiting (a local, thread-safe call).
+
+        The sync facade then runs it in the caller's thread instead of a round trip through workbench's
+        loop thread. Default: no (network adapters always await).
+        """
+        return False
+
+    def _refuse_if_closed(self) -> None:
+        if self.lifecycle == "closed":
+            raise BrokerClosed(f"this {self.name} broker is closed; call workbench.connect() for a new one",
+                               broker=self.name, code="closed")
 
     def _require_connected(self) -> None:
         if not self.is_connected():
+            self._refuse_if_closed()
             raise BrokerUnavailable(f"{self.name} is not connected; call connect() first", broker=self.name,
                                     code="not_connected")
 
@@ -200,7 +249,43 @@ class AdapterBase(ABC):
         end: datetime | str | None = None,
         interval: str = "1d",
     ) -> pd.DataFrame:
-        """Bars in the history schema (tz-aware UTC index ``ts``); empty frame when there are none."""
+        """Bars in the history schema (tz-aware UTC index ``ts``); empty frame when there are none.
+
+        The range is ``[start, end)``: ``start`` is inclusive, ``end`` is exclusive (a daily bar
+        labelled ``end`` is not included). ``days`` counts calendar days back from ``end`` (default now).
+        """
+
+    #: How many symbols :meth:`get_history_many` requests at once.
+    history_concurrency: ClassVar[int] = 4
+
+    async def get_history_many(
+        self,
+        symbols: Sequence[str],
+        days: int | None = None,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        interval: str = "1d",
+    ) -> pd.DataFrame:
+        """Several symbols in one long frame indexed by (symbol, ts) (:func:`frames.long_history_frame`).
+
+        The same frame the yfinance provider returns for a list. ``attrs`` carry ``symbols`` (in the
+        order asked, duplicates dropped), ``broker``, ``source``, ``interval``, ``adjusted`` and
+        ``simulated`` (True if any part is). Adapters with a bulk path may override this.
+        """
+        wanted = list(dict.fromkeys(symbols))
+        gate = asyncio.Semaphore(self.history_concurrency)
+
+        async def one(symbol: str) -> pd.DataFrame:
+            async with gate:
+                return await self.get_history(symbol, days=days, start=start, end=end, interval=interval)
+
+        parts = await asyncio.gather(*(one(s) for s in wanted))
+        first = parts[0].attrs if parts else {}
+        named = {str(p.attrs.get("symbol") or s): p for s, p in zip(wanted, parts, strict=True)}
+        return frames.long_history_frame(
+            named, broker=first.get("broker", self.name), source=first.get("source"), symbols=list(named),
+            interval=first.get("interval", interval), adjusted=first.get("adjusted"),
+            simulated=any(bool(p.attrs.get("simulated")) for p in parts))
 
     @abstractmethod
     async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
@@ -215,4 +300,45 @@ class AdapterBase(ABC):
         return (await self.get_clock()).is_open
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} connected={self.is_connected()}>"
+        return f"<{type(self).__name__} {self.name} {self.state}>"
+
+
+#: The operations every adapter refuses once closed (BrokerClosed), whatever the subclass implements.
+_GUARDED = frozenset({
+    "connect", "get_account", "get_positions", "get_position", "place_order", "cancel_order", "get_order",
+    "get_orders_history", "get_fills", "stream_fills", "stream_orders", "get_quote", "get_market_price",
+    "get_history", "get_history_many", "subscribe_market_data", "get_clock", "is_market_open",
+})
+
+
+def _guard_operations(cls: type[AdapterBase]) -> None:
+    """Wrap the operations ``cls`` defines so a closed adapter refuses them (and ``connect`` opens it)."""
+    for name in _GUARDED & cls.__dict__.keys():
+        fn = cls.__dict__[name]
+        if not callable(fn) or getattr(fn, "_lifecycle_guard", False) or getattr(fn, "__isabstractmethod__", False):
+            continue
+        setattr(cls, name, _guard(fn, opens=name == "connect"))
+
+
+def _guard(fn: Callable[..., Any], opens: bool) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def guarded(self: AdapterBase, *args: Any, **kwargs: Any) -> Any:
+            if self.lifecycle == "closed":
+                self._refuse_if_closed()
+            result = await fn(self, *args, **kwargs)
+            if opens and self.lifecycle == "unopened":
+                self.lifecycle = "open"
+            return result
+    else:  # the stream_* methods return their async iterator directly
+        @functools.wraps(fn)
+        def guarded(self: AdapterBase, *args: Any, **kwargs: Any) -> Any:
+            if self.lifecycle == "closed":
+                self._refuse_if_closed()
+            return fn(self, *args, **kwargs)
+
+    guarded._lifecycle_guard = True  # type: ignore[attr-defined]
+    return guarded
+
+
+_guard_operations(AdapterBase)  # its own concrete operations (place_order, get_position, ...) too

@@ -10,20 +10,25 @@ or, without touching workbench, as an entry point in the broker package's ``pypr
     mybroker = "mypkg.adapter:MyAdapter"
 
 Targets are ``"module:Class"`` strings imported on first use, so ``import workbench`` never imports
-a broker SDK.
+a broker SDK. The factory also tells settings (:data:`workbench.core.settings.SCHEMA`) which model
+validates each section, from SDK-free config modules, so every section is checked at load even for a
+broker that is not in use; ``register_adapter(..., config=...)`` does the same for a plugin.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.errors import ConfigError
-from workbench.core.settings import Settings, load_settings, normalize_broker
+from workbench.core.errors import ConfigError, InvalidInput
+from workbench.core.settings import SCHEMA, Settings, load_settings, normalize_broker
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from .base import AdapterBase
 
 __all__ = ["AdapterRegistry", "registry", "register_adapter", "known_adapters", "get_adapter"]
@@ -34,6 +39,15 @@ _BUILTIN = {
     "paper": "workbench.adapters.paper.adapter:PaperAdapter",
     "ib": "workbench.adapters.ib.adapter:IBAdapter",
     "alpaca": "workbench.adapters.alpaca.adapter:AlpacaAdapter",
+}
+
+#: The model of each settings section (SDK-free modules), validated at every settings load.
+SECTION_MODELS = {
+    "paper": "workbench.paper.config:PaperConfig",
+    "ib": "workbench.adapters.ib.config:IBConfig",
+    "alpaca": "workbench.adapters.alpaca.config:AlpacaConfig",
+    "market_data.sim": "workbench.marketdata.sim:SimConfig",
+    "market_data.yfinance": "workbench.marketdata.yahoo:YFinanceConfig",
 }
 
 
@@ -69,31 +83,47 @@ class AdapterRegistry:
         self._load_entry_points()
         return set(self._targets)
 
-    def resolve(self, name: str) -> type[AdapterBase]:
-        key = normalize_broker(name)
-        if key not in self._targets:
+    def resolve(self, name: str, *, file: str | None = None, key: str = "broker") -> type[AdapterBase]:
+        """The adapter class for ``name``. ``file``/``key`` say where the name came from, for errors."""
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"a broker is named by a string such as 'paper', not {name!r}", file=file, key=key)
+        canonical = normalize_broker(name)
+        if canonical not in self._targets:
             self._load_entry_points()
-        target = self._targets.get(key)
+        target = self._targets.get(canonical)
         if target is None:
             raise ConfigError(f"unknown broker {name!r}; known brokers: {', '.join(sorted(self.names()))}",
-                              key="default_broker")
+                              file=file, key=key)
         if isinstance(target, str):
             module_name, _, attr = target.partition(":")
             try:
                 target = getattr(importlib.import_module(module_name), attr)
             except ImportError as exc:
-                raise ConfigError(f"broker {key!r} needs a package that is not installed: {exc.name} "
-                                  f"(pip install 'workbench[{key}]')", key="default_broker") from exc
-            self._targets[key] = target
+                raise ConfigError(f"broker {canonical!r} needs a package that is not installed: {exc.name} "
+                                  f"(pip install 'workbench[{canonical}]')", file=file, key=key) from None
+            self._targets[canonical] = target
         return target
 
 
 registry = AdapterRegistry(_BUILTIN)
+SCHEMA.set_broker_names(registry.names)
+for _section, _model in SECTION_MODELS.items():
+    SCHEMA.add_section(_section, _model)
+
+#: Where a broker name given to :func:`get_adapter` / ``connect`` came from, as errors say it.
+ARGUMENT = "the broker argument"
 
 
-def register_adapter(name: str, target: str | type[AdapterBase], *, replace: bool = False) -> None:
-    """Register an adapter class (or a lazy ``"module:Class"`` string) under ``name``."""
+def register_adapter(name: str, target: str | type[AdapterBase], *, replace: bool = False,
+                     config: type[BaseModel] | str | None = None) -> None:
+    """Register an adapter class (or a lazy ``"module:Class"`` string) under ``name``.
+
+    ``config`` (a pydantic model, or a ``"module:Class"`` string of an SDK-free module) validates the
+    ``name`` section of every settings load from now on.
+    """
     registry.register(name, target, replace=replace)
+    if config is not None:
+        SCHEMA.add_section(normalize_broker(name), config)
 
 
 def known_adapters() -> set[str]:
@@ -105,8 +135,20 @@ def get_adapter(name: str | None = None, settings: Settings | dict[str, Any] | s
                 **kwargs: Any) -> AdapterBase:
     """Build (not connect) the adapter ``name`` (default: the settings' ``default_broker``).
 
-    Unknown names raise ConfigError listing the known ones.
+    Unknown names raise ConfigError listing the known ones and naming where the name came from (this
+    argument, ``BROKER_TYPE``, or the settings file's ``default_broker``).
     """
     resolved = load_settings(settings)
-    cls = registry.resolve(name or resolved.default_broker)
+    if name is None:
+        cls = registry.resolve(resolved.default_broker, file=resolved.origin("default_broker") or "built-in defaults",
+                               key="default_broker")
+    else:
+        cls = registry.resolve(name, file=ARGUMENT, key="broker")
+    params = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        for key in kwargs:
+            if key not in params or key == "settings":
+                takes = ", ".join(p for p in params if p != "settings") or "none"
+                raise InvalidInput(f"the {cls.name} adapter takes no argument {key!r} (it takes: {takes})",
+                                   field=key)
     return cls(resolved, **kwargs)

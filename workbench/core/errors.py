@@ -11,7 +11,8 @@
     ├── OrderNotFound               unknown order id / client order id
     └── BrokerError                 the broker (or data source) said no, or could not be reached
         ├── BrokerUnavailable       connection lost / refused / timed out (retryable)
-        │   └── RequestTimeout      a request did not finish in time (retryable)
+        │   ├── RequestTimeout      a request did not finish in time (retryable)
+        │   └── BrokerClosed        the Broker/adapter was closed; make a new one (not retryable)
         ├── RateLimited             pacing / HTTP 429 (retryable, after ``retry_after``)
         ├── AuthError               bad or missing credentials
         ├── DataEntitlementError    no subscription for the requested data
@@ -19,14 +20,22 @@
             ├── InsufficientFunds   buying power / position too small
             └── MarketClosed        the order cannot be accepted outside the session
 
-Every error carries ``broker``, ``code`` and ``raw`` (the broker's own message or payload), so nothing
-is lost when a broker code is mapped onto this tree. Adapters map codes through tables and always
-``raise ... from`` the original exception.
+Every error carries ``broker`` (set by the :class:`~workbench.Broker` it came through when the raiser
+did not), ``code`` (the broker's code, or a workbench code such as ``"timeout"``; None for input
+validation) and ``raw`` (the broker's own message or payload; None when workbench itself refused the
+call), so nothing is lost when a broker code is mapped onto this tree. Validation errors keep the
+validator's detail in ``errors`` (a list of dicts, secrets masked) instead of chaining it. Adapters map
+codes through tables and ``raise ... from`` the original exception unless its text may hold a secret.
+
+Every rendered part of an error (message, ``field``, ``key``, ``file``, ``code``, ``raw``) has the
+registered secrets masked (:func:`workbench.core.log.mask_secrets`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .log import mask_secrets, mask_value
 
 __all__ = [
     "WorkbenchError",
@@ -39,6 +48,7 @@ __all__ = [
     "BrokerError",
     "BrokerUnavailable",
     "RequestTimeout",
+    "BrokerClosed",
     "RateLimited",
     "AuthError",
     "DataEntitlementError",
@@ -63,19 +73,19 @@ class WorkbenchError(Exception):
         code: str | int | None = None,
         raw: Any = None,
         field: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
     ) -> None:
-        from .log import mask_secrets  # secrets never reach an error message or its raw payload
-
-        message = mask_secrets(message)
+        message = mask_secrets(message)  # secrets never reach any part of an error
         super().__init__(message)
         self.message = message
         self.broker = broker
-        self.code = code
-        self.raw = mask_secrets(raw) if isinstance(raw, str) else raw
-        self.field = field
+        self.code = mask_value(code)
+        self.raw = mask_value(raw)
+        self.field = mask_value(field)
+        #: The validator's detail (pydantic's ``errors()``), when a validation failed; secrets masked.
+        self.errors: list[dict[str, Any]] = mask_value(errors or [])
 
     def __str__(self) -> str:
-        parts = [self.message]
         tags = []
         if self.field:
             tags.append(f"field={self.field}")
@@ -83,9 +93,8 @@ class WorkbenchError(Exception):
             tags.append(f"broker={self.broker}")
         if self.code is not None:
             tags.append(f"code={self.code}")
-        if tags:
-            parts.append(f"[{', '.join(tags)}]")
-        return " ".join(parts)
+        text = f"{self.message} [{', '.join(tags)}]" if tags else self.message
+        return mask_secrets(text)  # again: a secret may have been registered since
 
 
 class ConfigError(WorkbenchError):
@@ -97,8 +106,8 @@ class ConfigError(WorkbenchError):
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None, **kw: Any):
         where = " ".join(p for p in (f"in {file}" if file else "", f"at '{key}'" if key else "") if p)
         super().__init__(f"{message} ({where})" if where else message, field=key, **kw)
-        self.file = file
-        self.key = key
+        self.file = mask_value(file)
+        self.key = self.field
 
 
 class InvalidInput(WorkbenchError):
@@ -136,6 +145,12 @@ class BrokerUnavailable(BrokerError):
 
 class RequestTimeout(BrokerUnavailable):
     """A request did not complete within its timeout. Retryable."""
+
+
+class BrokerClosed(BrokerUnavailable):
+    """The Broker (or adapter) was closed; it cannot be used again. Make a new one with ``connect()``."""
+
+    retryable = False
 
 
 class RateLimited(BrokerError):
@@ -182,6 +197,7 @@ ERROR_CLASSES: dict[str, type[WorkbenchError]] = {
         BrokerError,
         BrokerUnavailable,
         RequestTimeout,
+        BrokerClosed,
         RateLimited,
         AuthError,
         DataEntitlementError,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -17,7 +18,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from . import display
 from .enums import OrderStatus, OrderType, Side, TimeInForce
-from .errors import InvalidOrder
+from .errors import InvalidInput, InvalidOrder
+from .settings import normalize_broker
 
 __all__ = [
     "NeutralOrder",
@@ -29,10 +31,21 @@ __all__ = [
     "Quote",
     "MarketClock",
     "new_client_order_id",
+    "parse_symbol",
+    "MAX_QTY",
+    "MAX_PRICE",
+    "MIN_QUANTUM",
 ]
 
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-/ ]{0,23}$")
 _CLIENT_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+_BROKER = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
+
+#: Bounds on order sizes and prices: beyond them Decimal arithmetic in any ledger would overflow its
+#: precision, and no real order is that large (or that small).
+MAX_QTY = Decimal("1e12")
+MAX_PRICE = Decimal("1e9")
+MIN_QUANTUM = Decimal("1e-9")
 
 
 def _utc(value: datetime) -> datetime:
@@ -48,12 +61,40 @@ def _symbol(value: str) -> str:
     return value
 
 
+def parse_symbol(value: Any, field: str = "symbol") -> str:
+    """``value`` as a symbol (stripped, upper case), or InvalidInput naming ``field``."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a symbol string such as 'AAPL', not {type(value).__name__}",
+                           field=field)
+    try:
+        return _symbol(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field=field) from None
+
+
+def _not_tiny(value: Decimal) -> Decimal:
+    if value < MIN_QUANTUM:
+        raise ValueError(f"must be at least {MIN_QUANTUM}")
+    return value
+
+
+def _broker_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    key = normalize_broker(value)
+    if not _BROKER.match(key):
+        raise ValueError(f"not a broker name: {value!r}")
+    return key
+
+
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 Symbol = Annotated[str, AfterValidator(_symbol)]
-Qty = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-Price = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
-Percent = Annotated[Decimal, Field(gt=0, lt=100, allow_inf_nan=False)]
+Qty = Annotated[Decimal, Field(gt=0, le=MAX_QTY, allow_inf_nan=False), AfterValidator(_not_tiny)]
+Price = Annotated[Decimal, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False), AfterValidator(_not_tiny)]
+Notional = Annotated[Decimal, Field(gt=0, le=MAX_QTY, allow_inf_nan=False), AfterValidator(_not_tiny)]
+Percent = Annotated[Decimal, Field(gt=0, lt=100, allow_inf_nan=False), AfterValidator(_not_tiny)]
 Money = Annotated[Decimal, Field(allow_inf_nan=False)]
+BrokerName = Annotated[str | None, AfterValidator(_broker_name)]
 
 
 def new_client_order_id() -> str:
@@ -90,23 +131,26 @@ class NeutralOrder(_Model):
     stop_price: Price | None = None
     trail_price: Price | None = None  # TRAILING_STOP: the stop trails the best price by this amount...
     trail_percent: Percent | None = None  # ...or by this percentage (exactly one of the two)
-    notional: Price | None = None  # MARKET only: spend/raise this much cash instead of giving ``qty``
+    notional: Notional | None = None  # MARKET only: spend/raise this much cash instead of giving ``qty``
     client_order_id: str = Field(default_factory=new_client_order_id)
-    broker: str | None = None
+    broker: BrokerName = None  # which broker the order is meant for (checked by the Broker it is sent to)
 
     def __init__(self, **data: Any) -> None:
         try:
             super().__init__(**data)
-        except ValidationError as exc:
-            raise _invalid_order(exc) from exc
+        except ValidationError as exc:  # not chained: pydantic's text quotes the input (maybe a secret)
+            raise _invalid_order(exc) from None
 
     @classmethod
-    def parse(cls, payload: NeutralOrder | dict[str, Any]) -> NeutralOrder:
+    def parse(cls, payload: NeutralOrder | Mapping[str, Any]) -> NeutralOrder:
         """Build from a dict (ticket, JSON), raising InvalidOrder on bad input."""
         if isinstance(payload, NeutralOrder):
             return payload
-        if not isinstance(payload, dict):
+        if not isinstance(payload, Mapping):
             raise InvalidOrder(f"an order payload must be a dict, not {type(payload).__name__}", field="order")
+        for key in payload:
+            if not isinstance(key, str):
+                raise InvalidOrder(f"order field names must be strings, got {key!r}", field="order")
         return cls(**payload)
 
     @model_validator(mode="after")
@@ -136,21 +180,15 @@ class NeutralOrder(_Model):
         if not _CLIENT_ID.match(self.client_order_id):
             raise InvalidOrder("client_order_id must be 1-64 printable characters without spaces",
                                field="client_order_id")
-        if self.broker is not None:
-            from workbench.adapters.factory import known_adapters  # late: the factory imports models
-
-            known = known_adapters()
-            if self.broker not in known:
-                raise InvalidOrder(f"unknown broker {self.broker!r}; known: {', '.join(sorted(known))}",
-                                   field="broker")
         return self
 
 
 def _invalid_order(exc: ValidationError) -> InvalidOrder:
-    first = exc.errors()[0]
+    details = exc.errors(include_url=False)
+    first = details[0]
     field = ".".join(str(p) for p in first["loc"]) or "order"
     value = first.get("input")
-    return InvalidOrder(f"{field}: {first['msg']} (got {value!r})", field=field)
+    return InvalidOrder(f"{field}: {first['msg']} (got {value!r})", field=field, errors=details)
 
 
 class Order(_Model):

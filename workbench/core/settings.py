@@ -1,30 +1,36 @@
 """Settings: built-in defaults < settings.json < environment overrides < a dict given in code.
 
 The file is ``$WORKBENCH_SETTINGS`` if set, else the nearest ``settings.json`` walking up from the
-working directory, else none (built-in defaults). Each broker section is validated by its adapter's
-own config class through :meth:`Settings.section_model`, so a bad key raises :class:`ConfigError`
-naming the file and the dotted key.
+working directory, else none (built-in defaults). Every section is validated when settings load, by
+the model registered for it in :data:`SCHEMA` (core knows no broker: the adapter factory registers
+each adapter's SDK-free config model there), so a bad key raises :class:`ConfigError` naming where the
+value came from (the file, an environment variable or the ``settings`` argument) and the dotted key,
+even for a broker that is not in use.
 
 Secrets never live in the file: they come only from environment variables (``ALPACA_API_KEY``,
-``ALPACA_SECRET_KEY``), are held as :class:`pydantic.SecretStr`, and are masked in every repr and log
-line written through :func:`workbench.core.log.get_logger`.
+``ALPACA_SECRET_KEY``), are held as :class:`pydantic.SecretStr`, and are masked in every repr, error
+and log line written through :func:`workbench.core.log.get_logger`. They are registered for masking
+before anything is validated.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from .errors import ConfigError
-from .log import register_secret
+from .log import register_env_secrets, register_secret
 
-__all__ = ["Settings", "load_settings", "DEFAULTS", "SECRET_ENV_VARS", "ENV_OVERRIDES"]
+__all__ = ["Settings", "SettingsSchema", "SCHEMA", "load_settings", "normalize_broker", "DEFAULTS",
+           "SECRET_ENV_VARS", "ENV_OVERRIDES", "MAX_REQUEST_TIMEOUT"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -97,38 +103,91 @@ class _MarketData(BaseModel):
     yfinance: dict[str, Any] = Field(default_factory=dict)
 
 
+#: The longest ``request_timeout`` accepted (a day): longer waits overflow the platform's timers.
+MAX_REQUEST_TIMEOUT = 86_400.0
+
+
 class _Core(BaseModel):
-    model_config = ConfigDict(extra="allow")  # broker sections; checked against known brokers below
+    model_config = ConfigDict(extra="allow")  # broker sections; checked against the schema below
     default_broker: str = Field(min_length=1)
-    request_timeout: float = Field(gt=0)
+    request_timeout: float = Field(gt=0, le=MAX_REQUEST_TIMEOUT, allow_inf_nan=False)
     market_data: _MarketData
 
+
 #: Top-level keys besides broker sections.
-_CORE_KEYS = {"default_broker", "request_timeout", "market_data", "widgets"}  # widgets: workbench.widgets.config
-#: Broker sections that may exist before their adapter is installed.
-_PLANNED_BROKERS = {"paper", "ib", "alpaca"}
+#: ``widgets`` is validated by workbench.widgets.config when the desk reads it (that package imports
+#: ipywidgets, which settings must not).
+_CORE_KEYS = {"default_broker", "request_timeout", "market_data", "widgets"}
+
+
+class SettingsSchema:
+    """What settings may hold beyond the core keys: a model per section, and the broker names.
+
+    Core imports no adapter; the adapter factory fills the process-wide :data:`SCHEMA` (the built-in
+    sections, and plugins registered with a config model). Models may be lazy ``"module:Class"``
+    strings, imported on first validation; they must not import a broker SDK.
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[str, type[BaseModel] | str] = {}
+        self._broker_names: Callable[[], Iterable[str]] = lambda: ()
+        self._lock = threading.Lock()
+
+    def add_section(self, dotted: str, model: type[BaseModel] | str) -> None:
+        """Validate section ``dotted`` (``"ib"``, ``"market_data.yfinance"``) with ``model`` at every load."""
+        with self._lock:
+            self._models[dotted] = model
+
+    def set_broker_names(self, names: Callable[[], Iterable[str]]) -> None:
+        """Where broker names come from (their sections may appear even without a registered model)."""
+        self._broker_names = names
+
+    def broker_names(self) -> set[str]:
+        return set(self._broker_names())
+
+    def roots(self) -> set[str]:
+        """Top-level keys that have a registered section model."""
+        return {dotted.split(".", 1)[0] for dotted in self._models}
+
+    def models(self) -> dict[str, type[BaseModel]]:
+        """Every section model, imported."""
+        with self._lock:
+            for dotted, model in list(self._models.items()):
+                if isinstance(model, str):
+                    module, _, attr = model.partition(":")
+                    try:
+                        self._models[dotted] = getattr(importlib.import_module(module), attr)
+                    except (ImportError, AttributeError) as exc:
+                        raise ConfigError(f"cannot load the model of settings section {dotted!r} ({model}): {exc}",
+                                          key=dotted) from None
+            return dict(self._models)  # type: ignore[arg-type]
+
+
+#: The process-wide schema (filled by :mod:`workbench.adapters.factory`).
+SCHEMA = SettingsSchema()
 
 
 class Settings:
     """Merged, validated settings. Build with :func:`load_settings`."""
 
     def __init__(self, data: dict[str, Any], source: str | None = None,
-                 origins: dict[str, str] | None = None) -> None:
+                 origins: dict[str, str] | None = None, schema: SettingsSchema | None = None) -> None:
+        register_env_secrets()  # before anything is validated: errors below may quote values
         self.source = source
         self._origins = origins or {}
-        _reject_secrets(data, source)
+        self._secrets: dict[str, SecretStr] = {}
+        self._models: dict[str, BaseModel] = {}  # section -> its validated model
+        self._schema = SCHEMA if schema is None else schema
+        self._reject_secrets(data)
         try:
             core = _Core.model_validate(data)
         except ValidationError as exc:
-            raise self._error(exc, prefix="") from exc
-        for key in data:
-            if key not in _CORE_KEYS and key not in _PLANNED_BROKERS and not key.startswith("_"):
-                from workbench.adapters.factory import known_adapters  # late: the factory imports settings
-
-                if key not in known_adapters():
-                    raise ConfigError(f"unknown setting {key!r} (not a setting nor a known broker)",
-                                      file=self.origin(key), key=key)
+            raise self._error(exc, prefix="") from None  # the detail is on .errors; never chain input values
         self.data = data
+        self._check_top_level(data)
+        for dotted, model in self._schema.models().items():
+            if self._lookup(dotted) is not None:
+                self._models[dotted] = self.section_model(dotted, model)
         self.default_broker = normalize_broker(core.default_broker)
         self.request_timeout = core.request_timeout
         self._secrets = {name: SecretStr(os.environ[name]) for name in SECRET_ENV_VARS if os.environ.get(name)}
@@ -139,35 +198,72 @@ class Settings:
         """A copy of one section (``{}`` if absent)."""
         value = self.data.get(name, {})
         if not isinstance(value, dict):
-            raise ConfigError("section must be an object", file=self.source, key=name)
+            raise ConfigError("section must be an object", file=self.origin(name), key=name)
         return copy.deepcopy(value)
 
     def section_model(self, name: str, model: type[M]) -> M:
-        """Validate section ``name`` (a dotted path such as ``market_data.sim``) with ``model``."""
-        value: Any = self.data
-        for part in name.split("."):
-            value = value.get(part, {}) if isinstance(value, dict) else None
+        """Section ``name`` (a dotted path such as ``market_data.sim``) validated with ``model``."""
+        cached = self._models.get(name)
+        if type(cached) is model:
+            return cached  # type: ignore[return-value]  (validated at load)
+        value = self._lookup(name)
+        value = {} if value is None else value
         if not isinstance(value, dict):
-            raise ConfigError("section must be an object", file=self.source, key=name)
+            raise ConfigError("section must be an object", file=self.origin(name), key=name)
         try:
             return model.model_validate(value)
         except ValidationError as exc:
-            raise self._error(exc, prefix=name + ".") from exc
+            raise self._error(exc, prefix=name + ".") from None
 
     def origin(self, key: str) -> str | None:
-        """Where the value at dotted ``key`` came from: the file, an environment variable or the argument."""
+        """Where the value at dotted ``key`` came from: the file, an environment variable or the argument.
+
+        A key set as a whole names its own origin (or its nearest parent's); a key whose parts came
+        from several places names each of them.
+        """
         parts = key.split(".")
         for n in range(len(parts), 0, -1):
             found = self._origins.get(".".join(parts[:n]))
             if found is not None:
                 return found
-        return self.source
+        below = sorted({label for k, label in self._origins.items() if k.startswith(key + ".")})
+        return " and ".join(below) if below else self.source
+
+    def _lookup(self, dotted: str) -> Any:
+        value: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+    def _check_top_level(self, data: Mapping[str, Any]) -> None:
+        known = _CORE_KEYS | self._schema.roots()
+        unknown = [k for k in data if k not in known and not k.startswith("_")]
+        if unknown:
+            brokers = self._schema.broker_names()  # may scan entry points: only when needed
+            for key in unknown:
+                if key not in brokers:
+                    raise ConfigError(f"unknown setting {key!r} (not a setting nor a known broker)",
+                                      file=self.origin(key), key=key)
+
+    def _reject_secrets(self, data: Mapping[str, Any], prefix: str = "") -> None:
+        for key, value in data.items():
+            if isinstance(value, Mapping):
+                self._reject_secrets(value, f"{prefix}{key}.")
+            elif key.lower() in _SECRET_KEYS and value:
+                raise ConfigError("secrets are read only from environment variables "
+                                  f"({', '.join(SECRET_ENV_VARS)}); remove it from the settings",
+                                  file=self.origin(prefix + key), key=prefix + key)
 
     def _error(self, exc: ValidationError, prefix: str) -> ConfigError:
-        first = exc.errors()[0]
-        key = prefix + ".".join(str(p) for p in first["loc"])
-        return ConfigError(f"invalid setting: {first['msg']} (got {first.get('input')!r})",
-                           file=self.origin(key), key=key)
+        details = exc.errors(include_url=False)
+        first = details[0]
+        key = (prefix + ".".join(str(p) for p in first["loc"])).rstrip(".")
+        shown = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
+        more = f"; {len(details) - 1} more problem(s) in .errors" if len(details) > 1 else ""
+        what = "unknown setting" if first["type"] == "extra_forbidden" else f"invalid setting: {first['msg']}"
+        return ConfigError(f"{what}{shown}{more}", file=self.origin(key), key=key, errors=details)
 
     def secret(self, env_name: str) -> SecretStr | None:
         """A secret from the environment (masked in reprs), or None if unset."""
@@ -179,6 +275,7 @@ class Settings:
 
 
 def normalize_broker(name: str) -> str:
+    """The canonical spelling of a broker name (``"IBKR"`` -> ``"ib"``)."""
     key = name.strip().lower()
     return BROKER_ALIASES.get(key, key)
 
@@ -204,21 +301,25 @@ def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read settings: {exc.strerror}", file=str(path)) from exc
+        raise ConfigError(f"cannot read settings: {exc.strerror}", file=str(path)) from None
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except json.JSONDecodeError as exc:  # not chained: the decoder's error holds the document's text
         raise ConfigError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                          file=str(path)) from exc
+                          file=str(path)) from None
     if not isinstance(data, dict):
         raise ConfigError("settings must be a JSON object", file=str(path))
     return data
 
 
 def load_settings(settings: Settings | str | os.PathLike[str] | Mapping[str, Any] | None = None) -> Settings:
-    """Build :class:`Settings` from a path, a dict merged over the defaults, or nothing (discover)."""
+    """Build :class:`Settings` from a path, a dict merged over the defaults, or nothing (discover).
+
+    Every section is validated now (ConfigError naming the source and the dotted key).
+    """
     if isinstance(settings, Settings):
         return settings
+    register_env_secrets()  # first: nothing below may quote a secret unmasked
     data = copy.deepcopy(DEFAULTS)
     origins: dict[str, str] = {}
     if isinstance(settings, (str, os.PathLike)):
@@ -228,13 +329,22 @@ def load_settings(settings: Settings | str | os.PathLike[str] | Mapping[str, Any
         source = None if found is None else str(found)
     if source is not None:
         _merge(data, read_settings_file(source), origins, source)
-    _apply_env(data, source, origins)
+    _apply_env(data, origins)
     if settings is not None and not isinstance(settings, (str, os.PathLike)):
         if not isinstance(settings, Mapping):
-            raise ConfigError(f"settings must be a path or a dict, not {type(settings).__name__}")
-        _reject_secrets(dict(settings), ARGUMENT)
+            raise ConfigError(f"settings must be a path or a dict, not {type(settings).__name__}", key="settings")
+        _check_keys(settings, ARGUMENT)
         _merge(data, copy.deepcopy(dict(settings)), origins, ARGUMENT)
     return Settings(data, source, origins)
+
+
+def _check_keys(data: Mapping[Any, Any], label: str, prefix: str = "") -> None:
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"setting names must be strings, got {key!r} ({type(key).__name__})",
+                              file=label, key=f"{prefix}{key!r}")
+        if isinstance(value, Mapping):
+            _check_keys(value, label, f"{prefix}{key}.")
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str], label: str,
@@ -243,35 +353,25 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
             _merge(base[key], value, origins, label, f"{prefix}{key}.")
         else:
-            base[key] = value
+            base[key] = dict(value) if isinstance(value, Mapping) else value
             origins[prefix + key] = label
+            for stale in [k for k in origins if k.startswith(prefix + key + ".")]:
+                del origins[stale]  # replaced whole: its old parts no longer exist
 
 
-def _apply_env(data: dict[str, Any], source: str | None, origins: dict[str, str]) -> None:
+def _apply_env(data: dict[str, Any], origins: dict[str, str]) -> None:
     for var, (dotted, kind) in ENV_OVERRIDES.items():
         raw = os.environ.get(var)
         if raw is None or raw == "":
             continue
+        label = f"environment variable {var}"
         try:
             value = kind(raw)
-        except ValueError as exc:
-            raise ConfigError(f"environment variable {var}={raw!r} is not a valid {kind.__name__}",
-                              file=source, key=dotted) from exc
+        except ValueError:
+            raise ConfigError(f"{var}={raw!r} is not a valid {kind.__name__}", file=label, key=dotted) from None
         *parents, leaf = dotted.split(".")
         node = data
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-        origins[dotted] = f"environment variable {var}"
-
-
-def _reject_secrets(data: Mapping[str, Any], source: str | None, prefix: str = "") -> None:
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            _reject_secrets(value, source, f"{prefix}{key}.")
-        elif key.lower() in _SECRET_KEYS and value:
-            raise ConfigError("secrets are read only from environment variables "
-                              f"({', '.join(SECRET_ENV_VARS)}); remove it from the settings",
-                              file=source, key=prefix + key)
-
-
+        origins[dotted] = label

@@ -11,7 +11,8 @@ History bars and the live price read the same path, so the latest bar agrees wit
 - The bar containing "now" is partial, up to now; nothing after now is returned.
 
 Minute paths are generated in blocks of 32 days from a counter-based seed, so any range costs the
-same whatever was asked before.
+same whatever was asked before. Daily bars of finished sessions come from a small per-block cache of
+session summaries, so a year of daily bars does not regenerate a year of minutes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from threading import Lock
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,8 +35,9 @@ from workbench.core.intervals import parse_interval
 from workbench.core.models import Quote
 
 from .base import MarketDataProvider, resolve_range
+from .sim_universe import UNIVERSE_ROWS
 
-__all__ = ["SimProvider", "SimConfig", "SimSymbol", "DEFAULT_UNIVERSE"]
+__all__ = ["SimProvider", "SimConfig", "SimSymbol", "DEFAULT_UNIVERSE", "FIRST_SESSION_OPEN"]
 
 _EPOCH = pd.Timestamp("2000-01-01", tz="UTC")
 _EPOCH_NS = _EPOCH.value
@@ -47,28 +49,30 @@ _ANCHOR_DAY = (pd.Timestamp("2025-01-01", tz="UTC") - _EPOCH).days
 _N_DAYS = (pd.Timestamp("2060-01-01", tz="UTC") - _EPOCH).days
 _BLOCK_DAYS = 32
 _SESSION_MIN = 390  # 09:30-16:00
+_SESSION_CACHE = 8192  # (symbol, 32-day block) session summaries kept: 60 years of 10 symbols
 _CENT = Decimal("0.01")
 
 
 class SimSymbol(BaseModel):
-    """One simulated instrument: its price on 2025-01-01, annual volatility and drift, daily volume."""
+    """One simulated instrument: its price on 2025-01-01, annual volatility and drift, daily volume,
+    and (optional) how it is listed: long name, primary exchange, STK or ETF, industry and category."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     price: float = Field(gt=0)
     vol: float = Field(default=0.3, ge=0, le=3)
     drift: float = Field(default=0.05, ge=-1, le=1)
     volume: float = Field(default=20e6, gt=0)
+    name: str = ""
+    exchange: str = "NASDAQ"
+    kind: Literal["STK", "ETF"] = "STK"
+    industry: str = ""
+    category: str = ""
 
 
-DEFAULT_UNIVERSE: dict[str, SimSymbol] = {
-    sym: SimSymbol(price=p, vol=v, volume=adv)
-    for sym, p, v, adv in (
-        ("AAPL", 245.0, 0.28, 55e6), ("MSFT", 420.0, 0.25, 22e6), ("GOOG", 190.0, 0.30, 25e6),
-        ("AMZN", 220.0, 0.32, 40e6), ("META", 590.0, 0.38, 15e6), ("NVDA", 135.0, 0.50, 250e6),
-        ("TSLA", 400.0, 0.60, 95e6), ("SPY", 585.0, 0.16, 60e6), ("QQQ", 510.0, 0.20, 35e6),
-        ("IWM", 220.0, 0.22, 30e6),
-    )
-}
+#: The built-in universe (:mod:`workbench.marketdata.sim_universe`): about 130 much-traded US stocks and ETFs.
+DEFAULT_UNIVERSE: dict[str, SimSymbol] = {sym: SimSymbol.model_validate(spec) for sym, spec in UNIVERSE_ROWS}
+#: The span the sim covers: the first bar is the 2000-01-03 open, the last one is in 2059.
+FIRST_SESSION_OPEN = datetime(2000, 1, 3, 14, 30, tzinfo=UTC)
 
 
 class SimConfig(BaseModel):
@@ -85,6 +89,8 @@ class SimProvider(MarketDataProvider):
     name = "sim"
     simulated = True
     blocking = False
+    #: The first bar the sim has (what a gateway answers to reqHeadTimeStamp).
+    first_timestamp = FIRST_SESSION_OPEN
 
     def __init__(
         self,
@@ -100,7 +106,10 @@ class SimProvider(MarketDataProvider):
         self.clock = clock or (lambda: datetime.now(UTC))
         self._daily: dict[str, np.ndarray] = {}
         self._blocks: OrderedDict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._cache_blocks = max(cache_blocks, 2 * len(self.universe))  # marking every held symbol must not thrash
+        # One current block per symbol (marking every held symbol must not thrash) plus history's working set;
+        # a block is ~0.7 MB and is only made when used.
+        self._cache_blocks = cache_blocks + len(self.universe)
+        self._session_cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()  # ~1 kB each
         self._lock = Lock()
 
     @classmethod
@@ -114,6 +123,10 @@ class SimProvider(MarketDataProvider):
 
     def has_symbol(self, symbol: str) -> bool:
         return symbol.upper() in self.universe
+
+    def info(self, symbol: str) -> SimSymbol:
+        """The simulation parameters and listing details of ``symbol`` (SymbolNotFound if unknown)."""
+        return self.universe[self._known(symbol)]
 
     def get_quote(self, symbol: str, at: datetime | None = None) -> Quote:
         sym = self._known(symbol)
@@ -162,8 +175,8 @@ class SimProvider(MarketDataProvider):
     def _known(self, symbol: str) -> str:
         sym = str(symbol).strip().upper()
         if sym not in self.universe:
-            raise SymbolNotFound(f"unknown symbol {sym!r} in the sim universe "
-                                 f"({', '.join(sorted(self.universe))}; add more under market_data.sim.symbols)",
+            raise SymbolNotFound(f"unknown symbol {sym!r} in the sim universe ({len(self.universe)} symbols, "
+                                 f"SimProvider.symbols() lists them; add more under market_data.sim.symbols)",
                                  broker=None, code="sim.unknown_symbol")
         return sym
 
@@ -229,20 +242,65 @@ class SimProvider(MarketDataProvider):
         dates = dates[dates.day_of_week < 5]
         if len(dates) == 0:
             return empty_history(**attrs)
-        local_open = (dates.tz_localize(None) + pd.Timedelta(hours=9, minutes=30)).tz_localize("America/New_York")
         day_idx = ((dates - _EPOCH).days).to_numpy()
-        open_min = ((local_open.tz_convert("UTC").as_unit("ns") - dates) // pd.Timedelta(minutes=1)).to_numpy()
-        starts = np.arange(0, _SESSION_MIN, size)
-        ends = np.minimum(starts + size, _SESSION_MIN)
-        points = np.empty((len(dates), _SESSION_MIN + 1))
-        vols = np.empty((len(dates), _SESSION_MIN + 1))
+        open_min = _open_minutes(dates)
+        if size == _SESSION_MIN:  # daily: finished sessions come from the per-block session cache
+            complete = dates.asi8 + (open_min + _SESSION_MIN) * _MIN_NS <= now.value
+            bar_ts = dates.asi8 + open_min * _MIN_NS
+            values = np.empty((len(dates), 5))
+            for block in np.unique(day_idx[complete] // _BLOCK_DAYS):
+                sel = np.flatnonzero(complete & (day_idx // _BLOCK_DAYS == block))
+                values[sel] = self._sessions(sym, int(block))[day_idx[sel] % _BLOCK_DAYS]
+            if not complete.all():
+                rest = ~complete
+                values[rest] = self._bars(sym, dates[rest], day_idx[rest], open_min[rest], size, now)[1][..., 0]
+        else:
+            stamps, per_day = self._bars(sym, dates, day_idx, open_min, size, now)
+            bar_ts, values = stamps.reshape(-1), per_day.transpose(0, 2, 1).reshape(-1, 5)
+        keep = ~np.isnan(values[:, 0]) & (bar_ts >= t0.value) & (bar_ts < t1.value)
+        v = values[keep]
+        return history_frame(bar_ts[keep], v[:, 0], v[:, 1], v[:, 2], v[:, 3], v[:, 4], **attrs)
+
+    def _points(self, sym: str, day_idx: np.ndarray, open_min: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Prices and volumes of the 391 session minutes (09:30..16:00 New York) of each day."""
         cols = np.arange(_SESSION_MIN + 1)
+        points = np.empty((len(day_idx), _SESSION_MIN + 1))
+        vols = np.empty((len(day_idx), _SESSION_MIN + 1))
         for block in np.unique(day_idx // _BLOCK_DAYS):
             sel = np.flatnonzero(day_idx // _BLOCK_DAYS == block)
             prices, volumes = self._block(sym, int(block))
             rows = (day_idx[sel] % _BLOCK_DAYS)[:, None]
             idx = open_min[sel][:, None] + cols
             points[sel], vols[sel] = prices[rows, idx], volumes[rows, idx]
+        return points, vols
+
+    def _sessions(self, sym: str, block: int) -> np.ndarray:
+        """(open, high, low, close, volume) of the whole session of every day of ``block``, cached (small)."""
+        key = (sym, block)
+        with self._lock:
+            hit = self._session_cache.get(key)
+            if hit is not None:
+                self._session_cache.move_to_end(key)
+                return hit
+        days = pd.date_range(_EPOCH + pd.Timedelta(days=block * _BLOCK_DAYS), periods=_BLOCK_DAYS, freq="D")
+        day_idx = block * _BLOCK_DAYS + np.arange(_BLOCK_DAYS)
+        points, vols = self._points(sym, day_idx, _open_minutes(days.as_unit("ns")))
+        out = np.column_stack([points[:, 0], points.max(axis=1), points.min(axis=1), points[:, _SESSION_MIN],
+                               vols[:, :-1].sum(axis=1)])
+        with self._lock:
+            self._session_cache[key] = out
+            while len(self._session_cache) > _SESSION_CACHE:
+                self._session_cache.popitem(last=False)
+        return out
+
+    def _bars(self, sym: str, dates: pd.DatetimeIndex, day_idx: np.ndarray, open_min: np.ndarray, size: int,
+              now: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+        """Bars of ``size`` minutes of each day: their start stamps ``(days, bars)`` and values
+        ``(days, 5, bars)``: open, high, low, close, volume (open is NaN for a bar after "now")."""
+        starts = np.arange(0, _SESSION_MIN, size)
+        ends = np.minimum(starts + size, _SESSION_MIN)
+        cols = np.arange(_SESSION_MIN + 1)
+        points, vols = self._points(sym, day_idx, open_min)
         # Minute stamps of every point; mask what lies after "now".
         stamp_ns = (dates.asi8[:, None] + (open_min[:, None] + cols) * _MIN_NS)
         # The point just after "now" becomes the live price, so the partial bar closes at it.
@@ -259,6 +317,10 @@ class SimProvider(MarketDataProvider):
         last_valid = pd.DataFrame(points.T).ffill().to_numpy().T  # close of a partial bar = latest point
         close = np.where(np.isnan(close_pts), last_valid[:, np.minimum(ends, _SESSION_MIN)], close_pts)
         volume = np.add.reduceat(vols[:, :-1], starts, axis=1)
-        bar_ts = stamp_ns[:, starts]
-        keep = ~np.isnan(bar_open) & (bar_ts >= t0.value) & (bar_ts < t1.value)
-        return history_frame(bar_ts[keep], bar_open[keep], high[keep], low[keep], close[keep], volume[keep], **attrs)
+        return stamp_ns[:, starts], np.stack([bar_open, high, low, close, volume], axis=1)
+
+
+def _open_minutes(dates: pd.DatetimeIndex) -> np.ndarray:
+    """Minutes from 00:00 UTC to 09:30 New York on each date (DST-aware)."""
+    local_open = (dates.tz_localize(None) + pd.Timedelta(hours=9, minutes=30)).tz_localize("America/New_York")
+    return ((local_open.tz_convert("UTC").as_unit("ns") - dates) // pd.Timedelta(minutes=1)).to_numpy()

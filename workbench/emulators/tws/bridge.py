@@ -1,17 +1,17 @@
-"""The paper-engine side of the emulator: instruments, IB order records, engine events -> messages.
+"""The paper-engine side of the emulator: IB order records, engine events -> messages, account pushes.
 
 Everything here runs on the emulator's event loop thread. Engine listeners may fire on any thread:
-they only queue the event and wake the loop; :meth:`Bridge.drain` turns queued events into messages.
+they only queue the event and wake the loop; :meth:`Bridge.drain` applies queued events to the order
+records and then reports each touched order once (openOrder, execDetails, orderStatus,
+commissionReport), so an order the engine fills at once is reported filled in one batch at every
+server version, never "Submitted" first.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
-import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +20,17 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.models import FillEvent, NeutralOrder, Order, new_client_order_id
 
 from . import messages as m
+from .account import AccountModel, PnlBook, session_day
 from .codec import ib_time
+from .state import GatewayState, IbIds
 
 if TYPE_CHECKING:
     from .server import Session, TwsEmulator
 
-#: client_id of orders rebuilt from the ledger after a restart (their placing client is unknown).
+#: client_id of restored orders whose placing client is unknown (placed through the engine directly).
 RESTORED = -1
-ETFS = frozenset({"SPY", "QQQ", "IWM", "DIA", "GLD", "TLT", "XLF", "XLK", "EEM", "VTI", "VOO", "IVV"})
-IB_TYPES = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT"}
+IB_TYPES = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT",
+            OrderType.TRAILING_STOP: "TRAIL"}  # TRAIL only for orders placed on the engine directly
 
 
 @dataclass
@@ -37,104 +39,82 @@ class OrderRecord:
     client_order_id: str
     engine_id: str = ""
     execs: list[m.ExecView] = field(default_factory=list)
+    unreported: list[m.ExecView] = field(default_factory=list)
     cancel_requested: bool = False
     done: bool = False
-
-
-def con_id_for(symbol: str) -> int:
-    """A stable conId per symbol (same across runs)."""
-    return 100_000 + zlib.crc32(symbol.upper().encode()) % 89_900_000
+    announced: bool = False
+    modified: bool = False
 
 
 class Bridge:
-    def __init__(self, server: TwsEmulator) -> None:
+    def __init__(self, server: TwsEmulator, state: GatewayState) -> None:
         self.server = server
         self.engine = server.engine
-        self.prices = server.engine.prices
+        self.state = state
         self.account = server.accounts[0]
         self.records: dict[tuple[int, int], OrderRecord] = {}
         self.by_coid: dict[str, OrderRecord] = {}
-        self._perm = itertools.count(1_000_001)
-        self._exec_seq = itertools.count(1)
         self.max_order_id = 0
         self._events: deque[Any] = deque()
         self._lock = threading.Lock()
         self._unsubscribe = [self.engine.add_fill_listener(self._queue), self.engine.add_order_listener(self._queue)]
-        self.restore()
+        fills = self.engine.fills()
+        self._seen_fills = {f.exec_id for f in fills}
+        self.book = PnlBook(fills)
+        self.model = AccountModel(self.engine, self.book, self.account, server.margin,
+                                  lambda sym, now: server.feed.previous_close(sym, now))
+        self.restore(fills)
 
-    def restore(self) -> None:
-        """Rebuild IB order records from the engine's ledger, so a restarted gateway still knows earlier
-        orders and executions (reported to whichever client asks; open ones are adopted by it)."""
-        fills: dict[str, list[FillEvent]] = {}
-        for fill in self.engine.fills():
-            fills.setdefault(fill.broker_id, []).append(fill)
-        for order in reversed(self.engine.orders()):
-            inst = self.instrument(order.symbol) or m.Instrument(order.symbol, con_id_for(order.symbol))
-            digits = "".join(ch for ch in order.order_id if ch.isdigit())
-            order_id = int(digits) if digits else self.max_order_id + 1
-            self.max_order_id = max(self.max_order_id, order_id)
-            view = m.OrderView(order_id=order_id, client_id=RESTORED, perm_id=next(self._perm), inst=inst,
-                               exchange="SMART", action=order.side.value, qty=order.qty,
-                               order_type=IB_TYPES[order.order_type], lmt_price=_flt(order.limit_price),
-                               aux_price=_flt(order.stop_price), tif=order.tif.value, account=self.account,
-                               order_ref=order.client_order_id)
-            rec = OrderRecord(view=view, client_order_id=order.client_order_id, engine_id=order.order_id)
-            self.records[(RESTORED, order_id)] = rec
-            self.by_coid[order.client_order_id] = rec
-            for fill in fills.get(order.order_id, []):
+    def restore(self, fills: list[FillEvent]) -> None:
+        """Rebuild the IB order records from the ledger and the gateway state, so a restarted gateway
+        reports every order with the orderId, clientId and permId it had."""
+        by_order: dict[str, list[FillEvent]] = {}
+        for fill in fills:
+            by_order.setdefault(fill.broker_id, []).append(fill)
+        orders = list(reversed(self.engine.orders()))  # oldest first
+        known = [self.state.get(o.order_id) for o in orders]
+        self.max_order_id = max((ids.order_id for ids in known if ids is not None), default=0)
+        for order, ids in zip(orders, known):
+            if ids is None:  # not placed through a gateway: give it a fresh id, kept from now on
+                self.max_order_id += 1
+                ids = IbIds(self.max_order_id, RESTORED, self.state.new_perm_id())
+                self.state.record(order.order_id, ids)
+            rec = self._record(ids, order)
+            for fill in by_order.get(order.order_id, []):
                 self._record_fill(rec, fill)
+            rec.unreported.clear()
             self._apply_status(rec, order)
+            rec.announced = True
+
+    def _record(self, ids: IbIds, order: Order) -> OrderRecord:
+        inst = self.server.catalog.placeholder(order.symbol)
+        view = m.OrderView(order_id=ids.order_id, client_id=ids.client_id, perm_id=ids.perm_id, inst=inst,
+                           exchange="SMART", action=order.side.value, qty=order.qty,
+                           order_type=IB_TYPES.get(order.order_type, "MKT"), lmt_price=_flt(order.limit_price),
+                           aux_price=_flt(order.stop_price), tif=order.tif.value, account=self.account,
+                           order_ref=order.client_order_id)
+        rec = OrderRecord(view=view, client_order_id=order.client_order_id, engine_id=order.order_id)
+        self.records[(ids.client_id, ids.order_id)] = rec
+        self.by_coid[order.client_order_id] = rec
+        return rec
+
     def close(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-
-    # -- instruments --------------------------------------------------------------------------
-
-    def instrument(self, symbol: str) -> m.Instrument | None:
-        sym = (symbol or "").strip().upper()
-        if not sym or not self._known(sym):
-            return None
-        etf = sym in ETFS
-        return m.Instrument(symbol=sym, con_id=con_id_for(sym), primary_exchange="ARCA" if etf else "NASDAQ",
-                            trading_class=sym if etf else "NMS")
-
-    def _known(self, sym: str) -> bool:
-        has = getattr(self.prices, "has_symbol", None)
-        if has is not None:
-            return bool(has(sym))
-        try:
-            self.prices.get_market_price(sym)
-            return True
-        except Exception:
-            return False
-
-    def by_con_id(self, con_id: int) -> m.Instrument | None:
-        symbols = getattr(self.prices, "symbols", lambda: [])()
-        symbols = set(symbols) | {p.symbol for p in self.engine.positions()} | {r.view.inst.symbol for r in
-                                                                                 self.records.values()}
-        for sym in symbols:
-            if con_id_for(sym) == con_id:
-                return self.instrument(sym)
-        return None
-
-    def resolve(self, con_id: int, symbol: str, sec_type: str = "", currency: str = "",
-                primary: str = "") -> m.Instrument | None:
-        inst = self.by_con_id(con_id) if con_id else self.instrument(symbol)
-        if inst is None:
-            return None
-        if sec_type and sec_type != inst.sec_type or currency and currency != inst.currency:
-            return None
-        if primary and primary not in (inst.primary_exchange, "SMART"):
-            return None
-        return inst
-
-    def now(self) -> datetime:
-        return self.engine.clock()
 
     # -- orders ---------------------------------------------------------------------------------
 
     def next_order_id(self) -> int:
         return self.max_order_id + 1
+
+    def neutral(self, inst: m.Instrument, action: str, qty: str, ib_type: str, lmt: float | None,
+                aux: float | None, tif: str, order_ref: str) -> NeutralOrder:
+        """The neutral order of a placeOrder (raises WorkbenchError/ValueError on bad fields)."""
+        kind = OrderType(ib_type)
+        return NeutralOrder(symbol=inst.symbol, side=Side(action), qty=Decimal(qty), order_type=kind,
+                            tif=TimeInForce(tif or "DAY"), limit_price=_dec(lmt) if kind.needs_limit_price else None,
+                            stop_price=_dec(aux) if kind.needs_stop_price else None,
+                            client_order_id=order_ref or new_client_order_id())
 
     def place(self, session: Session, order_id: int, inst: m.Instrument, exchange: str, action: str, qty: str,
               ib_type: str, lmt: float | None, aux: float | None, tif: str, account: str, order_ref: str) -> None:
@@ -150,24 +130,19 @@ class Bridge:
                 self._modify(session, rec, qty, lmt, aux)
             return
         try:
-            side = Side(action)
-            kind = OrderType(ib_type)
-            neutral = NeutralOrder(symbol=inst.symbol, side=side, qty=Decimal(qty), order_type=kind,
-                                   tif=TimeInForce(tif or "DAY"),
-                                   limit_price=_dec(lmt) if kind.needs_limit_price else None,
-                                   stop_price=_dec(aux) if kind.needs_stop_price else None,
-                                   client_order_id=order_ref or new_client_order_id())
+            neutral = self.neutral(inst, action, qty, ib_type, lmt, aux, tif, order_ref)
         except (WorkbenchError, ValueError, ArithmeticError) as exc:
-            session.send(m.error(sv, order_id, 201, f"Order rejected - reason:{exc}"))
+            session.send(m.error(sv, order_id, 201, f"Order rejected - reason:{_reason(exc)}"))
             return
-        view = m.OrderView(order_id=order_id, client_id=session.client_id, perm_id=next(self._perm), inst=inst,
-                           exchange=exchange or "SMART", action=side.value, qty=neutral.qty,
-                           order_type=IB_TYPES[kind], lmt_price=lmt, aux_price=aux, tif=neutral.tif.value,
-                           account=account or self.account, order_ref=order_ref)
         if neutral.client_order_id in self.by_coid:
             session.send(m.error(sv, order_id, 201, f"Order rejected - reason:orderRef "
                                                      f"{neutral.client_order_id!r} was already used"))
             return
+        view = m.OrderView(order_id=order_id, client_id=session.client_id, perm_id=self.state.new_perm_id(),
+                           inst=inst, exchange=exchange or "SMART", action=neutral.side.value, qty=neutral.qty,
+                           order_type=IB_TYPES[neutral.order_type], lmt_price=lmt, aux_price=aux,
+                           tif=neutral.tif.value, account=account or self.account, order_ref=order_ref)
+        view.status = "PreSubmitted" if neutral.order_type.needs_stop_price else "Submitted"
         rec = OrderRecord(view=view, client_order_id=neutral.client_order_id)
         self.records[key] = rec
         self.by_coid[rec.client_order_id] = rec
@@ -177,15 +152,13 @@ class Bridge:
             del self.records[key]
             del self.by_coid[rec.client_order_id]
             self._discard_events(rec.client_order_id)
-            message = getattr(exc, "message", None) or str(exc)
-            session.send(m.error(sv, order_id, 201, f"Order rejected - reason:{message}"))
+            session.send(m.error(sv, order_id, 201, f"Order rejected - reason:{_reason(exc)}"))
             return
         rec.engine_id = result.order_id
-        view.status = "PreSubmitted" if kind.needs_stop_price else "Submitted"
-        session.send(m.open_order(sv, view))
-        filled_view = m.OrderView(**{**view.__dict__, "status": view.status, "filled": 0, "avg_fill_price": 0})
-        session.send(m.order_status(filled_view))
+        self.state.record(result.order_id, IbIds(order_id, session.client_id, view.perm_id))
         self.drain()
+        if not rec.announced:  # no engine event (a listener-less engine): report the acknowledgement
+            self._report(rec, status_changed=True)
 
     def _modify(self, session: Session, rec: OrderRecord, qty: str, lmt: float | None, aux: float | None) -> None:
         """placeOrder with a live order id: change quantity and prices in the engine, then report the order."""
@@ -197,24 +170,20 @@ class Bridge:
                                 stop_price=_dec(aux) if kind.needs_stop_price else None)
         except (WorkbenchError, ValueError, ArithmeticError) as exc:
             # 201 would make the client drop a still-live order: refuse the change, not the order.
-            message = getattr(exc, "message", None) or str(exc)
             finished = getattr(exc, "code", None) == "not_modifiable"
             session.send(m.error(session.sv, v.order_id, 104 if finished else 321,
-                                 f"{'Cannot modify a filled order' if finished else 'Order modify refused'}: {message}"))
+                                 f"{'Cannot modify a filled order' if finished else 'Order modify refused'}: "
+                                 f"{_reason(exc)}"))
             if not finished:
                 session.send(m.open_order(session.sv, v))  # the order as it still stands
                 session.send(m.order_status(v))
             return
         v.qty, v.lmt_price, v.aux_price = Decimal(qty), lmt, aux
-        if not rec.done:
-            session.send(m.open_order(session.sv, v))
-            session.send(m.order_status(v))
+        rec.modified = True
         self.drain()
 
     def cancel(self, session: Session, order_id: int) -> None:
         rec = self.records.get((session.client_id, order_id)) or self.records.get((RESTORED, order_id))
-        if rec is not None and rec.view.client_id not in (session.client_id, RESTORED):
-            rec = None  # another client's order
         if rec is None:
             session.send(m.error(session.sv, order_id, 10147,
                                  f"OrderId {order_id} that needs to be cancelled is not found."))
@@ -234,17 +203,17 @@ class Bridge:
                 self.engine.cancel(rec.engine_id)
         self.drain()
 
-    def open_records(self, client_id: int | None) -> list[OrderRecord]:
+    def client_records(self, client_id: int | None, open_only: bool = True) -> list[OrderRecord]:
+        """Orders of ``client_id`` (all clients: None), oldest first. Open orders whose client is unknown
+        (restored) are adopted by the first client asking, so it can modify and cancel them."""
         out = []
-        for r in list(self.records.values()):
-            if r.done:
-                continue
-            if client_id is not None and r.view.client_id == RESTORED:  # adopted by the first client asking
+        for key, r in list(self.records.items()):
+            if client_id is not None and r.view.client_id == RESTORED and not r.done:
                 r.view.client_id = client_id
-                self.records[(client_id, r.view.order_id)] = self.records.pop((RESTORED, r.view.order_id))
-            if client_id is None or r.view.client_id == client_id:
+                self.records[(client_id, r.view.order_id)] = self.records.pop(key)
+            if (client_id is None or r.view.client_id == client_id) and (not r.done or not open_only):
                 out.append(r)
-        return out
+        return sorted(out, key=lambda r: r.view.perm_id)
 
     def done_records(self) -> list[OrderRecord]:
         return [r for r in self.records.values() if r.done]
@@ -263,23 +232,31 @@ class Bridge:
             self._events.extend(keep)
 
     def drain(self) -> None:
-        """Turn queued engine events into messages (loop thread only)."""
-        touched = False
+        """Apply queued engine events, then report each touched order once (loop thread only)."""
+        touched: dict[int, tuple[OrderRecord, bool]] = {}
+        fills = False
         while True:
             with self._lock:
                 if not self._events:
                     break
                 event = self._events.popleft()
             rec = self.by_coid.get(_coid(event))
-            touched = touched or isinstance(event, FillEvent)  # fills from elsewhere move positions too
-            if rec is None:
-                continue
             if isinstance(event, FillEvent):
-                self._on_fill(rec, event)
-            else:
-                self._on_order(rec, event)
-        if touched:
-            self.push_account()
+                if event.exec_id in self._seen_fills:
+                    continue
+                self._seen_fills.add(event.exec_id)
+                self.book.add(event)
+                fills = True  # fills from elsewhere move positions too
+                if rec is not None:
+                    self._record_fill(rec, event)
+                    touched.setdefault(id(rec), (rec, False))
+            elif rec is not None:
+                self._apply_status(rec, event)
+                touched[id(rec)] = (rec, True)
+        for rec, status_changed in touched.values():
+            self._report(rec, status_changed)
+        if fills:
+            self.server.push_account()
 
     def _record_fill(self, rec: OrderRecord, fill: FillEvent) -> m.ExecView:
         v = rec.view
@@ -287,19 +264,12 @@ class Bridge:
         prior = Decimal(str(v.avg_fill_price or 0)) * Decimal(str(v.filled))
         avg = ((prior + fill.qty * fill.price) / cum) if cum else fill.price
         v.filled, v.avg_fill_price, v.last_fill_price = cum, avg.quantize(Decimal("0.000001")), fill.price
-        e = m.ExecView(exec_id=f"0000e0d5.{v.perm_id:08x}.{next(self._exec_seq):02d}.01", time=ib_time(fill.ts),
+        e = m.ExecView(exec_id=self.state.exec_id(v.perm_id, len(rec.execs) + 1), time=ib_time(fill.ts),
                        account=v.account, side="BOT" if fill.side is Side.BUY else "SLD", shares=fill.qty,
                        price=fill.price, cum_qty=cum, avg_price=v.avg_fill_price, commission=fill.commission)
         rec.execs.append(e)
+        rec.unreported.append(e)
         return e
-
-    def _on_fill(self, rec: OrderRecord, fill: FillEvent) -> None:
-        e = self._record_fill(rec, fill)
-        v = rec.view
-        session = self.server.session_for(v.client_id)
-        if session is not None:
-            session.send(m.exec_details(session.sv, -1, v, e))
-            session.pending_commissions.append(e)
 
     def _apply_status(self, rec: OrderRecord, order: Order) -> None:
         v = rec.view
@@ -317,85 +287,65 @@ class Bridge:
         if order.avg_fill_price is not None:
             v.avg_fill_price = order.avg_fill_price
         v.filled = order.filled_qty
+        v.raw_status = order.raw_status
         if status.is_terminal:
             rec.done = True
             v.completed_time = ib_time(order.updated_at)
 
-    def _on_order(self, rec: OrderRecord, order: Order) -> None:
-        self._apply_status(rec, order)
-        v, status = rec.view, order.status
+    def _report(self, rec: OrderRecord, status_changed: bool) -> None:
+        """openOrder (when new, modified or filled), execDetails, orderStatus, then commission reports."""
+        v = rec.view
         session = self.server.session_for(v.client_id)
+        execs, rec.unreported = rec.unreported, []
         if session is None:
+            rec.announced = True
             return
         sv = session.sv
-        if status is OrderStatus.FILLED:
+        if not rec.announced or rec.modified or v.status == "Filled":
             session.send(m.open_order(sv, v))
+        rec.announced, rec.modified = True, False
+        for e in execs:
+            session.send(m.exec_details(sv, -1, v, e))
         session.send(m.order_status(v))
-        if status is OrderStatus.REJECTED:
-            session.send(m.error(sv, v.order_id, 201, f"Order rejected - reason:{order.raw_status}"))
-        elif status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) and rec.cancel_requested:
+        for e in execs:
+            session.send(m.commission_report(e))
+        if status_changed and v.status == "Inactive":
+            session.send(m.error(sv, v.order_id, 201, f"Order rejected - reason:{v.raw_status}"))
+        elif status_changed and v.status == "Cancelled" and rec.cancel_requested:
             session.send(m.error(sv, v.order_id, 202, "Order Canceled - reason:"))
-        while session.pending_commissions:
-            session.send(m.commission_report(session.pending_commissions.pop(0)))
 
     # -- account ------------------------------------------------------------------------------
 
-    def account_rows(self) -> list[tuple[str, Any, str]]:
-        info = self.engine.account()
-        positions = self.engine.positions()
-        gross = sum((abs(p.market_value or p.qty * p.avg_price) for p in positions), Decimal(0))
-        unreal = sum((p.unrealized_pnl or Decimal(0) for p in positions), Decimal(0))
-        rows: list[tuple[str, Any, str]] = [("AccountCode", self.account, ""), ("AccountType", "INDIVIDUAL", ""),
-                                            ("Currency", "USD", "USD")]
-        for key, value in (("NetLiquidation", info.equity), ("TotalCashValue", info.cash),
-                           ("CashBalance", info.cash), ("SettledCash", info.cash),
-                           ("BuyingPower", info.buying_power), ("AvailableFunds", info.buying_power),
-                           ("ExcessLiquidity", info.buying_power), ("EquityWithLoanValue", info.equity),
-                           ("GrossPositionValue", gross), ("UnrealizedPnL", unreal), ("RealizedPnL", 0),
-                           ("InitMarginReq", 0), ("MaintMarginReq", 0)):
-            rows.append((key, value, "USD"))
-        return rows
-
     def portfolio_rows(self) -> list[list[Any]]:
         out = []
+        today = session_day(self.engine.clock())
         for p in self.engine.positions():
-            inst = self.instrument(p.symbol) or m.Instrument(p.symbol, con_id_for(p.symbol))
+            inst = self.server.catalog.placeholder(p.symbol)
             price = p.market_price if p.market_price is not None else p.avg_price
             value = p.market_value if p.market_value is not None else p.qty * p.avg_price
             out.append(m.portfolio_value(self.account, inst, p.qty, price, value, p.avg_price,
-                                         p.unrealized_pnl or 0, 0))
+                                         p.unrealized_pnl or 0, self.book.realized_today(p.symbol, today)))
         return out
 
     def position_rows(self, closed: set[str] = frozenset()) -> list[list[Any]]:  # type: ignore[assignment]
         out = []
         held = {p.symbol: p for p in self.engine.positions()}
         for sym in sorted(set(held) | set(closed)):
-            inst = self.instrument(sym) or m.Instrument(sym, con_id_for(sym))
+            inst = self.server.catalog.placeholder(sym)
             p = held.get(sym)
             out.append(m.position(self.account, inst, p.qty if p else 0, p.avg_price if p else 0))
         return out
 
-    def push_account(self) -> None:
-        """After fills: position to reqPositions subscribers, portfolio + values to account subscribers."""
-        traded = {r.view.inst.symbol for r in self.records.values() if r.execs}
-        positions = portfolio = values = None
-        for session in self.server.live_sessions():
-            if session.positions_sub:
-                positions = positions if positions is not None else self.position_rows(traded)
-                for row in positions:
-                    session.send(row)
-            if session.account_sub:
-                portfolio = portfolio if portfolio is not None else self.portfolio_rows()
-                values = values if values is not None else self.account_rows()
-                for row in portfolio:
-                    session.send(row)
-                for key, value, cur in values:
-                    session.send(m.account_value(key, value, cur, self.account))
-                session.send(m.account_update_time(self.now().strftime("%H:%M")))
+    def traded_symbols(self) -> set[str]:
+        return set(self.book.symbols)
 
 
 def _coid(event: Any) -> str:
     return event.local_id if isinstance(event, FillEvent) else event.client_order_id
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc)
 
 
 def _flt(value: Decimal | None) -> float | None:

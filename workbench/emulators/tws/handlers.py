@@ -1,28 +1,38 @@
-"""Request handlers: ``HANDLERS[msgId](session, fields)``. Field indices follow the protocol reference §5."""
+"""Request handlers: ``HANDLERS[msgId](session, fields)``. Field indices follow the protocol reference §5.
+
+This module: connection, account, positions, orders and executions; :mod:`.handlers_data` registers
+contracts, market data and history; everything else is answered by :mod:`.unsupported`.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from . import market
+from workbench.core.errors import WorkbenchError
+
 from . import messages as m
 from .codec import to_int
+from .history import HistoryError, parse_end
 from .orders import parse_place_order
 
 if TYPE_CHECKING:
-    from .server import Session
+    from .server import Session, TwsEmulator
 
 log = logging.getLogger(__name__)
 
 HANDLERS: dict[int, Callable[[Session, list[str]], None]] = {}
 NO_SECDEF = "No security definition has been found for the request"
+SUPPORTED_ORDER_TYPES = frozenset({"MKT", "LMT", "STP", "STP LMT"})
 
 
-def handles(msg_id: int) -> Callable[[Callable[[Session, list[str]], None]], Callable[[Session, list[str]], None]]:
+def handles(*msg_ids: int) -> Callable[[Callable[[Session, list[str]], None]], Callable[[Session, list[str]], None]]:
     def register(fn: Callable[[Session, list[str]], None]) -> Callable[[Session, list[str]], None]:
-        HANDLERS[msg_id] = fn
+        for msg_id in msg_ids:
+            HANDLERS[msg_id] = fn
         return fn
     return register
 
@@ -51,11 +61,12 @@ def req_managed_accounts(s: Session, f: list[str]) -> None:
 
 @handles(49)
 def req_current_time(s: Session, f: list[str]) -> None:
-    s.send(m.current_time(int(_bridge(s).now().timestamp())))
+    s.send(m.current_time(int(_bridge(s).engine.clock().timestamp())))
 
 
-for _ignored in (15, 77, 63, 25):  # autoOpenOrders and cancels without a reply
-    HANDLERS[_ignored] = lambda s, f: None
+@handles(15)
+def req_auto_open_orders(s: Session, f: list[str]) -> None:
+    """clientId 0 binds orders placed elsewhere: nothing to do, every order already has an owner."""
 
 
 @handles(59)
@@ -67,7 +78,7 @@ def req_market_data_type(s: Session, f: list[str]) -> None:
 
 @handles(61)
 def req_positions(s: Session, f: list[str]) -> None:
-    s.positions_sub = True
+    s.subs.positions = True
     for row in _bridge(s).position_rows():
         s.send(row)
     s.send(m.position_end())
@@ -75,39 +86,97 @@ def req_positions(s: Session, f: list[str]) -> None:
 
 @handles(64)
 def cancel_positions(s: Session, f: list[str]) -> None:
-    s.positions_sub = False
+    s.subs.positions = False
+
+
+@handles(74)
+def req_positions_multi(s: Session, f: list[str]) -> None:
+    req_id, b = to_int(f[2]), _bridge(s)
+    for p in b.engine.positions():
+        s.send(m.position_multi(req_id, b.account, s.server.catalog.placeholder(p.symbol), p.qty, p.avg_price))
+    s.send(m.position_multi_end(req_id))
+
+
+@handles(75, 77)
+def cancel_multi(s: Session, f: list[str]) -> None:
+    s.subs.account_multi.pop(to_int(f[2]), None)
+
+
+def _account(s: Session, code: str) -> str:
+    """The managed account a request names (the first one when it names none or another)."""
+    return code if code in s.server.accounts else s.server.accounts[0]
 
 
 @handles(6)
 def req_account_updates(s: Session, f: list[str]) -> None:
     b = _bridge(s)
     if not to_int(f[2]):
-        s.account_sub = False
+        s.subs.account = False
         return
-    s.account_sub = True
-    for key, value, cur in b.account_rows():
-        s.send(m.account_value(key, value, cur, b.account))
-    for row in b.portfolio_rows():
+    account = _account(s, f[3] if len(f) > 3 else "")
+    s.subs.account = account == b.account  # the other managed accounts are empty: nothing changes there
+    _send_account(s, b, account)
+    s.send(m.account_download_end(account))
+
+
+def _send_account(s: Session, b: Any, account: str) -> None:
+    for key, value, cur in b.model.account_rows(account):
+        s.send(m.account_value(key, value, cur, account))
+    for row in b.portfolio_rows() if account == b.account else ():
         s.send(row)
-    s.send(m.account_update_time(b.now().strftime("%H:%M")))
-    s.send(m.account_download_end(b.account))
+    s.send(m.account_update_time(b.engine.clock().strftime("%H:%M")))
 
 
 @handles(76)
 def req_account_updates_multi(s: Session, f: list[str]) -> None:
     req_id, b = to_int(f[2]), _bridge(s)
-    for key, value, cur in b.account_rows():
-        if cur and not isinstance(value, str):
-            s.send(m.account_update_multi(req_id, b.account, key, value, cur))
+    account = _account(s, f[3] if len(f) > 3 else "")
+    s.subs.account_multi[req_id] = account
+    _send_multi(s, b, req_id, account)
     s.send(m.account_update_multi_end(req_id))
+
+
+def _send_multi(s: Session, b: Any, req_id: int, account: str) -> None:
+    for key, value, cur in b.model.account_rows(account):
+        s.send(m.account_update_multi(req_id, account, key, value, cur))
 
 
 @handles(62)
 def req_account_summary(s: Session, f: list[str]) -> None:
-    req_id, b = to_int(f[2]), _bridge(s)
-    for key, value, cur in b.account_rows():
-        s.send(m.account_summary(req_id, b.account, key, value, cur))
+    req_id, tags = to_int(f[2]), f[4] if len(f) > 4 else ""
+    s.subs.summary[req_id] = tags
+    _send_summary(s, _bridge(s), req_id, tags)
+
+
+def _send_summary(s: Session, b: Any, req_id: int, tags: str) -> None:
+    """The group "All": every managed account (the ones beyond the engine's are empty)."""
+    for account in s.server.accounts:
+        for key, value, cur in b.model.summary_rows(tags, account):
+            s.send(m.account_summary(req_id, account, key, value, cur))
     s.send(m.account_summary_end(req_id))
+
+
+@handles(63)
+def cancel_account_summary(s: Session, f: list[str]) -> None:
+    s.subs.summary.pop(to_int(f[2]), None)
+
+
+def push_account(server: TwsEmulator) -> None:
+    """Positions, portfolio, account values and summaries to their subscribers."""
+    b = server.bridge
+    positions = None
+    for s in server.live_sessions():
+        if s.subs.positions:
+            positions = positions if positions is not None else b.position_rows(b.traded_symbols())
+            for row in positions:
+                s.send(row)
+        if s.subs.account:
+            _send_account(s, b, b.account)
+        for req_id, account in list(s.subs.account_multi.items()):
+            _send_multi(s, b, req_id, account)
+            s.send(m.account_update_multi_end(req_id))
+        for req_id, tags in list(s.subs.summary.items()):
+            _send_summary(s, b, req_id, tags)
 
 
 # -- orders ---------------------------------------------------------------------------------
@@ -122,23 +191,70 @@ def place_order(s: Session, f: list[str]) -> None:
     except ValueError as exc:
         s.error(order_id, 321, f"Error validating request:-'bN' : cause - {exc}")
         return
-    unsupported = ("combo (BAG) orders" if req.combo_legs or req.contract["secType"] == "BAG" else
-                   "what-if orders" if req.what_if else
-                   "order conditions" if req.conditions else
-                   "bracket / child orders (transmit=False or parentId)" if not req.transmit or req.parent_id else
-                   "algo orders" if req.algo_strategy else
-                   "hedge orders" if req.hedge_type or req.delta_neutral else "")
+    unsupported = ("combo (BAG) orders are" if req.combo_legs or req.contract["secType"] == "BAG" else
+                   "order conditions are" if req.conditions else
+                   "bracket / child orders (transmit=False or parentId) are" if not req.transmit or req.parent_id
+                   else f"OCA groups (ocaGroup={req.oca_group!r}) are" if req.oca_group else
+                   f"{req.order_type} orders are" if req.order_type not in SUPPORTED_ORDER_TYPES else
+                   "algo orders are" if req.algo_strategy else
+                   "hedge orders are" if req.hedge_type or req.delta_neutral else "")
     if unsupported:
-        s.error(order_id, 201, f"Order rejected - reason:{unsupported} are not supported by the emulator")
+        s.error(order_id, 201, f"Order rejected - reason:{unsupported} not supported by the workbench emulator "
+                               f"(market, limit, stop and stop-limit orders are)")
         return
     c = req.contract
-    inst = b.resolve(to_int(c["conId"]), c["symbol"] or c["localSymbol"], c["secType"], c["currency"])
+    inst = s.server.catalog.resolve(to_int(c["conId"]), c["symbol"] or c["localSymbol"], c["secType"], c["currency"],
+                                    extra=b.traded_symbols())
     if inst is None:
         s.error(order_id, 200, NO_SECDEF)
+        return
+    if req.what_if:
+        _what_if(s, b, order_id, inst, req)
         return
     b.place(s, order_id, inst, exchange=c["exchange"], action=req.action, qty=req.total_quantity,
             ib_type=req.order_type, lmt=req.lmt_price, aux=req.aux_price, tif=req.tif, account=req.account,
             order_ref=req.order_ref)
+
+
+def _what_if(s: Session, b: Any, order_id: int, inst: m.Instrument, req: Any) -> None:
+    """whatIfOrder: the order's margin impact and commission, from the paper rules; nothing is placed."""
+    try:
+        order = b.neutral(inst, req.action, req.total_quantity, req.order_type, req.lmt_price, req.aux_price,
+                          req.tif, "what-if")
+        price = order.limit_price or order.stop_price or b.engine.prices.get_market_price(inst.symbol,
+                                                                                          b.engine.clock())
+        refusal = _refusal(b, order, Decimal(price))
+    except (WorkbenchError, ValueError, ArithmeticError) as exc:
+        s.error(order_id, 201, f"Order rejected - reason:{getattr(exc, 'message', None) or exc}")
+        return
+    if refusal:
+        s.error(order_id, 201, f"Order rejected - reason:{refusal}")
+        return
+    state = b.model.what_if(inst.symbol, order.side, order.qty, Decimal(price))
+    view = m.OrderView(order_id=order_id, client_id=s.client_id, perm_id=0, inst=inst, exchange="SMART",
+                       action=order.side.value, qty=order.qty, order_type=req.order_type, lmt_price=req.lmt_price,
+                       aux_price=req.aux_price, tif=order.tif.value, account=req.account or b.account,
+                       order_ref=req.order_ref, status="PreSubmitted")
+    s.send(m.open_order(s.sv, view, what_if=state))
+
+
+def _refusal(b: Any, order: Any, price: Decimal) -> str:
+    """Why the paper engine would refuse ``order`` (empty if it would accept it)."""
+    config = b.engine.config
+    if order.side.value == "BUY":
+        need = order.qty * price * (1 + config.slippage_bps / Decimal(10_000)) + config.commission.for_fill(order.qty)
+        power = b.engine.account().buying_power
+        return f"buying {order.qty} {order.symbol} needs about {need:.2f}, buying power is {power:.2f}" \
+            if need > power else ""
+    if config.allow_short:
+        return ""
+    held = getattr(b.engine.position(order.symbol), "qty", Decimal(0))
+    selling = sum((o.qty - o.filled_qty for o in b.engine.open_orders()
+                   if o.symbol == order.symbol and o.side.value == "SELL"), Decimal(0))
+    if order.qty > held - selling:
+        return (f"selling {order.qty} {order.symbol} exceeds the position available ({held - selling}); this is a "
+                f"cash account (start the emulator with --margin to sell short)")
+    return ""
 
 
 @handles(4)
@@ -151,132 +267,62 @@ def global_cancel(s: Session, f: list[str]) -> None:
     _bridge(s).cancel_all()
 
 
-def _send_open(s: Session, client_id: int | None) -> None:
-    for rec in _bridge(s).open_records(client_id):
+@handles(5)
+def req_open_orders(s: Session, f: list[str]) -> None:
+    """This client's open orders, and its finished ones (with their order ids, which completedOrder lacks)."""
+    _send_orders(s, _bridge(s).client_records(s.client_id, open_only=False))
+
+
+@handles(16)
+def req_all_open_orders(s: Session, f: list[str]) -> None:
+    _send_orders(s, _bridge(s).client_records(None))
+
+
+def _send_orders(s: Session, records: list[Any]) -> None:
+    for rec in records:
         s.send(m.open_order(s.sv, rec.view))
         s.send(m.order_status(rec.view))
     s.send(m.open_order_end())
 
 
-HANDLERS[5] = lambda s, f: _send_open(s, s.client_id)
-HANDLERS[16] = lambda s, f: _send_open(s, None)
-
-
 @handles(99)
 def req_completed_orders(s: Session, f: list[str]) -> None:
-    for rec in _bridge(s).done_records():
+    for rec in sorted(_bridge(s).done_records(), key=lambda r: r.view.perm_id):
         s.send(m.completed_order(s.sv, rec.view))
     s.send(m.completed_orders_end())
 
 
 @handles(7)
 def req_executions(s: Session, f: list[str]) -> None:
+    """reqExecutions with its filter: clientId, account, time (since), symbol, secType, exchange, side."""
     req_id = to_int(f[2])
-    client_filter = to_int(f[3]) if len(f) > 3 else 0
-    symbol = (f[6] if len(f) > 6 else "").upper()
-    side = (f[9] if len(f) > 9 else "").upper()
-    for rec in _bridge(s).records.values():
+    client, account, since_text, symbol, sec_type, exchange, side = (f + [""] * 10)[3:10]
+    client_filter = to_int(client)
+    try:
+        since = _since(since_text, _bridge(s).engine.clock())
+    except HistoryError as exc:
+        s.error(req_id, 321, f"Error validating request:-'bC' : cause - {exc}")
+        s.send(m.exec_details_end(req_id))
+        return
+    records = sorted(_bridge(s).records.values(), key=lambda r: r.view.perm_id)
+    for rec in records:
         v = rec.view
-        if client_filter and v.client_id != client_filter or symbol and v.inst.symbol != symbol:
+        if client_filter and v.client_id != client_filter or symbol and v.inst.symbol != symbol.upper() \
+                or account and v.account != account or sec_type and sec_type.upper() != v.inst.sec_type \
+                or exchange and exchange.upper() not in ("SMART", v.inst.primary_exchange):
             continue
         for e in rec.execs:
-            if side and side not in (e.side, v.action):
+            if side and side.upper() not in (e.side, v.action) or since is not None and _exec_time(e) < since:
                 continue
             s.send(m.exec_details(s.sv, req_id, v, e))
             s.send(m.commission_report(e))
     s.send(m.exec_details_end(req_id))
 
 
-# -- contracts ------------------------------------------------------------------------------
-
-@handles(9)
-def req_contract_details(s: Session, f: list[str]) -> None:
-    req_id = to_int(f[2])
-    inst = _bridge(s).resolve(to_int(f[3]), f[4] or f[13], f[5], f[12], f[11])
-    if inst is None:
-        s.error(req_id, 200, NO_SECDEF)
-        return
-    s.send(m.contract_data(s.sv, req_id, inst, f[10] or "SMART"))
-    s.send(m.contract_data_end(req_id))
+def _since(text: str, now: datetime) -> datetime | None:
+    """ExecutionFilter.time: ``yyyymmdd hh:mm:ss[ tz]`` (the gateway's zone, UTC here) or ``yyyymmdd-hh:mm:ss``."""
+    return parse_end(text, now) if text.strip() else None
 
 
-# -- market data ----------------------------------------------------------------------------
-
-@handles(1)
-def req_mkt_data(s: Session, f: list[str]) -> None:
-    req_id = to_int(f[2])
-    if f[5] == "BAG":
-        s.error(req_id, 321, "Error validating request:-'bw' : cause - combo market data is not supported")
-        return
-    inst = _bridge(s).resolve(to_int(f[3]), f[4] or f[13], f[5], f[12])
-    if inst is None:
-        s.error(req_id, 200, NO_SECDEF)
-        return
-    idx = 15 + (3 if f[15] == "1" else 0)
-    snapshot = f[idx + 2] == "1" or (len(f) > idx + 3 and f[idx + 3] == "1")
-    delayed = s.market_data_type in (3, 4)
-    if not s.server.live_data and not delayed:  # no subscription: IB answers 354, which ends the request
-        s.error(req_id, 354, "Requested market data is not subscribed. Delayed market data is available.")
-        return
-    data = market.snapshot(_bridge(s).prices, inst.symbol, _bridge(s).now())
-    if delayed:  # delayed tick types: bid 66, ask 67, last 68, close 75
-        s.send([m.MARKET_DATA_TYPE, 1, req_id, s.market_data_type])
-        for tick, key in ((66, "bid"), (67, "ask"), (68, "last"), (75, "close")):
-            s.send(m.tick_price(req_id, tick, data[key], 100 if tick != 75 else 0))
-        if snapshot:
-            s.send(m.tick_snapshot_end(req_id))
-        return
-    s.send(m.tick_price(req_id, m.BID, data["bid"], 100, 1))
-    s.send(m.tick_price(req_id, m.ASK, data["ask"], 100, 1))
-    s.send(m.tick_price(req_id, m.LAST, data["last"], 100))
-    s.send(m.tick_price(req_id, m.CLOSE, data["close"]))
-    for key, tick in (("open", m.OPEN), ("high", m.HIGH), ("low", m.LOW)):
-        if key in data:
-            s.send(m.tick_price(req_id, tick, data[key]))
-    s.send(m.tick_size(req_id, m.VOLUME, data["volume"]))
-    if snapshot:
-        s.send(m.tick_snapshot_end(req_id))
-    else:
-        s.mkt_subs[req_id] = (inst.symbol, (data["bid"], data["ask"], data["last"]))
-
-
-@handles(2)
-def cancel_mkt_data(s: Session, f: list[str]) -> None:
-    s.mkt_subs.pop(to_int(f[2]), None)
-
-
-def push_quotes(s: Session) -> None:
-    """Streaming subscriptions: send bid/ask/last that changed since the last push."""
-    b = s.server.bridge
-    for req_id, (symbol, last) in list(s.mkt_subs.items()):
-        try:
-            q = b.prices.get_quote(symbol, b.now())
-        except Exception as exc:
-            log.warning("no quote for %s: %s", symbol, exc)
-            continue
-        now = (q.bid or q.last, q.ask or q.last, q.last)
-        if now == last:
-            continue
-        s.mkt_subs[req_id] = (symbol, now)
-        s.send(m.tick_price(req_id, m.BID, now[0], 100, 1))
-        s.send(m.tick_price(req_id, m.ASK, now[1], 100, 1))
-        s.send(m.tick_price(req_id, m.LAST, now[2], 100))
-
-
-# -- history --------------------------------------------------------------------------------
-
-@handles(20)
-def req_historical_data(s: Session, f: list[str]) -> None:
-    req_id, b = to_int(f[1]), _bridge(s)
-    inst = b.resolve(to_int(f[2]), f[3] or f[12], f[4], f[11])
-    if inst is None:
-        s.error(req_id, 200, NO_SECDEF)
-        return
-    try:
-        start, end, rows = market.bars(b.prices, inst.symbol, f[15], f[17], f[16], to_int(f[20], 1), b.now())
-    except market.HistoryError as exc:
-        s.error(req_id, 162, f"Historical Market Data Service error message:{exc}")
-        return
-    if f[19].upper() in ("MIDPOINT", "BID", "ASK", "BID_ASK"):
-        rows = [(d, o, h, low, c, -1) for d, o, h, low, c, _ in rows]
-    s.send(m.historical_data(req_id, start, end, rows))
+def _exec_time(e: m.ExecView) -> datetime:
+    return parse_end(e.time, datetime.min)

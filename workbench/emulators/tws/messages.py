@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .codec import UNSET_DOUBLE, integer, num
+from .codec import fmt as fmt_field
 
 # Incoming message ids (server -> client).
 TICK_PRICE, TICK_SIZE, ORDER_STATUS, ERR_MSG, OPEN_ORDER, ACCT_VALUE, PORTFOLIO_VALUE = 1, 2, 3, 4, 5, 6, 7
@@ -18,6 +19,7 @@ CURRENT_TIME, CONTRACT_DATA_END, OPEN_ORDER_END, ACCT_DOWNLOAD_END, EXECUTION_DA
 TICK_SNAPSHOT_END, COMMISSION_REPORT, POSITION_DATA, POSITION_END = 57, 59, 61, 62
 ACCOUNT_SUMMARY, ACCOUNT_SUMMARY_END, ACCOUNT_UPDATE_MULTI, ACCOUNT_UPDATE_MULTI_END = 63, 64, 73, 74
 COMPLETED_ORDER, COMPLETED_ORDERS_END, MARKET_DATA_TYPE = 101, 102, 58
+POSITION_MULTI, POSITION_MULTI_END, PNL, PNL_SINGLE = 71, 72, 94, 95
 
 # Tick types.
 BID_SIZE, BID, ASK, ASK_SIZE, LAST, LAST_SIZE, HIGH, LOW, VOLUME, CLOSE, OPEN = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14
@@ -25,7 +27,7 @@ BID_SIZE, BID, ASK, ASK_SIZE, LAST, LAST_SIZE, HIGH, LOW, VOLUME, CLOSE, OPEN = 
 
 @dataclass(frozen=True)
 class Instrument:
-    """A stock the emulator can describe: what contractData / position / openOrder carry."""
+    """A stock or ETF the emulator can describe: what contractData / position / openOrder carry."""
 
     symbol: str
     con_id: int
@@ -35,6 +37,9 @@ class Instrument:
     trading_class: str = "NMS"
     long_name: str = ""
     min_tick: float = 0.01
+    industry: str = ""
+    category: str = ""
+    stock_type: str = "COMMON"
 
     def block11(self, exchange: str = "SMART") -> list[Any]:
         """conId, symbol, secType, lastTradeDate, strike, right, multiplier, exchange, currency, localSymbol,
@@ -66,27 +71,6 @@ def current_time(epoch: int) -> list[Any]:
     return [CURRENT_TIME, 1, integer(epoch)]
 
 
-def contract_data(sv: int, req_id: int, inst: Instrument, exchange: str) -> list[Any]:
-    fields: list[Any] = [CONTRACT_DATA]
-    if sv < 164:
-        fields.append(8)
-    fields += [integer(req_id), inst.symbol, inst.sec_type, "", "0", "", exchange or "SMART", inst.currency,
-               inst.symbol, inst.trading_class, inst.trading_class, integer(inst.con_id), num(inst.min_tick)]
-    if sv < 164:
-        fields.append(1)  # mdSizeMultiplier
-    fields += ["", "ACTIVETIM,LMT,MKT,STP,STPLMT,GTC,DAY,IOC,OPG", f"SMART,{inst.primary_exchange}", 1, 0,
-               inst.long_name or inst.symbol, inst.primary_exchange, "", "", "", "", "America/New_York", "", "",
-               "", "", 0]  # ... evRule, evMultiplier, secIdListCount
-    fields += [1, "", "", "26", "", "COMMON"]  # aggGroup, underSymbol, underSecType, marketRuleIds, realExp, stockType
-    if sv >= 164:
-        fields += ["1", "1", "1"]  # minSize, sizeIncrement, suggestedSizeIncrement
-    return fields
-
-
-def contract_data_end(req_id: int) -> list[Any]:
-    return [CONTRACT_DATA_END, 1, integer(req_id)]
-
-
 # An openOrder at sv 157 (120 fields) whose per-order slots are overwritten by :func:`open_order`.
 _OPEN_ORDER_157 = (
     "5|12|265598|AAPL|STK||0.0|||SMART|USD|AAPL|NMS|BUY|10|LMT|185.5||DAY||DU1234567|O|0||7|1000001|0|0|0"
@@ -94,6 +78,11 @@ _OPEN_ORDER_157 = (
     "0|0|0|||||||||||||0|0|0|0"
 ).split("|")
 _STATUS_IDX_157 = 86
+#: The OrderState fields after ``status`` in openOrder (what-if answers fill them).
+WHAT_IF_FIELDS = ("initMarginBefore", "maintMarginBefore", "equityWithLoanBefore", "initMarginChange",
+                  "maintMarginChange", "equityWithLoanChange", "initMarginAfter", "maintMarginAfter",
+                  "equityWithLoanAfter", "commission", "minCommission", "maxCommission", "commissionCurrency",
+                  "warningText")
 
 
 @dataclass
@@ -119,15 +108,22 @@ class OrderView:
     last_fill_price: Any = 0
     completed_time: str = ""
     parent_id: int = 0
+    raw_status: str = ""
 
 
-def open_order(sv: int, o: OrderView) -> list[Any]:
+def open_order(sv: int, o: OrderView, what_if: dict[str, Any] | None = None) -> list[Any]:
+    """openOrder; with ``what_if`` (the OrderState margin/commission fields, see :data:`WHAT_IF_FIELDS`)
+    the answer to a what-if order, which ib_async returns from ``whatIfOrder``."""
     f: list[Any] = list(_OPEN_ORDER_157)
     f[1] = integer(o.order_id)
     f[2:13] = o.inst.block11(o.exchange)
     f[13:19] = [o.action, num(o.qty), o.order_type, num(o.lmt_price), num(o.aux_price), o.tif]
     f[20], f[23], f[24], f[25] = o.account, o.order_ref, integer(o.client_id), integer(o.perm_id)
     f[_STATUS_IDX_157] = o.status
+    if what_if is not None:
+        f[_STATUS_IDX_157 - 1] = 1
+        f[_STATUS_IDX_157 + 1:_STATUS_IDX_157 + 1 + len(WHAT_IF_FIELDS)] = [fmt_field(what_if[k])
+                                                                            for k in WHAT_IF_FIELDS]
     if sv >= 177:
         del f[34]  # faProfile
     if sv >= 159:
@@ -237,7 +233,8 @@ def account_download_end(account: str) -> list[Any]:
 
 
 def account_update_multi(req_id: int, account: str, key: str, value: Any, currency: str) -> list[Any]:
-    return [ACCOUNT_UPDATE_MULTI, 1, integer(req_id), account, "", key, num(value), currency]
+    return [ACCOUNT_UPDATE_MULTI, 1, integer(req_id), account, "", key, value if isinstance(value, str) else num(value),
+            currency]
 
 
 def account_update_multi_end(req_id: int) -> list[Any]:
@@ -253,21 +250,17 @@ def account_summary_end(req_id: int) -> list[Any]:
     return [ACCOUNT_SUMMARY_END, 1, integer(req_id)]
 
 
-def tick_price(req_id: int, tick_type: int, price: Any, size: Any = 0, attrs: int = 0) -> list[Any]:
-    return [TICK_PRICE, 6, integer(req_id), integer(tick_type), num(price), num(size), integer(attrs)]
+def position_multi(req_id: int, account: str, inst: Instrument, qty: Any, avg_cost: Any) -> list[Any]:
+    return [POSITION_MULTI, 1, integer(req_id), account, *inst.block11(""), num(qty), num(avg_cost), ""]
 
 
-def tick_size(req_id: int, tick_type: int, size: Any) -> list[Any]:
-    return [TICK_SIZE, 6, integer(req_id), integer(tick_type), num(size)]
+def position_multi_end(req_id: int) -> list[Any]:
+    return [POSITION_MULTI_END, 1, integer(req_id)]
 
 
-def tick_snapshot_end(req_id: int) -> list[Any]:
-    return [TICK_SNAPSHOT_END, 1, integer(req_id)]
+def pnl(req_id: int, daily: Any, unrealized: Any, realized: Any) -> list[Any]:
+    return [PNL, integer(req_id), num(daily), num(unrealized), num(realized)]
 
 
-def historical_data(req_id: int, start: str, end: str, bars: list[tuple[str, Any, Any, Any, Any, Any]]) -> list[Any]:
-    f: list[Any] = [HISTORICAL_DATA, integer(req_id), start, end, integer(len(bars))]
-    for date, o, h, low, c, v in bars:
-        wap = (float(h) + float(low) + float(c)) / 3
-        f += [date, num(o), num(h), num(low), num(c), num(v), num(round(wap, 4)), 1]
-    return f
+def pnl_single(req_id: int, position: Any, daily: Any, unrealized: Any, realized: Any, value: Any) -> list[Any]:
+    return [PNL_SINGLE, integer(req_id), integer(position), num(daily), num(unrealized), num(realized), num(value)]

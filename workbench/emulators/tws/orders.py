@@ -36,6 +36,7 @@ class PlaceOrder:
     transmit: bool
     parent_id: int
     outside_rth: bool
+    oca_group: str = ""
     what_if: bool = False
     combo_legs: int = 0
     algo_strategy: str = ""
@@ -80,7 +81,7 @@ def parse_place_order(fields: list[str], sv: int) -> PlaceOrder:
                        lmt_price=to_float(head["lmtPrice"]), aux_price=to_float(head["auxPrice"]),
                        tif=head["tif"].upper(), account=head["account"], order_ref=head["orderRef"],
                        transmit=head["transmit"] != "0", parent_id=to_int(head["parentId"]),
-                       outside_rth=head["outsideRth"] == "1")
+                       outside_rth=head["outsideRth"] == "1", oca_group=head["ocaGroup"])
     if contract["secType"] == "BAG":
         legs = to_int(c.next())
         c.skip(8 * legs)

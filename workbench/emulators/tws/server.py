@@ -15,10 +15,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from . import handlers_data  # noqa: F401  (registers the market-data handlers)
 from . import messages as m
 from .bridge import Bridge
 from .codec import encode, parse_greeting, read_frame, split
 from .handlers import HANDLERS
+from .instruments import Catalog
+from .quotes import QuoteFeed
+from .state import GatewayState, state_path_for
+from .subscriptions import Subscriptions
+from .unsupported import answer_unsupported, request_id
 
 __all__ = ["TwsEmulator", "Session", "DEFAULT_SERVER_VERSION", "MIN_SERVER_VERSION", "MAX_SERVER_VERSION"]
 
@@ -28,6 +34,7 @@ MIN_SERVER_VERSION = 157
 MAX_SERVER_VERSION = 178
 DEFAULT_SERVER_VERSION = 157
 RECEIVED_LIMIT = 10_000
+ACCOUNT_PUSH_SECONDS = 60
 FARM_NOTICES = ((2104, "Market data farm connection is OK:usfarm"),
                 (2106, "HMDS data farm connection is OK:ushmds"),
                 (2158, "Sec-def data farm connection is OK:secdefnj"))
@@ -44,18 +51,30 @@ class Session:
         self.client_id: int = -1
         self.started = False
         self.closed = False
-        self.positions_sub = False
-        self.account_sub = False
-        self.mkt_subs: dict[int, tuple[str, tuple[Any, ...] | None]] = {}
+        self.subs = Subscriptions()
         self.market_data_type = 1  # reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed-frozen
-        self.pending_commissions: list[m.ExecView] = []
         self.received: deque[list[str]] = deque(maxlen=RECEIVED_LIMIT)
+        #: The id of every message sent (the latest RECEIVED_LIMIT), for tests.
+        self.sent_ids: deque[int] = deque(maxlen=RECEIVED_LIMIT)
         self.connect_options = ""
+        self._out: list[bytes] = []
 
     def send(self, fields: list[Any]) -> None:
-        if self.closed or self.writer.is_closing():
+        """Queue one message; everything queued in one loop iteration goes out in one write."""
+        if self.closed:
             return
-        self.writer.write(encode(fields))
+        first = not self._out
+        self._out.append(encode(fields))
+        self.sent_ids.append(int(fields[0]))
+        if first:
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        if not self._out:
+            return
+        data, self._out = b"".join(self._out), []
+        if not self.closed and not self.writer.is_closing():
+            self.writer.write(data)
 
     def error(self, req_id: int, code: int, text: str) -> None:
         self.send(m.error(self.sv, req_id, code, text))
@@ -78,6 +97,7 @@ class Session:
                 self.received.append(fields)
                 self.server.received.append((self.client_id, fields))
                 self.dispatch(fields)
+                self.flush()
                 await self.writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
             if not isinstance(exc, asyncio.IncompleteReadError):
@@ -94,16 +114,16 @@ class Session:
         if not self.started and msg_id != 71:
             log.warning("message %s before startApi ignored", msg_id)
             return
-        handler = HANDLERS.get(msg_id)
-        if handler is None:
-            log.info("unsupported request %s ignored: %s", msg_id, fields)
-            return
+        handler = HANDLERS.get(msg_id, answer_unsupported)
         try:
             handler(self, fields)
         except (IndexError, ValueError) as exc:
             log.warning("malformed request %s (%s): %s", msg_id, exc, fields)
-        except Exception:
+            self.error(request_id(fields), 320,
+                       f"Server error when reading an API client request:-'{msg_id}' : cause - {exc}")
+        except Exception as exc:
             log.exception("request %s failed", msg_id)
+            self.error(request_id(fields), 322, f"Error processing request:-'{msg_id}' : cause - {exc}")
 
     def start_api(self, client_id: int) -> bool:
         """Register the clientId; False (after error 326) when a live connection already holds it."""
@@ -124,6 +144,7 @@ class Session:
     def close(self) -> None:
         if self.closed:
             return
+        self.flush()
         self.closed = True
         self.server.unregister(self)
         with contextlib.suppress(Exception):
@@ -139,7 +160,8 @@ class TwsEmulator:
 
     def __init__(self, engine: Any, *, host: str = "127.0.0.1", port: int = 0,
                  server_version: int = DEFAULT_SERVER_VERSION, accounts: tuple[str, ...] = ("DU1234567",),
-                 tick_interval: float | None = 1.0, farm_notices: bool = True, live_data: bool = True) -> None:
+                 tick_interval: float | None = 1.0, farm_notices: bool = True, live_data: bool = True,
+                 margin: bool | None = None, state_path: str | None = None) -> None:
         if not MIN_SERVER_VERSION <= server_version <= MAX_SERVER_VERSION or server_version in (158, 163):
             raise ValueError(f"server_version must be in {MIN_SERVER_VERSION}..{MAX_SERVER_VERSION} "
                              f"(not 158 or 163), got {server_version}")
@@ -154,6 +176,12 @@ class TwsEmulator:
         self.farm_notices = farm_notices
         #: False: the account has no live-data subscription (354 for live requests; delayed data works).
         self.live_data = live_data
+        #: A margin account (Reg T requirements; shorting allowed when the engine allows it) or cash.
+        self.margin = bool(engine.config.allow_short) if margin is None else margin
+        #: Where order ids, permIds and the exec-id prefix are kept (default: next to the ledger).
+        self.state_path = state_path or state_path_for(engine.config.db_file)
+        self.catalog = Catalog(engine.prices, engine.calendar)
+        self.feed = QuoteFeed(engine.prices, engine.calendar)
         #: Every request received, as (clientId, fields), for tests to assert on (the latest RECEIVED_LIMIT).
         self.received: deque[tuple[int, list[str]]] = deque(maxlen=RECEIVED_LIMIT)
         self.sessions: set[Session] = set()
@@ -164,6 +192,8 @@ class TwsEmulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self.bridge: Bridge = None  # type: ignore[assignment]
+        self.state: GatewayState = None  # type: ignore[assignment]
+        self._last_account_push: Any = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -173,7 +203,8 @@ class TwsEmulator:
 
     async def start(self) -> TwsEmulator:
         self._loop = asyncio.get_running_loop()
-        self.bridge = Bridge(self)
+        self.state = GatewayState(self.state_path)
+        self.bridge = Bridge(self, self.state)
         _warm_up(self.engine)
         self._server = await asyncio.start_server(self._handle, self.host, self._port)
         self._port = self._server.sockets[0].getsockname()[1]
@@ -197,6 +228,8 @@ class TwsEmulator:
             self._server = None
         if self.bridge is not None:
             self.bridge.close()
+            self.state.close()
+            self.bridge = None  # type: ignore[assignment]
 
     async def serve_forever(self, on_started: Callable[[TwsEmulator], None] | None = None) -> None:
         """Serve until cancelled, or until SIGINT / SIGTERM when run in the main thread."""
@@ -273,6 +306,11 @@ class TwsEmulator:
         log_copy = self.call(lambda: list(self.received)) if self._loop is not None else list(self.received)
         return [f for cid, f in log_copy if client_id is None or cid == client_id]
 
+    def responses(self, client_id: int) -> list[int]:
+        """The ids of the messages sent to ``client_id``'s connection so far (latest first is last)."""
+        session = self._clients.get(client_id)
+        return self.call(lambda: list(session.sent_ids)) if session is not None else []
+
     def tick(self) -> int:
         """Process one price update for working orders and streaming quotes (thread-safe)."""
         return self.call(self._tick_once)
@@ -322,6 +360,8 @@ class TwsEmulator:
                 loop.call_soon_threadsafe(self._safe_drain)
 
     def _safe_drain(self) -> None:
+        if self.bridge is None:  # stopped meanwhile
+            return
         try:
             self.bridge.drain()
         except Exception:
@@ -337,13 +377,27 @@ class TwsEmulator:
                 log.exception("tick failed")
 
     def _tick_once(self) -> int:
-        from .handlers import push_quotes
+        from .handlers_data import push_market_data
 
         changed = self.engine.tick()
         self.bridge.drain()
+        now = self.engine.clock()
         for session in self.live_sessions():
-            push_quotes(session)
+            push_market_data(session, now)
+        if self._last_account_push is None or (now - self._last_account_push).total_seconds() >= ACCOUNT_PUSH_SECONDS:
+            self.push_account(now)
         return changed
+
+    def push_account(self, now: Any = None) -> None:
+        """Positions to reqPositions subscribers, portfolio and values to account subscribers (after fills,
+        and every ACCOUNT_PUSH_SECONDS of emulator time as prices move, as a gateway does)."""
+        from .handlers import push_account
+        from .handlers_data import push_pnl
+
+        self._last_account_push = now or self.engine.clock()
+        push_account(self)
+        for session in self.live_sessions():
+            push_pnl(session)
 
 
 def _warm_up(engine: Any) -> None:

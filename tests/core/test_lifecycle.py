@@ -1,0 +1,223 @@
+"""The Broker lifecycle (httpx-style): unopened -> open -> closed, finalized when dropped, nothing leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import weakref
+from pathlib import Path
+
+import pytest
+
+import workbench
+from workbench.adapters.paper.adapter import PaperAdapter
+from workbench.core.runner import get_runner
+from workbench.facade import OPERATIONS
+from tests.conftest import eventually
+
+#: One valid call per facade operation (what a notebook would do).
+CALLS = {
+    "connect": (), "disconnect": (), "get_account": (), "get_positions": (), "get_position": ("AAPL",),
+    "place_order": ({"symbol": "AAPL", "side": "buy", "qty": 1},), "place_market_order": ("AAPL", 1, "buy"),
+    "place_limit_order": ("AAPL", 1, "buy", 1), "cancel_order": ("P000000001",), "get_order": ("P000000001",),
+    "get_orders_history": (), "get_fills": (), "get_quote": ("AAPL",), "get_market_price": ("AAPL",),
+    "get_history": ("AAPL",), "subscribe_market_data": (["AAPL"], print), "is_market_open": (), "get_clock": (),
+}
+
+
+def _live_tasks() -> set[asyncio.Task]:
+    loop = get_runner().loop
+    return {t for t in asyncio.all_tasks(loop) if not t.done()}
+
+
+def _ledger_handles(db: Path) -> int:
+    """Open file descriptors of this process on the ledger (the SQLite database and its WAL)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(str(db)):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+def test_every_operation_is_covered_here() -> None:
+    assert set(CALLS) == {op.name for op in OPERATIONS}
+
+
+def test_unopened_open_closed(settings_dict: dict) -> None:
+    broker = workbench.Broker(workbench.get_adapter("paper", settings_dict))
+    assert broker.adapter.lifecycle == "unopened" and broker.state == "disconnected" and not broker.closed
+    with broker:  # entering opens an unopened Broker
+        assert broker.adapter.lifecycle == "open" and broker.state == "connected"
+        broker.disconnect()  # a disconnected Broker is still open: it may connect again
+        assert broker.state == "disconnected"
+        broker.connect()
+        assert broker.is_connected()
+    assert broker.closed and broker.state == "closed" and not broker.is_connected()
+    assert broker.adapter.lifecycle == "closed" and "closed" in repr(broker)
+    broker.close()  # idempotent
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_use_after_close_is_broker_closed_everywhere(settings_dict: dict, name: str) -> None:
+    broker = workbench.connect(settings=settings_dict)
+    broker.close()
+    with pytest.raises(workbench.BrokerClosed) as info:
+        getattr(broker, name)(*CALLS[name])
+    err = info.value
+    assert isinstance(err, workbench.BrokerUnavailable) and not err.retryable
+    assert err.broker == "paper" and "closed" in str(err) and "workbench.connect()" in str(err)
+    with pytest.raises(workbench.BrokerClosed):
+        asyncio.run(getattr(broker, name + "_async")(*CALLS[name]))
+
+
+def test_callbacks_and_the_adapter_itself_refuse_after_close(settings_dict: dict) -> None:
+    broker = workbench.connect(settings=settings_dict)
+    adapter = broker.adapter
+    broker.close()
+    for register in (broker.on_fill, broker.on_order):
+        with pytest.raises(workbench.BrokerClosed):
+            register(print)
+    # Code holding ``broker.adapter`` gets the same typed error, never sqlite3 or stale data.
+    with pytest.raises(workbench.BrokerClosed):
+        get_runner().run(adapter.get_account(), 5)
+    with pytest.raises(workbench.BrokerClosed):
+        get_runner().run(adapter.connect(), 5)  # closed is final
+    assert adapter.state == "closed"
+
+
+def test_close_stops_pumps_and_subscriptions_it_handed_out(settings_dict: dict) -> None:
+    before = _live_tasks()
+    broker = workbench.connect(settings=settings_dict)
+    fills, quotes = [], []
+    broker.on_fill(fills.append)
+    broker.on_order(lambda order: None)
+    sub = broker.subscribe_market_data("AAPL", quotes.append)
+    broker.place_market_order("AAPL", 1, "buy")
+    eventually(lambda: fills and quotes)
+    assert _live_tasks() - before  # pumps and the ticker are running
+    broker.close()
+    assert not sub.active
+    assert _live_tasks() <= before  # everything it started has stopped (close waits for it)
+    assert _ledger_handles(Path(settings_dict["paper"]["db_path"])) == 0
+
+
+def test_a_dropped_broker_is_finalized(settings_dict: dict) -> None:
+    """Dropping the last reference (re-running a cell) closes everything, even with live callbacks."""
+    before = _live_tasks()
+    broker = workbench.connect(settings=settings_dict)
+    adapter = broker.adapter
+    broker.on_fill(lambda fill: None)
+    sub = broker.subscribe_market_data(["AAPL"], lambda quote: None)
+    ref = weakref.ref(broker)
+    del broker  # no gc.collect(): nothing on the loop thread holds the Broker
+    assert ref() is None
+    eventually(lambda: adapter.lifecycle == "closed" and not sub.active and _live_tasks() <= before)
+    assert _ledger_handles(Path(settings_dict["paper"]["db_path"])) == 0
+
+
+def test_rerunning_a_connect_cell_leaks_nothing(settings_dict: dict) -> None:
+    db = Path(settings_dict["paper"]["db_path"])
+    broker = workbench.connect(settings=settings_dict)  # warm up: the loop thread, calendars...
+    broker.on_fill(lambda fill: None)
+    tasks, threads, handles = len(_live_tasks()), threading.active_count(), _ledger_handles(db)
+    assert handles > 0
+    for _ in range(20):
+        broker = workbench.connect(settings=settings_dict)  # the previous one is dropped here
+        broker.on_fill(lambda fill: None)
+        broker.subscribe_market_data("AAPL", lambda quote: None)
+        broker.get_account()
+    eventually(lambda: len(_live_tasks()) <= tasks)
+    assert threading.active_count() <= threads
+    # At most one more descriptor: SQLite defers closing a file another connection of this process
+    # holds POSIX locks on, until that connection closes too (unixInodeInfo's pending list).
+    assert _ledger_handles(db) <= handles + 1
+    broker.close()
+    assert _ledger_handles(db) == 0
+
+
+def test_close_from_a_callback_on_the_loop_does_not_deadlock(settings_dict: dict) -> None:
+    broker = workbench.connect(settings=settings_dict)
+    done = threading.Event()
+
+    def on_fill(fill: workbench.FillEvent) -> None:
+        broker.close()  # on the loop thread: scheduled, not awaited
+        done.set()
+
+    broker.on_fill(on_fill)
+    broker.place_market_order("AAPL", 1, "buy")
+    assert done.wait(5)
+    eventually(lambda: broker.adapter.lifecycle == "closed")
+    with pytest.raises(workbench.BrokerClosed):
+        broker.get_account()
+
+
+def test_a_failed_connect_closes_what_it_opened(settings_dict: dict) -> None:
+    class Refusing(PaperAdapter):
+        name = "refusing"
+        opened: list[Refusing] = []
+
+        async def connect(self) -> None:
+            await super().connect()
+            Refusing.opened.append(self)
+            raise workbench.BrokerUnavailable("gateway said no", broker=self.name)
+
+    workbench.register_adapter("refusing", Refusing, replace=True)
+    with pytest.raises(workbench.BrokerUnavailable):
+        workbench.connect("refusing", settings=settings_dict)
+    assert Refusing.opened[0].lifecycle == "closed" and not Refusing.opened[0].is_connected()
+
+
+def test_interpreter_exit_closes_an_unclosed_broker(tmp_path: Path) -> None:
+    """A script that never calls close() still closes its ledger: SQLite removes the WAL on a clean close."""
+    db = tmp_path / "exit.sqlite"
+    code = textwrap.dedent(f"""
+        import workbench
+        broker = workbench.connect(settings={{"paper": {{"db_path": {str(db)!r}}}}})
+        broker.place_market_order("AAPL", 1, "buy")
+        import os
+        assert os.path.exists({str(db) + "-wal"!r})  # open: the WAL exists until the ledger closes
+    """)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert db.exists() and not Path(str(db) + "-wal").exists()
+
+
+def test_the_finalizer_holds_no_reference_to_the_broker(settings_dict: dict) -> None:
+    broker = workbench.connect(settings=settings_dict)
+    _, _, args, kwargs = broker._finalizer.peek()
+    assert broker not in args and broker not in kwargs.values()
+    assert not any(ref is broker for arg in args for ref in gc.get_referents(arg))
+    broker.close()
+    assert broker._finalizer.peek() is None  # close() ran it: it will not run again
+
+
+def test_exit_closes_adapters_that_need_a_worker_thread_to_close(tmp_path: Path) -> None:
+    """Closing at exit happens before the thread pools stop: an adapter may close through to_thread."""
+    marker = tmp_path / "closed.txt"
+    code = textwrap.dedent(f"""
+        import asyncio, pathlib, workbench
+        from workbench.adapters.paper.adapter import PaperAdapter
+
+        class Threaded(PaperAdapter):
+            name = "threaded"
+
+            async def disconnect(self):
+                await asyncio.to_thread(pathlib.Path({str(marker)!r}).write_text, "closed")
+                await super().disconnect()
+
+        workbench.register_adapter("threaded", Threaded)
+        broker = workbench.connect("threaded", settings={{"paper": {{"db_path": {str(tmp_path / "t.sqlite")!r}}}}})
+    """)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert marker.read_text() == "closed", out.stderr
