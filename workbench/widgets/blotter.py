@@ -112,6 +112,7 @@ class Blotter(Component):
         self._data_label = dict(display._broker_facts(broker)).get("data", "")
         self.positions = w.HTML("<span class='wb-muted'>loading positions…</span>")
         self.orders = w.VBox()
+        self._no_orders = w.HTML("<span class='wb-muted'>no open orders</span>")  # one placeholder, reused
         self.message = w.HTML()
         self.state = w.HTML()
         self.fills = FillsFeed(broker)
@@ -148,7 +149,7 @@ class Blotter(Component):
         with self._lock:  # the same rules as events: an order that finished meanwhile stays finished
             for order_id, row in zip(working.index, working.itertuples(index=False), strict=True):
                 self._merge(_row_order(self.session.name, order_id, row))
-        self._relayout()
+            self._relayout()
         await self.refresh_positions()
 
     async def _timed_refresh(self) -> bool:
@@ -250,10 +251,10 @@ class Blotter(Component):
         return True
 
     def _relayout(self) -> None:
-        with self._lock:
+        with self._lock:  # rows and what is on screen change together (cancel_buttons() reads both)
             ordered = sorted(self.open_orders.values(), key=lambda o: o.created_at, reverse=True)
             children = [self._rows[o.order_id][0] for o in ordered if o.order_id in self._rows]
-        self.orders.children = children if children else [w.HTML("<span class='wb-muted'>no open orders</span>")]
+            self.orders.children = children if children else [self._no_orders]
 
     def cancel(self, order_id: str) -> None:
         """Request cancellation of ``order_id`` (what its Cancel button does); never blocks the kernel."""
@@ -290,6 +291,7 @@ class Blotter(Component):
         for row in rows:
             _close_row(row)
         super().close()
+        self._no_orders.close()
 
     def __repr__(self) -> str:
         return f"<Blotter {self.session.name} {len(self.open_orders)} open orders>"
