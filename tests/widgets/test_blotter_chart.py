@@ -152,3 +152,14 @@ def _classes(widget) -> set[str]:
     for child in getattr(widget, "children", ()):
         found |= _classes(child)
     return found
+
+
+def test_todays_fills_are_the_new_york_trading_days() -> None:
+    from datetime import UTC, datetime
+
+    from workbench.widgets.blotter import _today
+
+    evening = datetime(2026, 12, 2, 0, 30, tzinfo=UTC)  # 19:30 in New York on Dec 1: still Dec 1's session
+    assert _today(evening) == datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+    summer = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)  # 23:00 EDT on June 30
+    assert _today(summer) == datetime(2026, 6, 30, 4, 0, tzinfo=UTC)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import ipywidgets as w
 
@@ -29,19 +30,24 @@ __all__ = ["Blotter", "FillsFeed"]
 _OPEN = [s.value for s in OrderStatus if s.is_open]
 
 
-def _today() -> datetime:
-    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+_SESSION_TZ = ZoneInfo("America/New_York")  # US equities: the trading day is New York's date
+
+
+def _today(now: datetime | None = None) -> datetime:
+    """Midnight in New York of the current trading date, in UTC (a fill at 7 pm New York is still today's)."""
+    local = (now or datetime.now(UTC)).astimezone(_SESSION_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 class FillsFeed(Component):
-    """Today's fills for ``broker``, newest first, updated on every fill (``limit`` rows shown)."""
+    """Today's fills (the New York trading date) for ``broker``, newest first, updated on every fill."""
 
     def __init__(self, broker: Any, limit: int = 50, since: datetime | None = None) -> None:
         super().__init__()
         self.session = broker
         self.limit = limit
         self.fills: list[FillEvent] = []  # newest first
-        self._rows: list[tuple[str, ...]] = []
+        self._rows: list[tuple[Any, ...]] = []  # (ts, symbol, side, qty, price, commission, order id, exec id)
         self._seen: set[str] = set()
         self._lock = threading.Lock()
         self.table = w.HTML("<span class='wb-muted'>loading fills…</span>")
@@ -52,18 +58,18 @@ class FillsFeed(Component):
 
     async def _load(self, since: datetime) -> None:
         frame = await self.session.get_fills_async(since=since)
-        rows = [(f"{ts:%H:%M:%S}", r.symbol, r.side, r.qty, r.price, r.commission, r.order_id, r.exec_id)
+        rows = [(ts.to_pydatetime(), r.symbol, r.side, r.qty, r.price, r.commission, r.order_id, r.exec_id)
                 for ts, r in zip(frame.index, frame.itertuples(index=False), strict=True)]
         with self._lock:
             known = self._seen
             self._rows = [*(row for row in reversed(rows) if row[-1] not in known), *self._rows]
-            self._rows.sort(key=lambda row: row[0], reverse=True)
+            self._rows.sort(key=lambda row: row[0], reverse=True)  # by time (a trading day spans UTC midnight)
             self._seen |= {row[-1] for row in rows}
         self._render()
 
     def _on_fill(self, fill: FillEvent) -> None:
-        row = (f"{fill.ts.astimezone(UTC):%H:%M:%S}", fill.symbol, str(fill.side), fill.qty, fill.price,
-               fill.commission, fill.broker_id, fill.exec_id)
+        row = (fill.ts, fill.symbol, str(fill.side), fill.qty, fill.price, fill.commission, fill.broker_id,
+               fill.exec_id)
         with self._lock:
             if fill.exec_id in self._seen:
                 return
@@ -80,7 +86,7 @@ class FillsFeed(Component):
         if not rows:
             self.table.value = "<span class='wb-muted'>no fills today</span>"
             return
-        cells = [(t, display._e(sym), display._e(side), display.fmt_qty(qty), display.fmt_price(price),
+        cells = [(f"{t.astimezone(UTC):%H:%M:%S}", display._e(sym), display._e(side), display.fmt_qty(qty), display.fmt_price(price),
                   display.fmt_num(comm), display._e(oid)) for t, sym, side, qty, price, comm, oid, _ in rows]
         caption = f"{total} fills" + (f", newest {self.limit} shown" if total > self.limit else "")
         self.table.value = display.STYLE + display.table_html(
@@ -336,7 +342,7 @@ def _positions_html(frame: Any, data_label: str) -> str:
                                      else f"{r.unrealized_pnl_pct * 100:+.2f}%")))
         total_value += 0.0 if r.market_value != r.market_value else r.market_value
         total_pnl += 0.0 if pnl != pnl else pnl
-    caption = (f"{len(rows)} positions · value {display.fmt_num(total_value)} · unrealized "
+    caption = (f"{len(rows)} position{'s' if len(rows) != 1 else ''} · value {display.fmt_num(total_value)} · unrealized "
                f"{total_pnl:+,.2f} · marked {time.strftime('%H:%M:%S', time.gmtime())} UTC")
     if data_label.endswith("(simulated)"):
         caption += f" · marks from <span class='wb-sim'>{display._e(data_label)}</span>"

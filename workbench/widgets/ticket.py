@@ -88,7 +88,7 @@ class OrderTicket(Component):
                                     style={"button_width": "72px"})
         self.size_by = w.ToggleButtons(options=["qty", "notional"], value="qty", description="size by",
                                        tooltips=["a number of shares", "a cash amount (market orders)"],
-                                       style={"button_width": "72px"})
+                                       style={"button_width": "88px"})
         self.qty = w.FloatText(value=qty, description="qty")
         self.notional = w.FloatText(value=0, description="notional $", step=100)
         self.order_type = w.Dropdown(description="type")
