@@ -364,6 +364,10 @@ class OrderTicket(Component):
         return self.session.settings.section_model("paper", PaperConfig).commission.for_fill(qty)
 
     def _update_preview(self) -> None:
+        with self._lock:  # quotes (loop thread) and edits (kernel) both redraw it: the last one drawn wins
+            self._draw_preview()
+
+    def _draw_preview(self) -> None:
         try:
             order = self.build_order()
         except WorkbenchError:
