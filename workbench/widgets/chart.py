@@ -65,7 +65,7 @@ def render_chart(bars: pd.DataFrame, fills: pd.DataFrame, title: str, kind: str 
         ax.set_xticks(x[::step], [f"{ts:%m-%d}" if bars.attrs.get("interval", "1d") in ("1d", "1wk", "1mo")
                                   else f"{ts:%m-%d %H:%M}" for ts in bars.index[::step]], fontsize=8)
         ax.tick_params(axis="y", labelsize=8)
-        ax.set_xlim(-1, len(bars))
+        ax.set_xlim(-1, len(bars) + max(1.0, len(bars) * 0.02))  # room for a marker on the last bar
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
