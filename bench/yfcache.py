@@ -27,21 +27,25 @@ WARM_FLOOR_X = 20.0
 
 
 def _synthetic_store(root: Path, symbols: list[str]) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Write 10 years of weekday bars per symbol straight into the cache, marked fully covered."""
+    """Write 10 years of weekday bars per symbol straight into the cache, marked fully covered and checked
+    today for dividends and splits (each symbol's events record too), as a warm cache is."""
     from workbench.core.frames import history_frame
-    from workbench.marketdata.cache import CacheEntry, HistoryCache
+    from workbench.marketdata.cache import CacheEntry, EventsRecord, HistoryCache
+    from workbench.marketdata.events import day_of, empty_events
 
     cache = HistoryCache(root)
+    now = pd.Timestamp(NOW).value
     end = pd.Timestamp(NOW).normalize()
     start = end - pd.DateOffset(years=YEARS)
     days = pd.bdate_range(start, end, inclusive="left", tz="UTC")
     rng = np.random.default_rng(1)
+    basis = {"day": day_of(now), "at": now, "events": []}
     for sym in symbols:
         close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(days))))
         frame = history_frame(days, close, close * 1.01, close * 0.99, close, np.full(len(days), 1e6))
         cache.write(CacheEntry(sym, "1d", True, frame, covered=[(start.value, end.value)],
-                               provisional=(end.value, pd.Timestamp(NOW).value, pd.Timestamp(NOW).value),
-                               fetched_at=pd.Timestamp(NOW).value))
+                               provisional=(end.value, now, now), fetched_at=now, extra={"basis": basis}))
+        cache.write_events(EventsRecord(sym, empty_events(), [(start.value, now)], now, "America/New_York"))
     return start, end
 
 

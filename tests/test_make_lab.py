@@ -46,8 +46,16 @@ def test_make_lab_serves_notebooks_headless(tmp_path: Path) -> None:
             time.sleep(0.2)  # polling the log with a deadline, not waiting on a guess
         assert url, f"no URL printed; log:\n{log.read_text(errors='replace')}"
         token = url.rsplit("=", 1)[1]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=10) as resp:
-            listing = resp.read().decode()
+        listing, error = "", None
+        while time.monotonic() < deadline and not listing:  # a loaded machine may answer the first GET late
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}",
+                                            timeout=10) as resp:
+                    listing = resp.read().decode()
+            except OSError as exc:  # URLError and socket timeouts
+                error = exc
+                time.sleep(0.2)
+        assert listing, f"no answer from the server: {error!r}"
         assert "01_quickstart.ipynb" in listing  # it serves notebooks/
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

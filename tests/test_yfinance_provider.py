@@ -12,25 +12,18 @@ import pytest
 
 import workbench
 from workbench.core.frames import HISTORY_COLUMNS
-from workbench.marketdata.yahoo import YFinanceProvider, _RateLimiter
-from tests.yahoo.fixtures import yahoo, yf_session  # noqa: F401
+from workbench.marketdata.yahoo import YFinanceProvider
+from workbench.marketdata.yahoo_client import RateLimiter as _RateLimiter
+from tests.yahoo.fixtures import make_provider, yahoo, yf_session  # noqa: F401
 from tests.yahoo.standin import YahooStandin
 
 DAY = pd.Timedelta(days=1)
 
 
 @pytest.fixture
-def make(yahoo: YahooStandin, yf_session, tmp_path: Path):  # noqa: F811
+def make(make_provider):  # noqa: F811
     """Providers over the stand-in; their clock is the stand-in's ``now``."""
-
-    def build(**kw) -> YFinanceProvider:
-        kw.setdefault("cache_dir", tmp_path / "cache")
-        kw.setdefault("backoff_seconds", 0)
-        kw.setdefault("progress", False)
-        kw.setdefault("requests_per_second", 1000)
-        return YFinanceProvider(session=yf_session, clock=lambda: yahoo.now, **kw)
-
-    return build
+    return make_provider
 
 
 def _expected(yahoo: YahooStandin, symbol: str) -> pd.DataFrame:
@@ -151,8 +144,9 @@ def test_incremental_refresh_fetches_only_the_missing_range(make, yahoo: YahooSt
     n = len(yahoo.chart_requests("AAPL"))
     wider = provider.get_history("AAPL", start="2026-01-01", end="2026-09-01")
     new = _charts(yahoo, "AAPL", n)
-    assert len(new) == 1 and new[0].period1 == int(pd.Timestamp("2026-06-01", tz="UTC").timestamp())
-    assert new[0].period2 == int(pd.Timestamp("2026-09-01", tz="UTC").timestamp())
+    # from the exchange's midnight of those dates, as yfinance asks for dates
+    assert len(new) == 1 and new[0].period1 == int(pd.Timestamp("2026-06-01", tz="America/New_York").timestamp())
+    assert new[0].period2 == int(pd.Timestamp("2026-09-01", tz="America/New_York").timestamp())
     pd.testing.assert_frame_equal(wider.loc[:"2026-05-31"], first, check_freq=False, check_like=True)
     n = len(yahoo.chart_requests("AAPL"))
     again = provider.get_history("AAPL", start="2026-02-01", end="2026-08-01")
@@ -182,7 +176,7 @@ def test_a_new_dividend_refetches_the_adjusted_series(make, yahoo: YahooStandin)
     n = len(yahoo.chart_requests("AAPL"))
     after = provider.get_history("AAPL", start="2026-10-01")
     whole = [c for c in _charts(yahoo, "AAPL", n)
-             if c.period1 == int(pd.Timestamp("2026-10-01", tz="UTC").timestamp())]
+             if c.period1 == int(pd.Timestamp("2026-10-01", tz="America/New_York").timestamp())]
     assert whole, "the adjusted series was not refetched from the start"
     assert after.loc["2026-10-01", "close"].item() < before.loc["2026-10-01", "close"].item()
     reference = make(cache_dir=Path(provider.cache.root).parent / "fresh").get_history("AAPL", start="2026-10-01")
@@ -247,3 +241,96 @@ def test_paper_broker_prices_fills_from_yfinance(yahoo: YahooStandin, yf_session
         assert history["close"].iloc[-1] == pytest.approx(last_close)
         with pytest.raises(workbench.SymbolNotFound):  # never replaced by simulated data
             broker.place_market_order("NOPEX", 1, "buy")
+
+
+def _ts(day: str) -> int:
+    return int(pd.Timestamp(day, tz="UTC").timestamp())
+
+
+def test_as_traded_refreshes_keep_the_split_history_and_check_it_once_a_day(make, yahoo: YahooStandin) -> None:
+    """adjusted=False needs the split history: it is kept in the cache and re-checked at most once a day."""
+    yahoo.now = datetime(2026, 11, 17, 15, 0, tzinfo=UTC)  # Tuesday, the session is open
+    provider = make(ttl_seconds=60)
+    provider.get_history("AAPL", start="2026-10-01", adjusted=False)
+    for _ in range(3):  # incremental refreshes of the partial last bar, later the same day
+        yahoo.now += timedelta(minutes=5)
+        provider.get_history("AAPL", start="2026-10-01", adjusted=False)
+    provider.get_history("AAPL", start="2026-11-16", interval="5m", adjusted=False)  # another dataset, same symbol
+    same_day = _charts(yahoo, "AAPL")
+    assert all(c.period1 >= _ts("2026-10-01") for c in same_day), "the whole daily history was downloaded"
+    assert [c.interval for c in same_day].count("1d") == 4  # the first fetch, then one tail per refresh
+    assert all(c.period1 >= _ts("2026-11-17") for c in same_day[1:] if c.interval == "1d")
+
+    yahoo.now = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # the next day: one small check, no full download
+    provider = make(ttl_seconds=60)  # a new kernel: the split history comes from the cache on disk
+    n = len(yahoo.chart_requests("AAPL"))
+    minutes = provider.get_history("AAPL", start="2026-11-16", interval="5m", adjusted=False)
+    daily_checks = [c for c in _charts(yahoo, "AAPL", n) if c.interval == "1d"]
+    assert len(daily_checks) <= 1 and all(c.period1 >= _ts("2026-11-17") for c in daily_checks)
+    n = len(yahoo.chart_requests("AAPL"))
+    daily = provider.get_history("AAPL", start="2026-10-01", adjusted=False)
+    assert all(c.period1 >= _ts("2026-11-17") for c in _charts(yahoo, "AAPL", n))
+
+    fresh = make(cache_dir=Path(provider.cache.root).parent / "fresh")
+    pd.testing.assert_frame_equal(daily, fresh.get_history("AAPL", start="2026-10-01", adjusted=False),
+                                  check_freq=False, check_like=True)
+    pd.testing.assert_frame_equal(minutes, fresh.get_history("AAPL", start="2026-11-16", interval="5m",
+                                                             adjusted=False), check_freq=False, check_like=True)
+    events = pd.read_parquet(Path(provider.cache.root) / "_events")  # Parquet, next to the bars
+    assert pd.Timestamp("2026-11-13", tz="UTC") in set(events.loc[events["dividend"] > 0, "ts"])
+
+
+def test_as_traded_history_stays_right_when_a_split_happens_after_caching(make, yahoo: YahooStandin) -> None:
+    yahoo.now = datetime(2020, 8, 21, 21, 30, tzinfo=UTC)  # before AAPL's 4:1 split of 2020-08-31
+    provider = make(ttl_seconds=0)
+    provider.get_history("AAPL", start="2020-08-01", adjusted=False)
+    yahoo.now = datetime(2020, 9, 10, 21, 30, tzinfo=UTC)
+    after = provider.get_history("AAPL", start="2020-08-01", adjusted=False)
+    older = provider.get_history("AAPL", start="2020-06-01", end="2020-08-01", adjusted=False)  # fetched now
+    traded = yahoo.fixture("AAPL")["daily"]
+    as_traded = pd.Series(traded["close"], index=pd.DatetimeIndex(traded["date"]).tz_localize("UTC"))
+    for frame in (after, older):
+        assert frame["close"].tolist() == pytest.approx(as_traded.reindex(frame.index).tolist())
+    assert 3 < after.loc["2020-08-28", "close"].item() / after.loc["2020-08-31", "close"].item() < 5
+    events = pd.read_parquet(provider.cache.events_path("AAPL")).set_index("ts")
+    assert events.loc["2020-08-31", "split"].item() == 4.0
+    paid = {pd.Timestamp(d["date"], tz="UTC"): d["amount"] for d in yahoo.fixture("AAPL")["dividends"]}
+    dividends = events.loc[events["dividend"] > 0, "dividend"]
+    assert len(dividends) and dividends.to_dict() == pytest.approx({ts: paid[ts] for ts in dividends.index})
+
+
+def test_many_symbols_apply_the_daily_dividend_check_too(make, yahoo: YahooStandin) -> None:
+    """The multi-symbol fast path follows the single-symbol rule: a ten-day-old adjusted cache is re-checked."""
+    yahoo.now = datetime(2026, 11, 10, 21, 30, tzinfo=UTC)  # before AAPL's 2026-11-13 ex-dividend date
+    provider = make(ttl_seconds=0)
+    symbols, window = ["AAPL", "MSFT"], {"start": "2026-10-01", "end": "2026-11-06"}  # final bars only
+    before = provider.get_history(symbols, **window)
+    yahoo.now = datetime(2026, 11, 20, 21, 30, tzinfo=UTC)
+    after = provider.get_history(symbols, **window)
+    reference = make(cache_dir=Path(provider.cache.root).parent / "fresh").get_history(symbols, **window)
+    pd.testing.assert_frame_equal(after, reference, check_like=True)
+    assert after.loc[("AAPL", "2026-10-01"), "close"] < before.loc[("AAPL", "2026-10-01"), "close"]
+    pd.testing.assert_frame_equal(after.loc["AAPL"], provider.get_history("AAPL", **window), check_freq=False)
+    n = len(yahoo.chart_requests())
+    again = provider.get_history(symbols, **window)  # checked today: answered from the cache alone
+    assert _charts(yahoo, None, n) == [] and again.attrs["cached"] is True
+
+
+def test_the_daily_check_is_one_small_request_and_the_answer_is_still_from_the_cache(make, yahoo: YahooStandin
+                                                                                    ) -> None:
+    yahoo.now = datetime(2026, 11, 16, 21, 30, tzinfo=UTC)
+    provider = make()
+    daily = provider.get_history("MSFT", start="2026-10-01", end="2026-11-01")
+    minutes = provider.get_history("AAPL", start="2026-11-16", end="2026-11-17", interval="5m")
+    yahoo.now = datetime(2026, 11, 17, 21, 30, tzinfo=UTC)  # the next day: dividends and splits are looked at again
+    for symbol, frame, kw in (("MSFT", daily, {}), ("AAPL", minutes, {"interval": "5m"})):
+        n = len(yahoo.chart_requests(symbol))
+        again = provider.get_history(symbol, start=frame.index[0], end=frame.index[-1] + pd.Timedelta(minutes=5), **kw)
+        checks = _charts(yahoo, symbol, n)
+        assert [c.interval for c in checks] == ["1d"] and checks[0].period1 >= _ts("2026-11-16"), symbol
+        pd.testing.assert_frame_equal(again, frame, check_freq=False)
+        assert again.attrs["cached"] is True, symbol
+    assert again.attrs["cached_as_of"] == minutes.attrs["cached_as_of"]  # nothing new: the dataset is as it was
+    n = len(yahoo.chart_requests())
+    window = {"start": minutes.index[0], "end": minutes.index[-1] + pd.Timedelta(minutes=5), "interval": "5m"}
+    assert provider.get_history(["AAPL"], **window).attrs["cached"] and _charts(yahoo, None, n) == []  # checked today

@@ -8,6 +8,8 @@ Import them into a test module (there is deliberately no conftest.py for this)::
         df = yf.Ticker("AAPL", session=yf_session).history(start="2024-04-01", end="2024-04-10")
         assert yahoo.chart_requests("AAPL")[-1].period1 == 1711944000
 
+* ``make_provider``: builds :class:`~workbench.marketdata.yahoo.YFinanceProvider` objects over ``yahoo``, their
+  clock the stand-in's ``now``, their cache in the test's temp dir (keyword arguments override the defaults).
 * ``yahoo``: a started :class:`~tests.yahoo.standin.YahooStandin` (function scope; stopped afterwards).
 * ``yf_session``: a :class:`~tests.yahoo.standin.LoopbackCurlSession` aimed at ``yahoo``, installed in yfinance's
   process-wide ``YfData`` singleton, with yfinance's global state reset first (fresh on-disk caches in the test's
@@ -22,7 +24,7 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,7 @@ from yfinance.data import YfData
 
 from tests.yahoo.standin import LoopbackCurlSession, YahooStandin
 
-__all__ = ["yahoo", "yf_session", "reset_yfinance_state"]
+__all__ = ["yahoo", "yf_session", "make_provider", "reset_yfinance_state"]
 
 # Point yfinance's sqlite caches (tz, cookie, ISIN) away from ~/.cache before anything uses them; each test then
 # gets its own directory from ``yf_session``.
@@ -102,3 +104,18 @@ def yf_session(yahoo: YahooStandin, tmp_path: Path) -> Iterator[LoopbackCurlSess
         YfData.cache_get.cache_clear()
         _close_caches()
         session.close()
+
+
+@pytest.fixture
+def make_provider(yahoo: YahooStandin, yf_session: LoopbackCurlSession, tmp_path: Path) -> Callable[..., object]:
+    """A factory of yfinance providers over the stand-in (no back-off sleeps, no progress bar, no rate limit)."""
+    from workbench.marketdata.yahoo import YFinanceProvider
+
+    def build(**kw: object) -> YFinanceProvider:
+        kw.setdefault("cache_dir", tmp_path / "cache")
+        kw.setdefault("backoff_seconds", 0)
+        kw.setdefault("progress", False)
+        kw.setdefault("requests_per_second", 1000)
+        return YFinanceProvider(session=yf_session, clock=lambda: yahoo.now, **kw)  # type: ignore[arg-type]
+
+    return build

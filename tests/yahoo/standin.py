@@ -378,8 +378,8 @@ class YahooStandin:
       JSON (the ``.info`` fallback yfinance uses when a timezone lookup fails);
     * anything else: 404 JSON.
 
-    Faults (:meth:`rate_limit`, :meth:`fail_with`) apply to chart requests only; :meth:`down`/:meth:`up` close and
-    reopen the listening socket on the same port.
+    Faults (:meth:`rate_limit`, :meth:`fail_with`, :meth:`answer_with`) apply to chart requests only;
+    :meth:`down`/:meth:`up` close and reopen the listening socket on the same port.
     """
 
     def __init__(self, fixtures_dir: Path | str = FIXTURES_DIR, *, now: datetime | None = None,
@@ -510,6 +510,12 @@ class YahooStandin:
         reply = _chart_error(status, "Internal Server Error" if status >= 500 else "Error",
                              f"Injected HTTP {status} from the Yahoo stand-in")
         self._set_fault(status, reply.body, reply.content_type, n, symbol)
+
+    def answer_with(self, body: bytes | str, status: int = 200, content_type: str = "text/html;charset=utf-8",
+                    n: int | None = None, *, symbol: str | None = None) -> None:
+        """The next ``n`` chart requests (for ``symbol``, or any) get this raw answer: an error page, a consent
+        page, a truncated or foreign JSON body (what Yahoo sends when things go wrong); None = forever."""
+        self._set_fault(status, body.encode() if isinstance(body, str) else body, content_type, n, symbol)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -667,7 +673,10 @@ class YahooStandin:
             served_days = {b.day for b in bars}
         else:
             daily = sym.daily_bars(p1, p2, now, adj)
-            served_days = {b.day for b in daily}
+            # An event is listed from its session's open, before that session has a bar (an ex-date morning
+            # without minute data here); yfinance then adds a row of NaN prices for it.
+            opened = {i for i in sym.sessions_overlapping(p1, p2) if sym.open_ts[i] <= now}
+            served_days = {b.day for b in daily} | opened
             bars = sym.group(daily, interval, sym.dates)
         meta = self._meta(sym, now, adj, interval, range_ or "")
         if bars:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 
 from workbench.core.models import Quote
@@ -38,7 +39,11 @@ class MarketDataProvider(ABC):
         interval: str = "1d",
         adjusted: bool = True,
     ) -> pd.DataFrame:
-        """Bars for ``symbol`` in the history schema; raises SymbolNotFound for unknown symbols."""
+        """Bars for ``symbol`` in ``[start, end)`` in the history schema; raises SymbolNotFound for unknown symbols.
+
+        ``end`` is exclusive (``end="2024-02-01"`` stops before 1 February's bar) and defaults to now;
+        ``days`` counts back from ``end``. An empty range is an empty frame with the schema.
+        """
 
     @abstractmethod
     def get_quote(self, symbol: str, at: datetime | None = None) -> Quote:
@@ -66,11 +71,12 @@ def resolve_range(
     now: datetime,
     intraday: bool,
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Turn ``start``/``end``/``days`` into a UTC ``[start, end)`` pair.
+    """Turn ``start``/``end``/``days`` into a UTC ``[start, end)`` pair: ``end`` is exclusive.
 
     ``end`` defaults to ``now``; ``days`` counts calendar days back from ``end`` (or forward from
     ``start`` when only ``start`` is given). With neither ``start`` nor ``days``: 365 days of daily
-    bars, 5 days of intraday bars. Naive datetimes and date strings are read as UTC.
+    bars, 5 days of intraday bars. Naive datetimes and date strings are read as UTC, so
+    ``end="2024-02-01"`` stops before the bar of 1 February.
     """
     from workbench.core.errors import InvalidInput
 
@@ -78,28 +84,46 @@ def resolve_range(
         raise InvalidInput(f"days must be a positive integer, got {days!r}", field="days")
     if start is not None and end is not None and days is not None:
         raise InvalidInput("give at most two of start, end and days", field="days")
-    t_start = utc_timestamp(start, "start")
-    t_end = utc_timestamp(end, "end")
-    span = pd.Timedelta(days=days if days is not None else (5 if intraday else 365))
-    if t_end is None:
-        t_end = t_start + span if (t_start is not None and days is not None) else pd.Timestamp(now)
-    if t_start is None:
-        t_start = t_end - span
+    t_start = _nanoseconds(utc_timestamp(start, "start"), "start")
+    t_end = _nanoseconds(utc_timestamp(end, "end"), "end")
+    try:
+        span = pd.Timedelta(days=days if days is not None else (5 if intraday else 365))
+        if t_end is None:
+            t_end = t_start + span if (t_start is not None and days is not None) else pd.Timestamp(now)
+        if t_start is None:
+            t_start = t_end - span
+        t_start, t_end = t_start.as_unit("ns"), t_end.as_unit("ns")
+    except (OverflowError, ValueError) as exc:  # pandas' OutOfBounds errors are ValueErrors
+        raise InvalidInput(f"days={days!r} reaches outside the years 1678-2261 that timestamps cover",
+                           field="days") from exc
     if t_start >= t_end:
         raise InvalidInput(f"start {t_start} must be before end {t_end}", field="start")
     return t_start, t_end
 
 
 def utc_timestamp(value: datetime | str | None, field: str) -> pd.Timestamp | None:
-    """A UTC Timestamp from a datetime or string (naive = UTC); InvalidInput naming ``field`` otherwise."""
+    """A UTC Timestamp from a datetime, date or string (naive = UTC); InvalidInput naming ``field`` otherwise."""
     from workbench.core.errors import InvalidInput
 
     if value is None:
         return None
+    if not isinstance(value, (str, date, np.datetime64)):  # a number is not a date (epoch seconds or ns?)
+        raise InvalidInput(f"{field} must be a date or datetime such as '2024-01-31', got {value!r}", field=field)
     try:
         stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput(f"{field} is not a date or datetime: {value!r}", field=field) from exc
     if stamp is pd.NaT:
         raise InvalidInput(f"{field} is not a date or datetime: {value!r}", field=field)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _nanoseconds(stamp: pd.Timestamp | None, field: str) -> pd.Timestamp | None:
+    """Bars are stamped in epoch nanoseconds, which reach from 1678 to 2261."""
+    from workbench.core.errors import InvalidInput
+
+    try:
+        return None if stamp is None else stamp.as_unit("ns")
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(f"{field} {stamp.date()} is outside the years 1678-2261 that bars cover",
+                           field=field) from exc
