@@ -88,7 +88,7 @@ class FillsFeed(Component):
             return
         cells = [(f"{t.astimezone(UTC):%H:%M:%S}", display._e(sym), display._e(side), display.fmt_qty(qty), display.fmt_price(price),
                   display.fmt_num(comm), display._e(oid)) for t, sym, side, qty, price, comm, oid, _ in rows]
-        caption = f"{total} fills" + (f", newest {self.limit} shown" if total > self.limit else "")
+        caption = f"{total} fill{'s' if total != 1 else ''}" + (f", newest {self.limit} shown" if total > self.limit else "")
         self.table.value = display.STYLE + display.table_html(
             ["time (UTC)", "symbol", "side", "qty", "price", "comm.", "order"], cells, left=3, caption=caption)
 
