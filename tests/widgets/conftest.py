@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,7 +12,12 @@ from typing import Any
 import pytest
 
 import workbench
+from tests.conftest import eventually
+from workbench.adapters.base import Capabilities
+from workbench.adapters.paper.adapter import PaperAdapter
+from workbench.core.enums import Feature, OrderType, TimeInForce
 from workbench.core.runner import get_runner
+from workbench.widgets import OrderTicket
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +89,24 @@ def loop_busy() -> Iterator[None]:
         yield
     finally:
         release.set()
+
+
+def quoted(ticket: OrderTicket) -> OrderTicket:
+    """The ticket once its price line and its account (for the preview) have loaded."""
+    eventually(lambda: ticket._quote is not None and ticket.subscription is not None
+               and ticket._account is not None, 10)
+    return ticket
+
+
+def state(ticket: OrderTicket) -> str | None:
+    match = re.search(r"data-status='([A-Z_]+)'", ticket.status.value)
+    return match.group(1) if match else None
+
+
+class DayOnlyPaper(PaperAdapter):
+    """A paper broker that carries only DAY market/limit orders (a real adapter with narrower capabilities)."""
+
+    name = "dayonly"
+    capabilities = Capabilities(order_types=frozenset({OrderType.MARKET, OrderType.LIMIT}),
+                                tifs=frozenset({TimeInForce.DAY}),
+                                features=PaperAdapter.capabilities.features - {Feature.STREAM_ORDERS})

@@ -91,8 +91,8 @@ def test_import_workbench_stays_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_frame_the_compact_display_cannot_render_falls_back_and_says_why(broker: workbench.Broker,
-                                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_a_frame_the_compact_display_cannot_render_falls_back_and_says_why(
+        broker: workbench.Broker, caplog: pytest.LogCaptureFixture) -> None:
     broker.place_market_order("AAPL", 1, "buy")
     odd = broker.get_orders_history().astype({"qty": object})
     odd.iloc[0, odd.columns.get_loc("qty")] = "ten"  # the schema's columns, a value it cannot format

@@ -12,24 +12,10 @@ import pytest
 import workbench
 from tests.conftest import eventually
 from tests.contract.conftest import ADAPTERS
-from tests.widgets.conftest import sent_orders
-from workbench.adapters.base import Capabilities
-from workbench.adapters.paper.adapter import PaperAdapter
+from tests.widgets.conftest import DayOnlyPaper, quoted, sent_orders, state
 from workbench.core.enums import Feature, OrderType, TimeInForce
 from workbench.widgets import OrderTicket, ticket as ticket_module
 from workbench.widgets.ticket import round_to_tick
-
-
-def quoted(ticket: OrderTicket) -> OrderTicket:
-    """The ticket once its price line and its account (for the preview) have loaded."""
-    eventually(lambda: ticket._quote is not None and ticket.subscription is not None
-               and ticket._account is not None, 10)
-    return ticket
-
-
-def state(ticket: OrderTicket) -> str | None:
-    match = re.search(r"data-status='([A-Z_]+)'", ticket.status.value)
-    return match.group(1) if match else None
 
 
 def test_market_order_fills_and_the_status_line_says_so(broker: workbench.Broker, closing: Callable) -> None:
@@ -81,15 +67,6 @@ def test_the_ticket_is_the_adapters_and_trades_on_it(adapter: str, settings_dict
             assert broker.get_order(order.order_id).client_order_id == order.client_order_id
         finally:
             ticket.close()
-
-
-class DayOnlyPaper(PaperAdapter):
-    """A paper broker that carries only DAY market/limit orders (a real adapter with narrower capabilities)."""
-
-    name = "dayonly"
-    capabilities = Capabilities(order_types=frozenset({OrderType.MARKET, OrderType.LIMIT}),
-                                tifs=frozenset({TimeInForce.DAY}),
-                                features=PaperAdapter.capabilities.features - {Feature.STREAM_ORDERS})
 
 
 def test_switching_broker_rebuilds_capabilities_and_follows_fills(settings_dict: dict, closing: Callable) -> None:

@@ -14,8 +14,7 @@ import pytest
 
 import workbench
 from tests.conftest import eventually
-from tests.widgets.conftest import loop_busy, sent_orders
-from tests.widgets.test_ticket import DayOnlyPaper, quoted, state
+from tests.widgets.conftest import DayOnlyPaper, loop_busy, quoted, sent_orders, state
 from workbench.adapters.paper.adapter import PaperAdapter
 from workbench.core.models import NeutralOrder, Order
 from workbench.widgets import OrderTicket, ticket as ticket_module

@@ -86,9 +86,12 @@ class FillsFeed(Component):
         if not rows:
             self.table.value = "<span class='wb-muted'>no fills today</span>"
             return
-        cells = [(f"{t.astimezone(UTC):%H:%M:%S}", display._e(sym), display._e(side), display.fmt_qty(qty), display.fmt_price(price),
-                  display.fmt_num(comm), display._e(oid)) for t, sym, side, qty, price, comm, oid, _ in rows]
-        caption = f"{total} fill{'s' if total != 1 else ''}" + (f", newest {self.limit} shown" if total > self.limit else "")
+        cells = [(f"{t.astimezone(UTC):%H:%M:%S}", display._e(sym), display._e(side), display.fmt_qty(qty),
+                  display.fmt_price(price), display.fmt_num(comm), display._e(oid))
+                 for t, sym, side, qty, price, comm, oid, _ in rows]
+        caption = f"{total} fill{'s' if total != 1 else ''}"
+        if total > self.limit:
+            caption += f", newest {self.limit} shown"
         self.table.value = display.STYLE + display.table_html(
             ["time (UTC)", "symbol", "side", "qty", "price", "comm.", "order"], cells, left=3, caption=caption)
 
@@ -278,7 +281,8 @@ class Blotter(Component):
                 log.warning("blotter: cancel %s failed: %s", order_id, exc)
             else:
                 log.exception("blotter: cancel %s failed", order_id)
-            self.message.value = f"<span class='wb-error'>cancel {display._e(order_id)}: {display._e(error_text(exc))}</span>"
+            self.message.value = (f"<span class='wb-error'>cancel {display._e(order_id)}: "
+                                  f"{display._e(error_text(exc))}</span>")
             row = self._rows.get(order_id)
             if row is not None:
                 row[2].disabled, row[2].description = False, "Cancel"
@@ -342,8 +346,8 @@ def _positions_html(frame: Any, data_label: str) -> str:
                                      else f"{r.unrealized_pnl_pct * 100:+.2f}%")))
         total_value += 0.0 if r.market_value != r.market_value else r.market_value
         total_pnl += 0.0 if pnl != pnl else pnl
-    caption = (f"{len(rows)} position{'s' if len(rows) != 1 else ''} · value {display.fmt_num(total_value)} · unrealized "
-               f"{total_pnl:+,.2f} · marked {time.strftime('%H:%M:%S', time.gmtime())} UTC")
+    caption = (f"{len(rows)} position{'s' if len(rows) != 1 else ''} · value {display.fmt_num(total_value)}"
+               f" · unrealized {total_pnl:+,.2f} · marked {time.strftime('%H:%M:%S', time.gmtime())} UTC")
     if data_label.endswith("(simulated)"):
         caption += f" · marks from <span class='wb-sim'>{display._e(data_label)}</span>"
     elif data_label:
