@@ -16,6 +16,7 @@ import workbench
 from tests.conftest import eventually
 from tests.widgets.conftest import DayOnlyPaper, loop_busy, quoted, sent_orders, state
 from workbench.adapters.paper.adapter import PaperAdapter
+from workbench.core.errors import DataEntitlementError
 from workbench.core.models import NeutralOrder, Order
 from workbench.widgets import OrderTicket, ticket as ticket_module
 from workbench.widgets.orderform import round_to_tick
@@ -141,3 +142,28 @@ def test_an_ignored_double_click_says_so_on_the_ticket(broker: workbench.Broker,
     assert any("Submit ignored" in r.getMessage() for r in caplog.records)
     ticket.qty.value = 4  # any edit clears the note
     assert ticket.warning.value == ""
+
+
+class NoDataPaper(PaperAdapter):
+    """A paper broker whose account has no market-data subscription (as IB answers with error 354)."""
+
+    name = "nodatapaper"
+
+    async def get_quote(self, symbol: str) -> Any:
+        raise DataEntitlementError(f"no market data subscription for {symbol}", broker=self.name, code="354")
+
+
+def test_without_market_data_the_symbol_still_trades_after_a_confirm(settings_dict: dict,
+                                                                    closing: Callable) -> None:
+    workbench.register_adapter("nodatapaper", NoDataPaper)
+    broker = workbench.connect("nodatapaper", settings=settings_dict)
+    try:
+        ticket = closing(OrderTicket(broker, "AAPL", qty=2))
+        eventually(lambda: "no market data subscription" in ticket.price.value, 5)
+        assert "no live price" in ticket.price.value
+        ticket.submit.click()
+        assert "no last price yet" in ticket.warning.value and sent_orders(broker).empty  # unpriced: asks first
+        ticket.confirm.click()
+        assert ticket.wait().status.value == "FILLED" and len(sent_orders(broker)) == 1
+    finally:
+        broker.close()

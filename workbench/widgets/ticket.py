@@ -22,7 +22,8 @@ import ipywidgets as w
 
 from workbench.core import display
 from workbench.core.enums import Feature, OrderStatus, OrderType, Side, TimeInForce
-from workbench.core.errors import InvalidInput, InvalidOrder, OrderRejected, RequestTimeout, WorkbenchError
+from workbench.core.errors import (InvalidInput, InvalidOrder, OrderRejected, RequestTimeout, SymbolNotFound,
+                                   WorkbenchError)
 from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, Quote
 
 from ._base import Component, error_text, log
@@ -249,14 +250,17 @@ class OrderTicket(Component):
             sub = await session.subscribe_market_data_async([symbol], lambda q: self._on_quote(q, generation))
         except Exception as exc:
             if generation == self._generation:
+                # an unknown symbol blocks the order; a data problem (no entitlement, an outage) only the price:
+                # the order can still go, unpriced, after the guard's explicit confirm
                 with self._lock:
-                    self._symbol_error = exc if isinstance(exc, WorkbenchError) else \
-                        InvalidInput(error_text(exc), field="symbol")
+                    if isinstance(exc, (SymbolNotFound, InvalidInput)):
+                        self._symbol_error = exc
                 if isinstance(exc, WorkbenchError):
                     log.warning("ticket: symbol %s: %s", symbol, exc)
                 else:
                     log.exception("ticket: symbol %s: no price", symbol)
-                self.price.value = f"<span class='wb-error'>{display._e(error_text(exc))}</span>"
+                note = "" if self._symbol_error is not None else " · no live price: orders need a confirm"
+                self.price.value = f"<span class='wb-error'>{display._e(error_text(exc) + note)}</span>"
             return
         with self._lock:
             stale = generation != self._generation or self.closed
