@@ -145,6 +145,8 @@ class Component:
             return future
         future = asyncio.run_coroutine_threadsafe(coro, self._runner.loop)
         self._futures.add(future)
+        if self.closed:  # close() ran on another thread since the check above: it missed this one
+            future.cancel()
 
         def done(f: concurrent.futures.Future[Any]) -> None:
             self._futures.discard(f)

@@ -590,8 +590,8 @@ class OrderTicket(Component):
         """Unsubscribe market data and events; close the broker if the ticket connected it."""
         if self.closed:
             return
+        super().close()  # closed first: an event arriving meanwhile starts nothing new
         self._unbind()
-        super().close()
         if self._owns_session:
             self.session.close()
 
