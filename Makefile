@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 8888
 
-.PHONY: venv lab test test-fast chromium demo bench clean
+.PHONY: venv lab test test-fast chromium soak demo bench clean
 
 venv: $(STAMP)
 
@@ -51,9 +51,14 @@ test-fast: venv
 demo: venv
 	$(BIN)/python scripts/demo.py notebooks/01_quickstart.ipynb
 
-## Benchmarks (figures, not pass/fail).
+## Benchmarks: figures with their floors; prints the floors not met. `make bench CHECK=1` exits non-zero then;
+## `make bench BENCH="engine"` runs some of them.
 bench: venv
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(if $(CHECK),--check) $(BENCH)
+
+## Many kill -9 trials of the paper broker mid-burst (SOAK_TRIALS, default 200).
+soak: venv
+	WORKBENCH_SOAK_TRIALS=$${SOAK_TRIALS:-200} $(BIN)/python -m pytest tests/paper/test_kill9.py -q -s --timeout=0
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -34,7 +34,9 @@ def test_price_line_is_live_and_labelled_simulated(broker: workbench.Broker, clo
     assert "bid" in ticket.price.value and "ask" in ticket.price.value
     ticket.order_type.value = "LIMIT"
     assert Decimal(repr(ticket.limit_price.value)) == round_to_tick(ticket._quote.last)  # pre-filled, on tick
-    assert "notional" in ticket.preview.value and "buying power after" in ticket.preview.value
+    # The account is fetched in the background, as the quote is: wait for it instead of racing it.
+    eventually(lambda: "buying power after" in ticket.preview.value, 10)
+    assert "notional" in ticket.preview.value
 
 
 @pytest.mark.parametrize("kind, limit, stop, trail", [
