@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import display
 from .enums import OrderStatus, OrderType, Side, TimeInForce
@@ -88,29 +88,12 @@ def _broker_name(value: str | None) -> str | None:
     return key
 
 
-def _plain_number(value: Any) -> Any:
-    """NumPy/pandas scalars (``np.int64`` from a DataFrame, ``np.float32``) as the Python numbers they hold."""
-    if isinstance(value, numbers.Real) and not isinstance(value, (bool, int, float, Decimal)) \
-            and hasattr(value, "dtype"):
-        return value.item()
-    return value
-
-
-def _enum_text(value: Any) -> Any:
-    """Enum fields take a member or its name as a string; anything else is refused here, by type (the
-    enum's own refusal would quote the value's repr)."""
-    if isinstance(value, str):
-        return value
-    raise ValueError(f"must be a string such as 'buy', 'limit' or 'day', not {type(value).__name__}")
-
-
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 Symbol = Annotated[str, AfterValidator(_symbol)]
-_Number = BeforeValidator(_plain_number)
-Qty = Annotated[Decimal, _Number, Field(gt=0, le=MAX_QTY, allow_inf_nan=False), AfterValidator(_not_tiny)]
-Price = Annotated[Decimal, _Number, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False), AfterValidator(_not_tiny)]
-Notional = Annotated[Decimal, _Number, Field(gt=0, le=MAX_QTY, allow_inf_nan=False), AfterValidator(_not_tiny)]
-Percent = Annotated[Decimal, _Number, Field(gt=0, lt=100, allow_inf_nan=False), AfterValidator(_not_tiny)]
+Qty = Annotated[Decimal, Field(gt=0, le=MAX_QTY, allow_inf_nan=False), AfterValidator(_not_tiny)]
+Price = Annotated[Decimal, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False), AfterValidator(_not_tiny)]
+Notional = Annotated[Decimal, Field(gt=0, le=MAX_QTY, allow_inf_nan=False), AfterValidator(_not_tiny)]
+Percent = Annotated[Decimal, Field(gt=0, lt=100, allow_inf_nan=False), AfterValidator(_not_tiny)]
 Money = Annotated[Decimal, Field(allow_inf_nan=False)]
 BrokerName = Annotated[str | None, AfterValidator(_broker_name)]
 
@@ -141,10 +124,10 @@ class NeutralOrder(_Model):
     """
 
     symbol: Symbol
-    side: Annotated[Side, BeforeValidator(_enum_text)]
+    side: Side
     qty: Qty | None = None  # required unless ``notional`` is given
-    order_type: Annotated[OrderType, BeforeValidator(_enum_text)] = OrderType.MARKET
-    tif: Annotated[TimeInForce, BeforeValidator(_enum_text)] = TimeInForce.DAY
+    order_type: OrderType = OrderType.MARKET
+    tif: TimeInForce = TimeInForce.DAY
     limit_price: Price | None = None
     stop_price: Price | None = None
     trail_price: Price | None = None  # TRAILING_STOP: the stop trails the best price by this amount...
@@ -170,6 +153,24 @@ class NeutralOrder(_Model):
             if not isinstance(key, str):
                 raise InvalidOrder(f"order field names must be strings, got {shown(key)}", field="order")
         return cls(**payload)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_inputs(cls, data: Any) -> Any:
+        """One pass over what the caller gave: NumPy scalars (``np.int64`` from a DataFrame) become the Python
+        numbers they hold, and enum fields that are not strings are refused by type (the enum's own refusal
+        would quote the value's repr, which may fail)."""
+        if not isinstance(data, dict):
+            return data
+        for name, value in data.items():
+            if isinstance(value, (str, int, float, Decimal)) or value is None:
+                continue
+            if name in _ENUM_FIELDS:
+                raise InvalidOrder(f"{name} must be a string such as {_ENUM_FIELDS[name]!r}, not {type(value).__name__}",
+                                   field=name)
+            if isinstance(value, numbers.Real) and hasattr(value, "dtype") and not isinstance(value, bool):
+                data = {**data, name: value.item()}
+        return data
 
     @model_validator(mode="after")
     def _check_prices(self) -> NeutralOrder:
@@ -199,6 +200,9 @@ class NeutralOrder(_Model):
             raise InvalidOrder("client_order_id must be 1-64 printable characters without spaces",
                                field="client_order_id")
         return self
+
+
+_ENUM_FIELDS = {"side": "buy", "order_type": "limit", "tif": "day"}
 
 
 def _invalid_order(exc: ValidationError) -> InvalidOrder:
