@@ -127,3 +127,9 @@ def test_register_adapter_checks_what_it_registers(args: tuple[Any, Any], field:
     with pytest.raises(workbench.InvalidInput) as info:
         workbench.register_adapter("mybroker", "pkg.mod:Adapter", config=5)
     assert info.value.field == "config" and "mybroker" not in workbench.known_adapters()
+
+
+def test_a_comma_separated_symbol_string_suggests_a_list(broker: workbench.Broker) -> None:
+    with pytest.raises(workbench.InvalidInput) as info:
+        broker.get_history("AAPL,MSFT", days=5)
+    assert info.value.field == "symbol" and "pass a list" in str(info.value)

@@ -58,7 +58,8 @@ def _utc(value: datetime) -> datetime:
 def _symbol(value: str) -> str:
     value = value.strip().upper()
     if not _SYMBOL.match(value):
-        raise ValueError(f"not a valid symbol: {shown(value)}")
+        hint = " (several symbols? pass a list: ['AAPL', 'MSFT'])" if "," in value else ""
+        raise ValueError(f"not a valid symbol: {shown(value)}{hint}")
     return value
 
 
