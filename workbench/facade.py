@@ -394,7 +394,7 @@ def _close_conflicting(adapter: AdapterBase) -> None:
             continue
         why = adapter.conflict(broker.adapter)
         if why:
-            log.info("closing an earlier %s Broker: a new workbench.connect() takes over %s", broker.name, why)
+            log.warning("closing an earlier %s Broker: a new workbench.connect() takes over %s", broker.name, why)
             broker._closed_because = f"a later workbench.connect() took over {why}"
             broker.close()
 
@@ -519,7 +519,7 @@ def connect(broker: str | None = None, settings: Settings | Mapping[str, Any] | 
 
     ``settings`` is a path to a settings.json or a dict merged over the defaults. A failed connect
     closes what it opened. Open Brokers that cannot coexist with the new one (the same IB client id, the
-    same paper ledger with other settings) are closed first (logged): re-running a connect cell
+    same paper ledger with other settings) are closed first, with a warning: re-running a connect cell
     replaces the previous Broker.
     """
     resolved = load_settings(settings)

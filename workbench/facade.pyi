@@ -225,7 +225,7 @@ def connect(broker: str | None = None, settings: Settings | Mapping[str, Any] | 
 
     ``settings`` is a path to a settings.json or a dict merged over the defaults. A failed connect
     closes what it opened. Open Brokers that cannot coexist with the new one (the same IB client id, the
-    same paper ledger with other settings) are closed first (logged): re-running a connect cell
+    same paper ledger with other settings) are closed first, with a warning: re-running a connect cell
     replaces the previous Broker.
     """
     ...
