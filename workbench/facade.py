@@ -513,7 +513,8 @@ for _op in OPERATIONS:
 del _op, _sync, _async
 
 
-def connect(broker: str | None = None, settings: Settings | Mapping[str, Any] | str | None = None,
+def connect(broker: str | None = None,
+            settings: Settings | Mapping[str, Any] | str | os.PathLike[str] | None = None,
             **adapter_kwargs: Any) -> Broker:
     """Connect to ``broker`` (default: ``$BROKER_TYPE`` or the settings' ``default_broker``, i.e. paper).
 

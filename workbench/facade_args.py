@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -89,7 +89,7 @@ def order_id_args(session: Broker, /, order_id: str):
     return (order_id.strip(),), {}
 
 
-def history_args(session: Broker, /, symbol: str | Sequence[str], days: int | None = None,
+def history_args(session: Broker, /, symbol: str | Iterable[str], days: int | None = None,
                   start: datetime | str | None = None, end: datetime | str | None = None, interval: str = "1d"):
     days = _whole(days)
     if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 0 < days <= MAX_HISTORY_DAYS):
