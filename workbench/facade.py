@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import functools
 import concurrent.futures.thread  # noqa: F401  (its exit hook first: see _close_all_at_exit)
+import functools
 import inspect
 import os
 import threading
@@ -493,6 +493,7 @@ def _own(exc: WorkbenchError, broker: Broker) -> WorkbenchError:
     if broker._closed and isinstance(exc, BrokerUnavailable) and not isinstance(exc, BrokerClosed):
         closed = broker._closed_error()  # close() came while this call ran: not worth a retry
         closed.__cause__ = exc if mask_secrets(str(exc)) == str(exc) else None
+        closed.__suppress_context__ = True
         return closed
     if isinstance(exc, (InvalidInput, ConfigError)) and exc.raw is None:  # (raw: the broker said it; keep)
         exc.__cause__, exc.__suppress_context__ = None, True

@@ -207,7 +207,7 @@ class Settings:
         for dotted, names in self._schema.choices().items():
             value = self._lookup(dotted)
             known = sorted(names())
-            if isinstance(value, str) and value.strip().lower() not in known:
+            if isinstance(value, str) and value.lower() not in known:
                 raise ConfigError(f"unknown {dotted.rsplit('.', 1)[-1]} {shown(value)}; known: {', '.join(known)}",
                                   file=self.origin(dotted), key=dotted)
         self.default_broker = normalize_broker(core.default_broker)
