@@ -316,6 +316,16 @@ def _nested(dotted: str, value: Any) -> dict[str, Any]:
     return out
 
 
+def _trade_once(settings_: dict[str, Any]) -> None:
+    """Connect with ``settings_`` and use the Broker: settings accepted at load must not fail later, raw."""
+    with workbench.connect(settings=settings_) as broker:
+        broker.get_account()
+        try:
+            broker.place_market_order("AAPL", 10, "buy")
+        except (workbench.OrderRejected, workbench.MarketClosed):
+            pass  # the settings' own effect (funds, hours), a typed refusal
+
+
 def test_settings_and_connect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # no settings.json found on the way up: only what the call passes
     db = str(tmp_path / "connect.sqlite")
@@ -332,7 +342,7 @@ def test_settings_and_connect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             settings_ = _nested(key, value)
             settings_.setdefault("paper", {}).setdefault("db_path", db) if isinstance(settings_.get("paper"), dict) \
                 else None
-            check("connect(settings=dict)", lambda: workbench.connect(settings=settings_), {key: value}, None)
+            check("connect(settings=dict)", lambda: _trade_once(settings_), {key: value}, None)
         elif how == "broker":
             check("connect(broker)", lambda: workbench.connect(value, settings=base), {"broker": value}, None)
         elif how == "kwargs":

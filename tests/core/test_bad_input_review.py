@@ -133,3 +133,39 @@ def test_a_comma_separated_symbol_string_suggests_a_list(broker: workbench.Broke
     with pytest.raises(workbench.InvalidInput) as info:
         broker.get_history("AAPL,MSFT", days=5)
     assert info.value.field == "symbol" and "pass a list" in str(info.value)
+
+
+@pytest.mark.parametrize(("section", "key"), [
+    ({"paper": {"tick_interval": 1e30}}, "paper.tick_interval"),  # OverflowError, and the ledger stayed locked
+    ({"paper": {"starting_cash": "1e999999"}}, "paper.starting_cash"),  # accepted: cash 1E+999999
+    ({"paper": {"commission": 1e30}}, "paper.commission.per_order"),  # decimal.InvalidOperation per order
+    ({"paper": {"commission": {"per_share": 10**30}}}, "paper.commission.per_share"),
+    ({"paper": {"db_path": "~nosuchuser/p.sqlite"}}, "paper.db_path"),  # RuntimeError at connect
+    ({"market_data": {"sim": {"seed": -1}}}, "market_data.sim.seed"),  # numpy's ValueError at every quote
+    ({"market_data": {"yfinance": {"cache_dir": "~nosuchuser/c"}}}, "market_data.yfinance.cache_dir"),
+    ({"market_data": {"yfinance": {"timeout": float("inf")}}}, "market_data.yfinance.timeout"),
+])
+def test_settings_the_engine_or_a_provider_cannot_use_are_refused_at_load(settings_dict: dict, section: dict,
+                                                                          key: str) -> None:
+    """The hunt's connect-and-trade family: each was accepted at load and failed later, untyped (or not)."""
+    merged = {part: {**settings_dict.get(part, {}), **value} for part, value in section.items()}
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings={**settings_dict, **merged})
+    assert info.value.key == key and info.value.file == "settings argument"
+    with workbench.connect(settings=settings_dict) as broker:  # nothing left locked or half-open
+        assert broker.place_market_order("AAPL", 1, "buy").status.value == "FILLED"
+
+
+def test_a_settings_path_of_an_unknown_users_home_is_a_config_error() -> None:
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings="~nosuchuser/settings.json")
+    assert info.value.file == "~nosuchuser/settings.json"
+
+
+@pytest.mark.parametrize("field", ["symbol", "client_order_id", "side"])
+def test_bytes_are_not_text_in_an_order(broker: workbench.Broker, field: str) -> None:
+    """pydantic decoded ``b"AAPL"`` as a symbol; the facade's own checks refuse bytes everywhere else."""
+    order = {"symbol": "AAPL", "side": "buy", "qty": 1, field: field.encode()}
+    with pytest.raises(workbench.InvalidOrder) as info:
+        broker.place_order(order)
+    assert info.value.field == field

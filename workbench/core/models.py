@@ -166,6 +166,8 @@ class NeutralOrder(_Model):
         for name, value in data.items():
             if isinstance(value, (str, int, float, Decimal)) or value is None:
                 continue
+            if isinstance(value, (bytes, bytearray)):  # (pydantic would decode them as text)
+                raise InvalidOrder(f"{name} must be text, not {type(value).__name__}", field=name)
             if name in _ENUM_FIELDS:
                 raise InvalidOrder(f"{name} must be a string such as {_ENUM_FIELDS[name]!r}, not {type(value).__name__}",
                                    field=name)

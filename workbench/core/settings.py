@@ -324,8 +324,15 @@ def find_settings_file(start: Path | None = None) -> Path | None:
     return None
 
 
+def _expanded(path: str | os.PathLike[str]) -> str:
+    try:
+        return str(Path(path).expanduser())
+    except RuntimeError:  # "~someone" who has no home directory here
+        raise ConfigError("cannot expand the ~ of this settings path", file=str(path)) from None
+
+
 def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(path).expanduser()
+    path = Path(_expanded(path))
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -356,7 +363,7 @@ def load_settings(settings: Settings | str | os.PathLike[str] | Mapping[str, Any
         raise ConfigError("settings is a path to a settings.json or a dict, and this looks like JSON text: "
                           "pass json.loads(text), or the file's path", key="settings")
     if isinstance(settings, (str, os.PathLike)):
-        source: str | None = str(Path(settings).expanduser())
+        source: str | None = _expanded(settings)
     else:
         found = find_settings_file()
         source = None if found is None else str(found)
