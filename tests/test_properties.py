@@ -653,8 +653,8 @@ def _positive_number_text(text: str) -> bool:
 
 
 # (text such as "1" or " 5" is a positive number: the engine rightly takes it)
-not_numbers = st.one_of(st.none(), st.text(max_size=8).filter(lambda t: not _positive_number_text(t)), st.just(float("nan")),
-                        st.just(Decimal("NaN")),
+not_numbers = st.one_of(st.none(), st.text(max_size=8).filter(lambda t: not _positive_number_text(t)),
+                        st.just(float("nan")), st.just(Decimal("NaN")),
                         st.just(Decimal("-Infinity")), st.just(float("inf")), st.booleans(), st.just([1]),
                         st.integers(max_value=0), st.decimals(max_value=Decimal(0), allow_nan=False))
 bad_keys = st.one_of(st.integers(), st.none(), st.binary(max_size=5), st.just(["P000000001"]),

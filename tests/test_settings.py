@@ -150,8 +150,9 @@ def test_the_widgets_section_is_validated_at_load_without_importing_ipywidgets(t
                 assert exc.key == key and exc.file == "settings argument", (exc.key, exc.file)
             else:
                 raise SystemExit(f"accepted {bad}")
-        assert workbench.load_settings({"widgets": {"refresh_seconds": 2}}).section_model(
-            "widgets", __import__("workbench.core.widgets_config").core.widgets_config.WidgetsConfig).refresh_seconds == 2
+        from workbench.core.widgets_config import WidgetsConfig
+        loaded = workbench.load_settings({"widgets": {"refresh_seconds": 2}})
+        assert loaded.section_model("widgets", WidgetsConfig).refresh_seconds == 2
         print(sorted(m for m in sys.modules if m.startswith(("ipywidgets", "workbench.widgets"))))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,

@@ -169,8 +169,8 @@ class NeutralOrder(_Model):
             if isinstance(value, (bytes, bytearray)):  # (pydantic would decode them as text)
                 raise InvalidOrder(f"{name} must be text, not {type(value).__name__}", field=name)
             if name in _ENUM_FIELDS:
-                raise InvalidOrder(f"{name} must be a string such as {_ENUM_FIELDS[name]!r}, not {type(value).__name__}",
-                                   field=name)
+                raise InvalidOrder(f"{name} must be a string such as {_ENUM_FIELDS[name]!r}, "
+                                   f"not {type(value).__name__}", field=name)
             if isinstance(value, numbers.Real) and hasattr(value, "dtype") and not isinstance(value, bool):
                 data = {**data, name: value.item()}
         return data
