@@ -130,6 +130,15 @@ def test_pnl_single_of_a_fractional_position(ib: Any, engine: Any) -> None:
     assert single.value == pytest.approx(float(engine.position("AAPL").market_value), abs=0.01)
 
 
+def test_positions_name_the_listing_exchange(ib: Any) -> None:
+    """ordering: ``ib.positions()`` shows ``Stock(conId=265598, symbol='AAPL', exchange='NASDAQ', ...)``."""
+    contracts = ib.qualifyContracts(Stock("AAPL", "SMART", "USD"), Stock("SPY", "SMART", "USD"))
+    trades = [ib.placeOrder(c, MarketOrder("BUY", 1)) for c in contracts]
+    ib_eventually(ib, lambda: all(t.orderStatus.status == "Filled" for t in trades) and len(ib.positions()) == 2)
+    assert {(p.contract.symbol, p.contract.exchange) for p in ib.positions()} == {("AAPL", "NASDAQ"), ("SPY", "ARCA")}
+    assert {(p.contract.symbol, p.contract.exchange) for p in ib.reqPositions()} == {("AAPL", "NASDAQ"), ("SPY", "ARCA")}
+
+
 # -- lifecycle ------------------------------------------------------------------------------
 
 

@@ -211,7 +211,8 @@ def commission_report(e: ExecView) -> list[Any]:
 
 
 def position(account: str, inst: Instrument, qty: Any, avg_cost: Any) -> list[Any]:
-    return [POSITION_DATA, 3, account, *inst.block11(""), num(qty), num(avg_cost)]
+    # the exchange slot holds the listing exchange, as a gateway fills it (Stock(..., exchange='NASDAQ'))
+    return [POSITION_DATA, 3, account, *inst.block11(inst.primary_exchange), num(qty), num(avg_cost)]
 
 
 def position_end() -> list[Any]:
@@ -256,7 +257,8 @@ def account_summary_end(req_id: int) -> list[Any]:
 
 
 def position_multi(req_id: int, account: str, inst: Instrument, qty: Any, avg_cost: Any) -> list[Any]:
-    return [POSITION_MULTI, 1, integer(req_id), account, *inst.block11(""), num(qty), num(avg_cost), ""]
+    return [POSITION_MULTI, 1, integer(req_id), account, *inst.block11(inst.primary_exchange), num(qty), num(avg_cost),
+            ""]
 
 
 def position_multi_end(req_id: int) -> list[Any]:
