@@ -1,7 +1,7 @@
 """Request handlers for contracts, market data, history, real-time bars and P&L (registered in HANDLERS).
 
 :func:`push_market_data` runs on every emulator tick: streaming quotes, keepUpToDate bars, 5-second
-real-time bars and P&L updates for one connection.
+real-time bars, scanner subscriptions and P&L updates for one connection.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .handlers import HANDLERS, NO_SECDEF, handles
 from .instruments import MARKET_RULES, OTHER_SEC_TYPES
 from .messages import pnl, pnl_single
 from .quotes import GENERIC_TICKS, Stream
+from .scanner import push_scanners
 from .subscriptions import HistorySub, PnlSub, RealTimeSub
 
 if TYPE_CHECKING:
@@ -236,7 +237,7 @@ def _push_pnl(s: Session, req_id: int, sub: PnlSub) -> None:
 # -- every tick -----------------------------------------------------------------------------
 
 def push_market_data(s: Session, now: datetime) -> None:
-    """Streaming quotes, keepUpToDate bars, real-time bars and P&L of one connection."""
+    """Streaming quotes, keepUpToDate bars, real-time bars, scanners and P&L of one connection."""
     for req_id, stream in list(s.subs.market.items()):
         _guarded(lambda: [s.send(msg) for msg in
                           s.server.feed.stream_messages(req_id, stream, s.server.feed.quote(stream.symbol, now))],
@@ -245,6 +246,7 @@ def push_market_data(s: Session, now: datetime) -> None:
         _guarded(lambda: _push_history(s, req_id, sub, now), sub.spec.symbol)
     for req_id, rt in list(s.subs.realtime.items()):
         _guarded(lambda: _push_realtime(s, req_id, rt, now), rt.symbol)
+    push_scanners(s, now, _guarded)
     push_pnl(s)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from . import handlers_data  # noqa: F401  (registers the market-data handlers)
+from . import handlers_data, scanner  # noqa: F401  (register the market-data and scanner handlers)
 from . import messages as m
 from .bridge import Bridge
 from .codec import encode, parse_greeting, read_frame, split
