@@ -4,8 +4,10 @@
    (``place_order``, then the FillEvent from ``stream_fills()``) versus raw alpaca-py
    (``TradingClient.submit_order`` in a worker thread, since it blocks, then the ``fill`` TradeUpdate from
    alpaca-py's own ``TradingStream``), on the same emulator, in the same run, on one event loop. Both streams
-   are connected throughout, so each receives every event; orders alternate (which goes first swaps every
-   order; BUY/SELL alternate so positions stay bounded); the loop settles 2 ms between orders, untimed.
+   stay connected, but only the side being timed listens to trade_updates (a ``listen`` message switches,
+   untimed): the account-wide stream would otherwise make each side parse the other's events on the shared
+   loop, and the emulator would always write to one socket first. Orders alternate (which goes first swaps
+   every order; BUY/SELL alternate so positions stay bounded); the loop settles 2 ms between orders, untimed.
    Request objects are built inside the timed section on both sides. Medians in ms; floor adapter/raw <= 1.05x.
 2. Stream fill latency: the engine commits a fill (a listener stamps it) -> the FillEvent comes out of
    ``adapter.stream_fills()``. Median in ms (informational).
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import tempfile
@@ -96,6 +99,19 @@ async def _overhead(emu: Any, tmp: Path, n: int, warmup: int) -> tuple[list[floa
     while emu.call(lambda: len(emu._listeners)) < 2:
         await asyncio.sleep(0.01)
     client = TradingClient(KEY, SECRET, url_override=emu.base_url)
+    streams = {"adapter": adapter._stream, "raw": stream}
+    listening = {"adapter", "raw"}
+
+    async def only(side: str) -> None:
+        """Let only ``side``'s stream listen: first the other way round adds, then removes (counts say when)."""
+        for name, on in ((side, True), *((other, False) for other in streams if other != side)):
+            if (name in listening) is on:
+                continue
+            message = {"action": "listen", "data": {"streams": ["trade_updates"] if on else []}}
+            await streams[name]._ws.send(json.dumps(message))
+            listening.add(name) if on else listening.discard(name)
+            while emu.call(lambda: len(emu._listeners)) != len(listening):
+                await asyncio.sleep(0.0005)
 
     async def via_adapter(i: int, side: str) -> float:
         coid = f"bench-a-{i:06d}"
@@ -120,14 +136,13 @@ async def _overhead(emu: Any, tmp: Path, n: int, warmup: int) -> tuple[list[floa
     try:
         for i in range(warmup + n):
             side = "BUY" if i % 2 == 0 else "SELL"
-            if i % 4 < 2:
-                a = await via_adapter(i, side)
+            first, second = ("adapter", "raw") if i % 4 < 2 else ("raw", "adapter")
+            timed = {}
+            for name in (first, second):
+                await only(name)
                 await asyncio.sleep(SETTLE)
-                r = await via_raw(i, side)
-            else:
-                r = await via_raw(i, side)
-                await asyncio.sleep(SETTLE)
-                a = await via_adapter(i, side)
+                timed[name] = await (via_adapter if name == "adapter" else via_raw)(i, side)
+            a, r = timed["adapter"], timed["raw"]
             await asyncio.sleep(SETTLE)
             if i >= warmup:
                 adapter_ms.append(a * 1000)

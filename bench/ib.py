@@ -83,7 +83,7 @@ async def _overhead(port: int, tmp: Path, n: int, warmup: int) -> tuple[list[flo
         t0 = time.perf_counter()
         order = await adapter.place_order(NeutralOrder(symbol=SYMBOL, side=side, qty=QTY,
                                                        client_order_id=f"bench-ib-{i:06d}"))
-        trade = order.raw
+        trade = adapter._trade(order.client_order_id)  # the live Trade (order.raw is a snapshot)
         while not trade.isDone():
             await asyncio.sleep(POLL)
         dt = time.perf_counter() - t0

@@ -47,6 +47,24 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def unmet(results: list[Result]) -> list[Result]:
+    """Every row, of any benchmark module, whose floor is not met."""
+    return [r for r in results if r.met is False]
+
+
+def floors_summary(results: list[Result]) -> str:
+    """A verdict over every row with a floor: which floors are not met (or that all are)."""
+    checked = [r for r in results if r.met is not None]
+    missed = unmet(results)
+    if not checked:
+        return "no floors checked"
+    if not missed:
+        return f"all {len(checked)} floors met"
+    lines = [f"{len(missed)} of {len(checked)} floors NOT met:"]
+    lines += [f"  - {r.name}: {_fmt(r.value, r.unit)} (floor {r.floor})" for r in missed]
+    return "\n".join(lines)
+
+
 def write_json(results: list[Result], path: Path | None = None) -> Path:
     path = path or RESULTS_DIR / "latest.json"
     path.parent.mkdir(parents=True, exist_ok=True)

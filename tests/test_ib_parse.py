@@ -14,9 +14,11 @@ from workbench.adapters.ib.pacing import HistoricalPacer
 from workbench.adapters.ib.parse import (
     STATUS_MAP,
     bar_size,
+    client_id_in_use,
     error_from_ib,
     history_chunks,
     order_status,
+    snapshot,
     to_decimal,
 )
 from workbench.core.intervals import parse_interval
@@ -126,3 +128,28 @@ def test_pacer_keeps_60_requests_per_10_minutes_and_6_per_contract_per_2_seconds
 
 def test_unset_ib_doubles_become_zero() -> None:
     assert to_decimal(1.7976931348623157e308) == 0 and to_decimal(187.25) == D("187.25") and to_decimal("") == 0
+
+
+def test_margin_refusals_are_insufficient_funds() -> None:
+    ib_text = ("Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR "
+               "EQUITY WITH LOAN VALUE [1000.00 USD] MUST EXCEED THE INITIAL MARGIN [5000.00 USD]")
+    assert type(error_from_ib(201, ib_text, 7)) is workbench.InsufficientFunds
+    assert type(error_from_ib(201, "Order rejected - reason:The contract is not available for trading", 7)) \
+        is workbench.OrderRejected
+
+
+def test_client_id_in_use_is_a_final_config_error_naming_the_id() -> None:
+    error = client_id_in_use(7, "Unable to connect as the client id is already in use.")
+    assert isinstance(error, workbench.ConfigError) and not error.retryable
+    assert error.key == "ib.client_id" and error.code == 326 and "client id 7 " in str(error)
+
+
+def test_snapshot_is_detached_from_the_live_sdk_object() -> None:
+    ib_async = pytest.importorskip("ib_async")
+    trade = ib_async.Trade(ib_async.Stock("AAPL", "SMART", "USD"), ib_async.Order(orderId=3, orderRef="x"),
+                           ib_async.OrderStatus(status="Submitted"))
+    raw = snapshot(trade)
+    trade.orderStatus.status = "Filled"
+    trade.fills.append(None)
+    assert raw["orderStatus"]["status"] == "Submitted" and raw["fills"] == () and raw["order"]["orderRef"] == "x"
+    assert "statusEvent" not in raw  # fields only, no SDK machinery

@@ -18,6 +18,7 @@ leave every bit of state unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -244,6 +245,8 @@ def test_bad_order_type_or_tif_is_rejected(field: str, value: Any):
 SYMBOLS = ("AAPL", "MSFT")
 START = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)  # the conftest clock's start: a Wednesday, market open
 ALLOWED_ERRORS = (workbench.OrderRejected,)  # InsufficientFunds, MarketClosed and plain rejections
+#: A replace may also be refused as malformed (qty below the filled part, a limit on a market order...).
+REPLACE_ERRORS = (workbench.OrderRejected, workbench.InvalidOrder)
 _PRICE_Q = Decimal("0.0001")
 
 
@@ -256,6 +259,14 @@ class Place:
     qty: Decimal
     limit_mult: Decimal
     stop_mult: Decimal
+    notional: bool = False  # a MARKET order sized in cash (qty x the base price)
+
+
+@dataclasses.dataclass(frozen=True)
+class Replace:
+    pick: int
+    qty_mult: Decimal | None
+    limit_mult: Decimal | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,16 +302,20 @@ quantities = st.one_of(
 )
 places = st.builds(
     Place, st.sampled_from(SYMBOLS), st.sampled_from([Side.BUY, Side.BUY, Side.SELL]),
-    st.sampled_from([OrderType.MARKET, OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT]),
+    st.sampled_from([OrderType.MARKET, OrderType.MARKET, OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT,
+                     OrderType.TRAILING_STOP]),
     st.sampled_from([TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK,
                      TimeInForce.OPG, TimeInForce.CLS]),
-    quantities, mults, mults)
+    quantities, mults, mults, st.sampled_from([False, False, True]))
+replaces = st.builds(Replace, st.integers(0, 10**6), st.one_of(st.none(), st.sampled_from(
+    [Decimal("0.5"), Decimal(1), Decimal("1.5"), Decimal(3)])), st.one_of(st.none(), mults))
 price_updates = st.builds(PriceUpdate, st.sampled_from(SYMBOLS), mults, advances)
 operations = st.one_of(
     places, places, places,
     price_updates, price_updates,
     st.builds(Tick, advances),
     st.builds(Cancel, st.integers(0, 10**6), st.booleans(), st.sampled_from([False, False, False, True])),
+    replaces,
     st.just(Reopen()),
 )
 engine_configs = st.fixed_dictionaries({
@@ -395,6 +410,13 @@ class LedgerChecker:
                 self.engine.tick(now)
             elif isinstance(op, Cancel):
                 self._cancel(op, before)
+            elif isinstance(op, Replace):
+                try:
+                    self._replace(op, refs)
+                except REPLACE_ERRORS as exc:
+                    _note(f"{op} -> {type(exc).__name__}: {exc}", f"replace refused: {type(exc).__name__}")
+                    assert state(self.engine) == before, f"{type(exc).__name__} left the state changed"
+                    return
             elif isinstance(op, Reopen):
                 self.engine.close()
                 self.engine = self.make(db=self.db, **self.config)
@@ -413,11 +435,34 @@ class LedgerChecker:
             fields["limit_price"] = (base * op.limit_mult).quantize(Decimal("0.01"))
         if op.order_type.needs_stop_price:
             fields["stop_price"] = (base * op.stop_mult).quantize(Decimal("0.01"))
+        if op.order_type.needs_trail:
+            fields["trail_percent"] = max(Decimal("0.5"), (abs(op.stop_mult - 1) * 100).quantize(Decimal("0.01")))
+        if op.notional and op.order_type is OrderType.MARKET:
+            fields["notional"] = (op.qty * base).quantize(Decimal("0.01"))
+            del fields["qty"]
         refs[op.symbol] = self.engine.prices.get_market_price(op.symbol, self.clock())
         order = self.engine.submit(NeutralOrder(**fields))
         self.placed.append(order)
         assert self.engine.get_order(order.order_id).model_dump() == order.model_dump()
         assert order.created_at == self.clock()
+
+    def _replace(self, op: Replace, refs: dict[str, Decimal]) -> None:
+        if not self.placed:
+            return
+        target = self.placed[op.pick % len(self.placed)]
+        was = self.engine.get_order(target.order_id)
+        changes: dict[str, Any] = {}
+        if op.qty_mult is not None and was.qty is not None:
+            changes["qty"] = (was.qty * op.qty_mult).quantize(Decimal("0.001"))
+        if op.limit_mult is not None:
+            changes["limit_price"] = (self.base[was.symbol] * op.limit_mult).quantize(Decimal("0.01"))
+        if not changes:
+            return
+        refs[was.symbol] = self.engine.prices.get_market_price(was.symbol, self.clock())
+        got = self.engine.replace(target.order_id, **changes)
+        assert got.order_id == target.order_id and got.filled_qty >= was.filled_qty
+        for field, value in changes.items():
+            assert getattr(got, field) == value, field
 
     def _cancel(self, op: Cancel, before: dict[str, Any]) -> None:
         if op.unknown or not self.placed:
@@ -501,7 +546,10 @@ class LedgerChecker:
         for oid, o in orders.items():
             mine = by_order.get(oid, [])
             assert sum((f["qty"] for f in mine), Decimal(0)) == o["filled_qty"], o
-            assert o["filled_qty"] <= o["qty"], o
+            if o["qty"] is None:  # a notional order not sized yet: nothing filled
+                assert o["notional"] is not None and o["filled_qty"] == 0, o
+            else:
+                assert o["filled_qty"] <= o["qty"], o
             assert (o["status"] is OrderStatus.FILLED) == (o["filled_qty"] == o["qty"]), o
             assert all(f["symbol"] == o["symbol"] and f["side"] == o["side"] for f in mine)
             assert all(f["ts"] >= o["created_at"] for f in mine)
@@ -581,3 +629,126 @@ def test_ledger_invariants_smoke(engine_factory: Any, clock: Any):
         checker.reopen_and_compare()
     finally:
         checker.close()
+
+
+# =============================================================================================
+# Bad input straight into the engine: one typed error, nothing recorded
+# =============================================================================================
+# (The public-API bad-input test, through workbench.connect(), is tests/test_bad_input.py.)
+
+huge_numbers = st.one_of(
+    st.integers(min_value=10**12 + 1, max_value=10**40).map(Decimal),
+    st.sampled_from([Decimal("1e30"), Decimal("1e999999"), Decimal("9" * 40), Decimal("1e13")]),
+)
+too_precise = st.decimals(min_value=Decimal("0.0000000001"), max_value=Decimal(100), places=12).filter(
+    lambda d: d.as_tuple().exponent < -9)
+not_numbers = st.one_of(st.none(), st.text(max_size=8), st.just(float("nan")), st.just(Decimal("NaN")),
+                        st.just(Decimal("-Infinity")), st.just(float("inf")), st.booleans(), st.just([1]),
+                        st.integers(max_value=0), st.decimals(max_value=Decimal(0), allow_nan=False))
+bad_keys = st.one_of(st.integers(), st.none(), st.binary(max_size=5), st.just(["P000000001"]),
+                     st.text(max_size=30).filter(lambda t: t not in {"seed-buy", "rest-buy", "rest-sell"}),
+                     st.from_regex(r"\AP[0-9]{9,12}\Z").filter(lambda t: t not in {"P000000001", "P000000002",
+                                                                                    "P000000003"}))
+
+
+def _bypassing_validation(order: NeutralOrder, **bad: Any) -> NeutralOrder:
+    """``order`` with ``bad`` values that NeutralOrder validation would refuse (as an emulator or a
+    ``model_construct`` caller could hand the engine): the engine must refuse them itself."""
+    return order.model_copy(update=bad)
+
+
+@st.composite
+def bad_submissions(draw: st.DrawFn) -> tuple[str, NeutralOrder]:
+    """Orders the engine must refuse, and the field to blame ("" when it is a business refusal)."""
+    kind = draw(st.sampled_from(["huge_qty", "precise_qty", "huge_price", "sub_tick", "engine_id", "huge_notional",
+                                 "precise_notional", "no_money", "short"]))
+    market = NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(1))
+    if kind == "huge_qty":
+        return "qty", _bypassing_validation(market, qty=draw(huge_numbers))
+    if kind == "precise_qty":
+        return "qty", _bypassing_validation(market, qty=draw(too_precise))
+    if kind == "huge_price":
+        field = draw(st.sampled_from(["limit_price", "stop_price"]))
+        kind_of = "limit" if field == "limit_price" else "stop"
+        order = NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(1), order_type=kind_of, **{field: Decimal(100)})
+        return field, _bypassing_validation(order, **{field: draw(huge_numbers)})
+    if kind == "sub_tick":
+        price = Decimal(draw(st.integers(1000, 10**6))) / 1000  # at or above $1: penny ticks
+        price = price if price % Decimal("0.01") else price + Decimal("0.001")
+        return "limit_price", NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(1), order_type="limit",
+                                           limit_price=price)
+    if kind == "engine_id":
+        return "client_order_id", NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(1),
+                                               client_order_id=draw(st.from_regex(r"\AP[0-9]{9,12}\Z")))
+    if kind in ("huge_notional", "precise_notional"):
+        value = draw(huge_numbers if kind == "huge_notional" else too_precise)
+        return "notional", _bypassing_validation(NeutralOrder(symbol="AAPL", side="buy", notional=Decimal(100)),
+                                                 notional=value)
+    if kind == "no_money":
+        return "", NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(draw(st.integers(10**6, 10**11))))
+    return "", NeutralOrder(symbol="AAPL", side="sell", qty=Decimal(draw(st.integers(21, 10**9))))
+
+
+@contextlib.contextmanager
+def _engine_with_state(make: Any) -> Any:
+    """An engine on a fresh ledger (one per example) holding a position and two resting orders."""
+    folder = Path(tempfile.mkdtemp(prefix="wb-bad-"))
+    engine = make(db=folder / "ledger.sqlite", starting_cash=Decimal(100000), commission={"per_order": Decimal(1)})
+    try:
+        price = engine.prices.get_market_price("AAPL", engine.clock())
+        engine.submit(NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(20), client_order_id="seed-buy"))
+        engine.submit(NeutralOrder(symbol="AAPL", side="buy", qty=Decimal(5), order_type="limit", tif="GTC",
+                                   limit_price=(price * Decimal("0.5")).quantize(Decimal("0.01")),
+                                   client_order_id="rest-buy"))
+        engine.submit(NeutralOrder(symbol="AAPL", side="sell", qty=Decimal(5), order_type="limit", tif="GTC",
+                                   limit_price=(price * 2).quantize(Decimal("0.01")), client_order_id="rest-sell"))
+        yield engine
+    finally:
+        engine.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _refused(engine: Any, call: Any, field: str | None = None) -> None:
+    before = state(engine)
+    with pytest.raises(workbench.WorkbenchError) as info:
+        call()
+    if isinstance(info.value, workbench.InvalidInput):
+        assert info.value.field, info.value
+        if field:
+            assert info.value.field == field, str(info.value)
+    assert info.value.broker == "paper", str(info.value)
+    assert state(engine) == before, "a refused call changed the engine or its ledger"
+
+
+@FAST
+@given(case=bad_submissions())
+def test_engine_refuses_bad_submissions_with_one_typed_error(engine_factory: Any, case: tuple[str, NeutralOrder]):
+    field, order = case
+    with _engine_with_state(engine_factory) as engine:
+        _refused(engine, lambda: engine.submit(order), field or None)
+
+
+@FAST
+@given(target=st.sampled_from(["rest-buy", "rest-sell", "P000000002"]),
+       field=st.sampled_from(["qty", "limit_price", "stop_price", "trail_price", "trail_percent"]),
+       value=st.one_of(not_numbers, huge_numbers, too_precise))
+def test_engine_refuses_bad_replaces_with_one_typed_error(engine_factory: Any, target: str, field: str, value: Any):
+    if value is None:
+        value = Decimal("-1")  # None means "unchanged" for replace
+    with _engine_with_state(engine_factory) as engine:
+        _refused(engine, lambda: engine.replace(target, **{field: value}))
+
+
+@FAST
+@given(key=bad_keys, call=st.sampled_from(["cancel", "get_order", "replace"]))
+def test_engine_refuses_unknown_or_malformed_order_keys(engine_factory: Any, key: Any, call: str):
+    with _engine_with_state(engine_factory) as engine:
+        fn = getattr(engine, call)
+        _refused(engine, (lambda: fn(key, qty=Decimal(1))) if call == "replace" else (lambda: fn(key)))
+
+
+@FAST
+@given(price=not_numbers, symbol=st.one_of(st.just("AAPL"), st.integers(), st.none()))
+def test_engine_refuses_bad_price_updates(engine_factory: Any, price: Any, symbol: Any):
+    with _engine_with_state(engine_factory) as engine:
+        _refused(engine, lambda: engine.on_price(symbol, price), "symbol" if not isinstance(symbol, str) else "price")

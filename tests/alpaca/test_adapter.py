@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import workbench
 from tests.alpaca.conftest import KEY, SECRET
 from tests.conftest import eventually
+from workbench.emulators.alpaca.book import alpaca_id
 
 pytest.importorskip("alpaca")
 
@@ -263,3 +265,143 @@ def test_position_account_and_disconnect(alpaca_broker: Any) -> None:
     adapter = alpaca_broker.adapter
     alpaca_broker.disconnect()
     assert adapter.state == "disconnected" and adapter._stream is None and not adapter._tasks
+
+
+def test_order_history_pages_through_orders_sharing_a_timestamp(tmp_path: Path, keys: Any, clock: Any,
+                                                                 settings_dict: dict) -> None:
+    """Pages follow ``until`` (Alpaca's only cursor): orders at the boundary's timestamp must not be skipped."""
+    from workbench.emulators.alpaca import AlpacaEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.config import PaperConfig
+    from workbench.paper.engine import PaperEngine
+
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "same-ts.sqlite"), slippage_bps=0, commission=0),
+                         SimProvider(), clock=clock)
+    placed = []
+    for minute, n in ((0, 1), (1, 2), (2, 2)):  # desc: 2 at 15:02, 2 at 15:01, 1 at 15:00
+        clock.set(datetime(2026, 11, 18, 15, minute, tzinfo=UTC))
+        placed += [engine.submit(workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1)) for _ in range(n)]
+    try:
+        with AlpacaEmulator(engine, tick_interval=None) as emu:
+            broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": emu.settings()})
+            try:
+                broker.adapter.orders_page = 3  # the third order of the first page shares 15:01 with the fourth
+                history = broker.get_orders_history(limit=None)
+                pages = [q for m, q in emu.requests if q.startswith("/v2/orders?")]
+                assert len(pages) >= 2
+                assert sorted(history.index) == sorted(alpaca_id(o.order_id) for o in placed)
+                assert history.index.is_unique
+            finally:
+                broker.close()
+    finally:
+        engine.close()
+
+
+def test_since_includes_an_order_and_a_fill_at_that_very_time(alpaca_broker: Any) -> None:
+    """``since`` is inclusive, as on paper; Alpaca's ``after`` is exclusive."""
+    first = alpaca_broker.place_market_order("AAPL", 1, "buy")
+    alpaca_broker.place_market_order("AAPL", 1, "buy")
+    orders = alpaca_broker.get_orders_history(since=first.created_at)
+    assert first.order_id in orders.index and len(orders) == 2
+    fills = alpaca_broker.get_fills()
+    again = alpaca_broker.get_fills(since=fills.index[0].to_pydatetime())
+    assert list(again["exec_id"]) == list(fills["exec_id"])
+
+
+@pytest.mark.parametrize(("path", "body", "call"), [
+    ("/v2/clock", {}, "get_clock"), ("/v2/account", [], "get_account"),
+    ("/v2/positions", [{"symbol": "AAPL"}], "get_positions"), ("/v2/orders", [{"id": "x"}], "get_orders_history"),
+])
+def test_a_malformed_answer_is_a_typed_error(emulator: Any, connect_alpaca: Any, path: str, body: Any,
+                                             call: str) -> None:
+    broker = connect_alpaca()
+    emulator.fail_next("GET", path, 200, body)
+    with pytest.raises(workbench.BrokerError) as info:
+        getattr(broker, call)()
+    assert info.value.code == "parse" and info.value.broker == "alpaca"
+
+
+def test_fills_missed_while_down_come_before_newer_stream_fills(partial_engine: Any, keys: Any,
+                                                                 settings_dict: dict) -> None:
+    """A fill the stream delivers during the reconciliation waits for the older fills REST brings back."""
+    from workbench.emulators.alpaca import AlpacaEmulator
+
+    with AlpacaEmulator(partial_engine, tick_interval=None) as emu:
+        section = {**emu.settings(), "reconnect_min": 0.02, "reconnect_max": 0.2}
+        broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": section})
+        try:
+            fills: list[workbench.FillEvent] = []
+            orders: list[workbench.Order] = []
+            broker.on_fill(fills.append)
+            broker.on_order(orders.append)
+            emu.accept_streams = False
+            emu.disconnect_streams()
+            eventually(lambda: broker.state == "reconnecting")
+            order = broker.place_market_order("AAPL", 10, "buy")  # 5 filled now, unseen by the stream
+            emu.fail_next("GET", "/v2/account/activities", 0, delay=1.0)  # the reconciliation's answer is late
+            emu.accept_streams = True
+            eventually(lambda: any("/activities" in q for _, q in emu.requests))
+            emu.tick()  # the other 5, on the live stream, while the reconciliation waits
+            eventually(lambda: len(fills) == 2)
+            assert [f.exec_id for f in fills] == [f"{order.order_id}@5", f"{order.order_id}@10"]
+            eventually(lambda: orders and orders[-1].status is workbench.OrderStatus.FILLED)
+            assert [o.filled_qty for o in orders] == sorted(o.filled_qty for o in orders)
+        finally:
+            broker.close()
+
+
+def test_reconnect_looks_up_only_the_orders_that_finished(tmp_path: Path, keys: Any, clock: Any,
+                                                          settings_dict: dict) -> None:
+    """Working orders come back in one list; only one that finished while the stream was down is fetched by id,
+    and its new status reaches on_order even though it was submitted long before."""
+    from alpaca.trading.client import TradingClient
+
+    from workbench.emulators.alpaca import AlpacaEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.config import PaperConfig
+    from workbench.paper.engine import PaperEngine
+
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "old.sqlite"), slippage_bps=0, commission=0),
+                         SimProvider(), clock=clock)
+    try:
+        with AlpacaEmulator(engine, tick_interval=None) as emu:
+            section = {**emu.settings(), "reconnect_min": 0.02, "reconnect_max": 0.2}
+            broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": section})
+            try:
+                orders: list[workbench.Order] = []
+                broker.on_order(orders.append)
+                resting = [broker.place_limit_order("MSFT", 1, "buy", "1.00", tif="gtc") for _ in range(5)]
+                clock.advance(hours=1)
+                broker.place_market_order("AAPL", 1, "buy")  # an event an hour later: the reconnect looks back from it
+                eventually(lambda: any(o.symbol == "AAPL" and o.status.is_terminal for o in orders))
+                emu.accept_streams = False
+                emu.disconnect_streams()
+                eventually(lambda: broker.state == "reconnecting")
+                before = len(emu.requests)
+                TradingClient(KEY, SECRET, url_override=emu.base_url).cancel_order_by_id(resting[0].order_id)
+                emu.accept_streams = True
+                eventually(lambda: any(o.order_id == resting[0].order_id and o.status.is_terminal for o in orders))
+                by_id = [q for m, q in emu.requests[before:] if m == "GET" and q.startswith("/v2/orders/")]
+                assert by_id == [f"/v2/orders/{resting[0].order_id}"]
+            finally:
+                broker.close()
+    finally:
+        engine.close()
+
+
+def test_fills_of_orders_placed_elsewhere_need_no_request_per_order(connect_alpaca: Any, emulator: Any) -> None:
+    """get_fills() names each fill's client order id: orders this session never saw come from the order
+    list (a page per 500 orders), not one request each (a year of history would hit Alpaca's rate limit)."""
+    from alpaca.trading.client import TradingClient
+    from alpaca.trading.requests import MarketOrderRequest
+
+    client = TradingClient(KEY, SECRET, url_override=emulator.base_url)
+    for i in range(30):  # before this session: filled, so neither its stream nor its open orders saw them
+        client.submit_order(MarketOrderRequest(symbol="AAPL", qty=1, side="buy", time_in_force="day",
+                                               client_order_id=f"elsewhere-{i:02d}"))
+    broker = connect_alpaca()
+    before = len(emulator.requests)
+    fills = broker.get_fills()
+    assert sorted(fills["client_order_id"]) == [f"elsewhere-{i:02d}" for i in range(30)]
+    by_id = [q for m, q in emulator.requests[before:] if m == "GET" and q.startswith("/v2/orders/")]
+    assert by_id == [] and sum(q.startswith("/v2/orders?") for _, q in emulator.requests[before:]) == 1

@@ -26,9 +26,9 @@ def _emulator(db: Path, *extra: str) -> Iterator[dict[str, str]]:
                             text=True, env=env)
     try:
         assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(4)]
-        urls = dict(re.findall(r"(base_url|data_url|stream_url):\s+(\S+)", "".join(lines)))
-        assert set(urls) == {"base_url", "data_url", "stream_url"}, (lines, proc.poll())
+        lines = [proc.stdout.readline() for _ in range(5)]
+        urls = dict(re.findall(r"\b(base_url|data_url|stream_url|data_stream_url):\s+(\S+)", "".join(lines)))
+        assert set(urls) == {"base_url", "data_url", "stream_url", "data_stream_url"}, (lines, proc.poll())
         assert all("127.0.0.1" in u for u in urls.values())
         yield urls
     finally:
@@ -82,3 +82,38 @@ def test_readme_python_example_and_no_temp_leak(keys: tuple[str, str], settings_
         finally:
             broker.close()
     assert not ledger.parent.exists()
+
+
+def test_a_failed_start_or_a_dropped_emulator_leaves_no_temporary_ledger(keys: tuple[str, str]) -> None:
+    import gc
+    import socket
+
+    from workbench.emulators.alpaca import AlpacaEmulator
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        emu = AlpacaEmulator(key=keys[0], secret=keys[1], port=busy.getsockname()[1])  # its own engine
+        engine, ledger = emu.engine, Path(emu.engine.config.db_path)
+        with pytest.raises(OSError):
+            emu.start_in_thread()
+    assert engine.closed and not ledger.parent.exists()
+
+    never_started = AlpacaEmulator(key=keys[0], secret=keys[1])
+    engine, ledger = never_started.engine, Path(never_started.engine.config.db_path)
+    del never_started
+    gc.collect()
+    assert engine.closed and not ledger.parent.exists()
+
+
+def test_cli_on_a_busy_port_says_so(tmp_path: Path) -> None:
+    import socket
+
+    env = {**os.environ, "ALPACA_API_KEY": KEY, "ALPACA_SECRET_KEY": SECRET}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        out = subprocess.run([sys.executable, "-m", "workbench.emulators.alpaca", "--port",
+                              str(busy.getsockname()[1]), "--db", str(tmp_path / "x.sqlite")],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2 and "cannot listen" in out.stderr and "Traceback" not in out.stderr

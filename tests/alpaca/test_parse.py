@@ -41,6 +41,9 @@ def test_parse_order_keeps_decimals_and_raw() -> None:
     assert order.order_type is OrderType.LIMIT and order.tif is TimeInForce.GTC
     assert order.created_at.tzinfo is not None and order.updated_at > order.created_at
     assert order.raw is ORDER
+    assert workbench.Order.model_validate(order.model_dump()) == order  # a complete, valid model
+    with pytest.raises(ValueError):
+        order.qty = Decimal(1)  # type: ignore[misc]  # frozen like any Order
     notional = p.parse_order({**ORDER, "qty": None, "notional": "250.5", "type": "market", "filled_qty": "0",
                               "status": "accepted", "limit_price": None})
     assert notional.qty is None and notional.notional == Decimal("250.5") and notional.status is OrderStatus.NEW

@@ -22,7 +22,7 @@ from alpaca.data.timeframe import TimeFrame, TimeFrameUnit  # noqa: E402
 from alpaca.trading.client import TradingClient  # noqa: E402
 from alpaca.trading.enums import OrderStatus  # noqa: E402
 from alpaca.trading.requests import (GetOrdersRequest, LimitOrderRequest, MarketOrderRequest,  # noqa: E402
-                                     ReplaceOrderRequest)
+                                     ReplaceOrderRequest, StopOrderRequest)
 from alpaca.trading.stream import TradingStream  # noqa: E402
 
 
@@ -161,3 +161,36 @@ def test_wrong_keys_are_refused(emulator: Any) -> None:
 
     reply = asyncio.run(handshake())
     assert reply == {"stream": "authorization", "data": {"action": "authenticate", "status": "unauthorized"}}
+
+
+@pytest.mark.parametrize(("change", "status"), [({"qty": 100_000}, 403), ({"limit_price": 10.001}, 422)],
+                         ids=["buying-power", "tick-size"])
+def test_a_refused_replace_leaves_the_order_working(client: TradingClient, stream_events: list[Any],
+                                                    emulator: Any, change: dict, status: int) -> None:
+    """Alpaca refuses the replacement and the original goes on working (it is not cancelled)."""
+    order = client.submit_order(LimitOrderRequest(symbol="MSFT", qty=3, side="buy", time_in_force="gtc",
+                                                  limit_price=10))
+    with pytest.raises(APIError) as info:
+        client.replace_order_by_id(order.id, ReplaceOrderRequest(**change))
+    assert info.value.status_code == status
+    still = client.get_order_by_id(order.id)
+    assert still.status is OrderStatus.NEW and still.replaced_by is None and float(still.limit_price) == 10
+    assert [o.id for o in client.get_orders(GetOrdersRequest(status="open"))] == [order.id]
+    marker = client.submit_order(MarketOrderRequest(symbol="AAPL", qty=1, side="buy", time_in_force="day"))
+    eventually(lambda: any(u.order.id == marker.id for u in stream_events))  # everything before it has arrived
+    assert [u.event for u in stream_events if u.order.id == order.id] == ["new"]
+
+
+def test_replacing_a_stop_for_the_whole_position(client: TradingClient, stream_events: list[Any]) -> None:
+    """The replacement is checked against the account without the order it replaces (no double count)."""
+    client.submit_order(MarketOrderRequest(symbol="AAPL", qty=5, side="buy", time_in_force="day"))
+    stop = client.submit_order(StopOrderRequest(symbol="AAPL", qty=5, side="sell", time_in_force="gtc",
+                                                stop_price=1))
+    new = client.replace_order_by_id(stop.id, ReplaceOrderRequest(stop_price=2))
+    assert new.replaces == stop.id and float(new.stop_price) == 2 and float(new.qty) == 5
+    old = client.get_order_by_id(stop.id)
+    assert old.status is OrderStatus.REPLACED and old.replaced_by == new.id
+    eventually(lambda: any(u.event == "replaced" for u in stream_events))
+    replaced = next(u for u in stream_events if u.event == "replaced")
+    assert replaced.order.id == stop.id and replaced.order.status is OrderStatus.REPLACED  # the old order
+    assert not any(u.event == "canceled" for u in stream_events)

@@ -198,6 +198,45 @@ def test_capabilities_are_declared(broker: workbench.Broker) -> None:
     assert workbench.TimeInForce.DAY in caps.tifs
 
 
+def test_a_refused_order_is_refused_again_when_resubmitted(broker: workbench.Broker) -> None:
+    """Refused on placement (here: far beyond the buying power) raises every time the same client_order_id is
+    sent, and nothing is recorded: no order, no fill, no order event."""
+    seen: list[workbench.Order] = []
+    stop = broker.on_order(seen.append) if workbench.Feature.STREAM_ORDERS in broker.capabilities.features else None
+    request = workbench.NeutralOrder(symbol=SYMBOL, side="buy", qty=1_000_000, client_order_id="contract-refused")
+    errors = []
+    for _ in range(2):
+        with pytest.raises(workbench.OrderRejected) as info:
+            broker.place_order(request)
+        errors.append(type(info.value))
+    assert errors[0] is errors[1] and issubclass(errors[0], workbench.InsufficientFunds)
+    with pytest.raises(workbench.OrderNotFound):
+        broker.get_order("contract-refused")
+    assert broker.get_orders_history().empty and broker.get_fills().empty
+    fits = broker.place_market_order(SYMBOL, 1, "buy")  # the broker is fine afterwards
+    if stop is not None:
+        eventually(lambda: any(o.order_id == fits.order_id for o in seen))
+        stop()
+        assert {o.client_order_id for o in seen} == {fits.client_order_id}
+
+
+def test_order_stream_follows_an_order_to_cancelled(broker: workbench.Broker) -> None:
+    """on_order: one snapshot per change, each a legal forward transition, from NEW to CANCELLED."""
+    if workbench.Feature.STREAM_ORDERS not in broker.capabilities.features:
+        pytest.skip(f"{broker.name} does not advertise STREAM_ORDERS")
+    seen: list[workbench.Order] = []
+    stop = broker.on_order(seen.append)
+    order = broker.place_limit_order(SYMBOL, 2, "buy", _far_limit(broker))
+    broker.cancel_order(order.order_id)
+    mine = lambda: [o for o in seen if o.order_id == order.order_id]  # noqa: E731
+    eventually(lambda: mine() and mine()[-1].status is workbench.OrderStatus.CANCELLED)
+    stop()
+    statuses = [o.status for o in mine()]
+    assert statuses[0] is workbench.OrderStatus.NEW  # (a refused pending cancel may fall back to NEW on IB)
+    assert all(a.can_become(b) and a is not b for a, b in zip(statuses, statuses[1:]))
+    assert all(isinstance(o, workbench.Order) and o.client_order_id == order.client_order_id for o in mine())
+
+
 def test_several_symbols_come_back_as_one_long_frame(broker: workbench.Broker) -> None:
     """The same long (symbol, ts) frame the yfinance provider returns for a list, on every adapter."""
     wanted = ["AAPL", "MSFT", "SPY"]

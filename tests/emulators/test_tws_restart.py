@@ -69,10 +69,10 @@ def test_a_restarted_gateway_keeps_order_ids_perm_ids_and_exec_ids(engine_factor
         settings = {"paper": {"db_path": str(tmp_path / "unused.sqlite")},
                     "ib": {"port": second.port, "client_id": 3, "connect_timeout": 5}}
         with workbench.connect("ib", settings=settings) as broker:  # a fresh kernel after the restart
-            frame = broker.get_orders_history()
-            assert frame.index.is_unique and sorted(frame.index) == sorted(str(i) for _, i, _, _ in before)
+            frame = broker.get_orders_history()  # the adapter's order_id is the permId (IB's orderId is per client)
+            assert frame.index.is_unique and sorted(frame.index) == sorted(str(p) for _, _, p, _ in before)
             order_id = next(i for ref, i, _, _ in before if ref == "wb-restart-1")
-            assert broker.get_order(str(order_id)).client_order_id == "wb-restart-1"
+            assert broker.get_order(str(order_id)).client_order_id == "wb-restart-1"  # IB's orderId still finds it
     finally:
         second.stop_thread()
         engine.close()

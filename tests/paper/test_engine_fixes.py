@@ -176,6 +176,12 @@ def test_day_order_expires_on_the_ticker_even_when_prices_fail(tmp_path, clock):
         assert engine.tick(CLOSE + timedelta(seconds=1)) == 1
         assert [o.status for o in seen] == [OrderStatus.NEW, OrderStatus.EXPIRED]
         assert engine.ledger.order(day.order_id).status is OrderStatus.EXPIRED
+        prices.broken = False
+        other = engine.submit(limit("buy", 1, lim, tif="DAY"))
+        prices.broken = True
+        engine._order_listeners.clear()  # with nobody listening, expiring still counts and commits
+        assert engine.tick(THU_CLOSE) == 1
+        assert engine.ledger.order(other.order_id).status is OrderStatus.EXPIRED
     finally:
         engine.close()
 
@@ -241,3 +247,22 @@ def test_minimum_commission_is_reached_once(engine_factory):
     order = engine.submit(NeutralOrder(symbol=SYM, side="buy", qty=100))
     engine.on_price(SYM, px(engine), T0)
     assert [f.commission for f in engine.fills(order_id=order.order_id)] == [D(2), D(0)]
+
+
+# -- one transaction per acknowledged market order -------------------------------------------------
+
+def test_a_market_order_that_fills_at_once_is_one_transaction_through_the_public_api(settings_dict):
+    import workbench
+
+    broker = workbench.connect("paper", settings=settings_dict)
+    try:
+        statements: list[str] = []
+        broker.adapter.engine.ledger._conn.set_trace_callback(statements.append)
+        order = broker.place_market_order("AAPL", 3, "buy")
+        broker.adapter.engine.ledger._conn.set_trace_callback(None)
+        assert order.status is OrderStatus.FILLED
+        assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE", "COMMIT"]
+        assert sum(s.startswith("INSERT INTO orders") for s in statements) == 1
+        assert sum(s.startswith("INSERT INTO fills") for s in statements) == 1
+    finally:
+        broker.close()

@@ -16,7 +16,6 @@ import workbench
 from workbench.core.errors import BrokerError, BrokerUnavailable, ConfigError, WorkbenchError
 from workbench.core.models import NeutralOrder
 from workbench.paper import shared
-from workbench.paper.engine import PaperEngine
 
 from tests.conftest import eventually
 

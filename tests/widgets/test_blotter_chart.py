@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -59,6 +60,30 @@ def test_closed_blotter_stops_following(broker: workbench.Broker) -> None:
     assert refreshed == [] and order.order_id not in blotter.open_orders and blotter.closed
 
 
+def test_a_late_snapshot_never_brings_a_finished_order_back(broker: workbench.Broker, closing: Callable) -> None:
+    blotter = closing(Blotter(broker))
+    limit = resting_limit(broker)
+    eventually(lambda: limit.order_id in blotter.cancel_buttons(), 5)
+    working = broker.get_order(limit.order_id)
+    broker.cancel_order(limit.order_id)
+    eventually(lambda: limit.order_id not in blotter.open_orders, 5)
+    blotter.on_order_update(working)  # the NEW snapshot again, late (a slow stream, or the blotter's first load)
+    assert limit.order_id not in blotter.open_orders and limit.order_id not in blotter.cancel_buttons()
+    assert "no open orders" in blotter.orders.children[0].value
+
+
+def test_a_blotter_on_a_closed_broker_stops_re_marking_and_says_so(make_broker: Callable) -> None:
+    broker = make_broker()
+    blotter = Blotter(broker, refresh_seconds=0.02)
+    try:
+        eventually(lambda: "no positions" in blotter.positions.value, 5)
+        broker.close()  # before the blotter: the timer must neither fail every 20 ms nor hide it
+        eventually(lambda: re.search("is (disconnected|closed)", getattr(blotter, "state", blotter.message).value), 3)
+        assert "no positions" in blotter.positions.value  # the last marks stay on screen
+    finally:
+        blotter.close()  # the autouse fixture fails the test if any refresh logged an error
+
+
 def test_fills_feed_lists_todays_fills_newest_first_once_each(broker: workbench.Broker, closing: Callable) -> None:
     broker.place_market_order("AAPL", 1, "buy")
     feed = closing(FillsFeed(broker, limit=2))
@@ -84,6 +109,15 @@ def test_chart_marks_fills_and_redraws_on_a_new_fill(broker: workbench.Broker, c
     chart.symbol = "msft"
     eventually(lambda: chart.symbol == "MSFT" and "MSFT" in chart.caption.value, 20)
     assert chart.renders == renders + 1 and "1 of your fills marked" in chart.caption.value
+
+
+def test_chart_errors_are_text_and_its_fills_are_public(broker: workbench.Broker, closing: Callable) -> None:
+    chart = closing(PriceChart(broker, "<b>bad"))
+    eventually(lambda: "wb-error" in chart.caption.value, 10)
+    assert "<b>" not in chart.caption.value and "&lt;B&gt;" in chart.caption.value  # shown as text, not markup
+    order = broker.place_market_order("AAPL", 1, "buy")
+    chart.symbol = "AAPL"
+    eventually(lambda: order.order_id in set(chart.fills["order_id"]), 20)
 
 
 def test_desk_one_liner_wires_ticket_blotter_and_chart(broker: workbench.Broker, closing: Callable) -> None:
@@ -118,3 +152,14 @@ def _classes(widget) -> set[str]:
     for child in getattr(widget, "children", ()):
         found |= _classes(child)
     return found
+
+
+def test_todays_fills_are_the_new_york_trading_days() -> None:
+    from datetime import UTC, datetime
+
+    from workbench.widgets.blotter import _today
+
+    evening = datetime(2026, 12, 2, 0, 30, tzinfo=UTC)  # 19:30 in New York on Dec 1: still Dec 1's session
+    assert _today(evening) == datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+    summer = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)  # 23:00 EDT on June 30
+    assert _today(summer) == datetime(2026, 6, 30, 4, 0, tzinfo=UTC)

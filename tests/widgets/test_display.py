@@ -89,3 +89,12 @@ def test_import_workbench_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_frame_the_compact_display_cannot_render_falls_back_and_says_why(
+        broker: workbench.Broker, caplog: pytest.LogCaptureFixture) -> None:
+    broker.place_market_order("AAPL", 1, "buy")
+    odd = broker.get_orders_history().astype({"qty": object})
+    odd.iloc[0, odd.columns.get_loc("qty")] = "ten"  # the schema's columns, a value it cannot format
+    assert display._frame_formatter(odd) == odd._repr_html_()  # pandas' own display, nothing broken
+    assert any("compact display" in r.getMessage() and r.exc_info for r in caplog.records)

@@ -12,22 +12,10 @@ import pytest
 import workbench
 from tests.conftest import eventually
 from tests.contract.conftest import ADAPTERS
-from tests.widgets.conftest import sent_orders
-from workbench.adapters.base import Capabilities
-from workbench.adapters.paper.adapter import PaperAdapter
+from tests.widgets.conftest import DayOnlyPaper, quoted, sent_orders, state
 from workbench.core.enums import Feature, OrderType, TimeInForce
 from workbench.widgets import OrderTicket, ticket as ticket_module
 from workbench.widgets.ticket import round_to_tick
-
-
-def quoted(ticket: OrderTicket) -> OrderTicket:
-    eventually(lambda: ticket._quote is not None and ticket.subscription is not None, 10)
-    return ticket
-
-
-def state(ticket: OrderTicket) -> str | None:
-    match = re.search(r"data-status='([A-Z_]+)'", ticket.status.value)
-    return match.group(1) if match else None
 
 
 def test_market_order_fills_and_the_status_line_says_so(broker: workbench.Broker, closing: Callable) -> None:
@@ -46,7 +34,9 @@ def test_price_line_is_live_and_labelled_simulated(broker: workbench.Broker, clo
     assert "bid" in ticket.price.value and "ask" in ticket.price.value
     ticket.order_type.value = "LIMIT"
     assert Decimal(repr(ticket.limit_price.value)) == round_to_tick(ticket._quote.last)  # pre-filled, on tick
-    assert "notional" in ticket.preview.value and "buying power after" in ticket.preview.value
+    # The account is fetched in the background, as the quote is: wait for it instead of racing it.
+    eventually(lambda: "buying power after" in ticket.preview.value, 10)
+    assert "notional" in ticket.preview.value
 
 
 @pytest.mark.parametrize("kind, limit, stop, trail", [
@@ -63,26 +53,22 @@ def test_price_fields_show_only_when_the_order_type_needs_them(broker: workbench
 
 
 @pytest.mark.parametrize("adapter", sorted(ADAPTERS))
-def test_tifs_and_order_types_are_the_adapters(adapter: str, settings_dict: dict, tmp_path: Any,
-                                               closing: Callable) -> None:
+def test_the_ticket_is_the_adapters_and_trades_on_it(adapter: str, settings_dict: dict, tmp_path: Any,
+                                                     closing: Callable) -> None:
     with ADAPTERS[adapter](settings_dict, tmp_path) as broker:
-        ticket = OrderTicket(broker)
+        ticket = OrderTicket(broker, "AAPL", qty=2)
         try:
             caps = broker.capabilities
             assert list(ticket.tif.options) == [t.value for t in TimeInForce if t in caps.tifs]
             assert list(ticket.order_type.options) == [t.value for t in OrderType if t in caps.order_types]
             assert ticket.broker.value == broker.name and broker.name in ticket.broker.options
+            assert (ticket.size_by.layout.display != "none") == (Feature.NOTIONAL in caps.features)
+            quoted(ticket).submit.click()
+            order = ticket.wait(timeout=20)
+            assert order.status.value == "FILLED" and order.filled_qty == 2 and state(ticket) == "FILLED"
+            assert broker.get_order(order.order_id).client_order_id == order.client_order_id
         finally:
             ticket.close()
-
-
-class DayOnlyPaper(PaperAdapter):
-    """A paper broker that carries only DAY market/limit orders (a real adapter with narrower capabilities)."""
-
-    name = "dayonly"
-    capabilities = Capabilities(order_types=frozenset({OrderType.MARKET, OrderType.LIMIT}),
-                                tifs=frozenset({TimeInForce.DAY}),
-                                features=PaperAdapter.capabilities.features - {Feature.STREAM_ORDERS})
 
 
 def test_switching_broker_rebuilds_capabilities_and_follows_fills(settings_dict: dict, closing: Callable) -> None:
@@ -187,6 +173,60 @@ def test_status_line_follows_partial_fills(make_broker: Callable, closing: Calla
     steps = [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]]
     assert steps[0] == "PENDING_NEW" and "PARTIALLY_FILLED" in steps and steps[-1] == "FILLED"
     assert steps.index("PARTIALLY_FILLED") < steps.index("FILLED")  # never backwards
+
+
+def _preview_number(ticket: OrderTicket, label: str) -> Decimal:
+    match = re.search(label + r" (-?[\d,]+\.\d\d)", ticket.preview.value)
+    assert match, ticket.preview.value
+    return Decimal(match.group(1).replace(",", ""))
+
+
+def test_preview_buying_power_after_a_sell_credits_it_and_a_buy_spends_it(make_broker: Callable,
+                                                                          closing: Callable) -> None:
+    broker = make_broker(commission=1, tick_interval=3600)  # quotes stand still while we read the preview
+    broker.place_market_order("AAPL", 10, "buy")
+    ticket = quoted(closing(OrderTicket(broker, "AAPL", qty=4)))
+    power, last = broker.get_account().buying_power, ticket._quote.last
+    assert _preview_number(ticket, "buying power after") == (power - 4 * last - 1).quantize(Decimal("0.01"))
+    ticket.side.value = "SELL"
+    after = _preview_number(ticket, "buying power after")
+    assert after == (power + 4 * last - 1).quantize(Decimal("0.01"))
+    ticket.submit.click()
+    assert ticket.wait().status.value == "FILLED"
+    assert abs(broker.get_account().buying_power - after) < Decimal("0.01") * 4 * last  # what the ledger booked
+
+
+def test_a_broker_rejection_shows_rejected(make_broker: Callable, closing: Callable) -> None:
+    broker = make_broker(starting_cash=1000)
+    ticket = quoted(closing(OrderTicket(broker, "AAPL", qty=100)))  # ~14k of a 1k account
+    ticket.submit.click()
+    assert ticket.wait() is None
+    assert state(ticket) == "REJECTED" and "buying power" in ticket.status.value
+    assert sent_orders(broker).empty
+
+
+def test_notional_orders_from_the_ticket(broker: workbench.Broker, closing: Callable) -> None:
+    ticket = quoted(closing(OrderTicket(broker, "AAPL")))
+    assert ticket.size_by.layout.display != "none" and ticket.notional.layout.display == "none"
+    ticket.size_by.value = "notional"
+    assert ticket.qty.layout.display == "none" and ticket.notional.layout.display != "none"
+    ticket.submit.click()
+    assert state(ticket) == "ERROR" and "notional" in ticket.status.value and sent_orders(broker).empty
+    ticket.notional.value = 60_000
+    ticket.submit.click()
+    assert "confirm_notional" in ticket.warning.value and sent_orders(broker).empty
+    ticket.notional.value = 1_000
+    assert "notional ≈ 1,000.00" in ticket.preview.value and "shares" in ticket.preview.value
+    ticket.submit.click()
+    order = ticket.wait()
+    assert order.status.value == "FILLED" and order.notional == 1000 and order.qty is not None
+    assert abs(order.filled_qty * order.avg_fill_price - 1000) < 1
+    assert "$1,000.00" in ticket.status.value
+    ledger = sent_orders(broker)
+    assert len(ledger) == 1 and ledger["notional"].iloc[0] == 1000
+    ticket.order_type.value = "LIMIT"  # notional is for market orders only: back to qty
+    assert ticket.size_by.layout.display == "none" and ticket.qty.layout.display != "none"
+    assert ticket.build_order().qty == 10 and ticket.build_order().notional is None
 
 
 def test_changing_symbol_or_closing_unsubscribes(broker: workbench.Broker) -> None:

@@ -64,6 +64,7 @@ class Subscription:
         self.symbols = tuple(symbols)
         self._on_cancel = on_cancel
         self.active = True
+        self.delayed: frozenset[str] = frozenset()  # symbols served with delayed data (no live entitlement)
 
     def cancel(self) -> None:
         if self.active:
@@ -71,7 +72,8 @@ class Subscription:
             self._on_cancel()
 
     def __repr__(self) -> str:
-        return f"Subscription({', '.join(self.symbols)}, active={self.active})"
+        delayed = f", delayed={', '.join(sorted(self.delayed))}" if self.delayed else ""
+        return f"Subscription({', '.join(self.symbols)}, active={self.active}{delayed})"
 
 
 class EventFanout:

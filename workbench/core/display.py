@@ -134,7 +134,8 @@ def table_html(headers: Sequence[str], rows: Iterable[Sequence[str]], *, left: i
 # -- models -----------------------------------------------------------------------------------
 
 def _order_summary(o: Any) -> str:
-    size = fmt_qty(o.qty) if o.qty is not None else f"${fmt_num(o.notional)}"
+    notional = getattr(o, "notional", None)  # a cash-sized order says so, even once the broker sized it
+    size = f"${fmt_num(notional)}" if notional is not None else fmt_qty(o.qty)
     text = f"{o.side} {size} {o.symbol} {o.order_type}"
     for label, value in (("limit", o.limit_price), ("stop", o.stop_price), ("trail", o.trail_price)):
         if value is not None:
@@ -374,7 +375,11 @@ def frame_html(df: Any, max_rows: int | None = None) -> str | None:
 def _frame_formatter(df: Any) -> str | None:
     try:
         compact = frame_html(df)
-    except Exception:  # never break a user's display: fall back to pandas
+    except Exception:  # never break a user's display: fall back to pandas, and say why in the log
+        from .log import get_logger
+
+        get_logger("workbench.display").warning("compact display of a %s x %s frame failed; showing pandas' own",
+                                                *df.shape, exc_info=True)
         compact = None
     return compact if compact is not None else df._repr_html_()
 

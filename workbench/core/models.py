@@ -289,6 +289,7 @@ class Quote(_Model):
     ts: UtcDatetime
     source: str
     simulated: bool = False
+    delayed: bool = False  # True when the broker served delayed data (no live-data entitlement)
 
 
 class MarketClock(_Model):

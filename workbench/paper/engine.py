@@ -31,19 +31,20 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
-from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
-from workbench.core.errors import (BrokerUnavailable, InsufficientFunds, InvalidOrder, MarketClosed, OrderNotFound,
-                                   OrderRejected, WorkbenchError)
+from workbench.core.enums import OrderStatus, OrderType, TimeInForce
+from workbench.core.errors import (BrokerUnavailable, InvalidInput, InvalidOrder, MarketClosed, OrderNotFound,
+                                   OrderRejected, SymbolNotFound, WorkbenchError)
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, Position
 from workbench.marketdata.base import MarketDataProvider
 from workbench.paper.config import PaperConfig
 
 from . import rules
-from .ledger import Change, FillRow, Ledger, OrderRow
+from .ledger import Change, Ledger, OrderRow
+from .matching import _IMMEDIATE, Matching
 
 __all__ = ["PaperEngine", "AUCTION_WINDOW"]
 
@@ -52,14 +53,11 @@ log = get_logger(__name__)
 #: How long after the open (OPG) or the close (CLS) a one-shot order may still get its price.
 AUCTION_WINDOW = timedelta(minutes=1)
 
-_ONE = Decimal(1)
 _ZERO = Decimal(0)
-_ONE_SHOT = (TimeInForce.OPG, TimeInForce.CLS)
-_IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
 _Listener = tuple[Callable[[Any], None], Callable[[], bool] | None]
 
 
-class PaperEngine:
+class PaperEngine(Matching):
     """A simulated broker over a :class:`Ledger` (which it owns: one engine per ledger file). Thread-safe."""
 
     broker = "paper"
@@ -147,6 +145,7 @@ class PaperEngine:
             raise InvalidOrder(f"client_order_id {order.client_order_id!r} looks like a paper order id; choose "
                                "another (ids of the form P000000001 are the engine's own)", field="client_order_id",
                                broker=self.broker, code="reserved_id")
+        rules.check_bounds(order, self.broker)
         rules.check_tick_size(order, self.broker)
         now = self.clock()
         price = self._price(order.symbol, now)  # may do I/O: never under the lock
@@ -244,7 +243,7 @@ class PaperEngine:
         """The order ``row`` would be with ``changes`` applied, validated as a new order."""
         if row.notional is not None and changes.get("qty") is not None:
             raise InvalidOrder("a notional order is sized at its fill; its qty cannot be changed", field="qty",
-                               broker=self.broker)
+                               broker=self.broker, code="notional_qty")
         fields: dict[str, Any] = {"symbol": row.symbol, "side": row.side, "order_type": row.order_type, "tif": row.tif,
                                   "client_order_id": row.client_order_id, "limit_price": row.limit_price,
                                   "trail_price": row.trail_price, "trail_percent": row.trail_percent,
@@ -258,11 +257,12 @@ class PaperEngine:
         try:
             request = NeutralOrder(**fields)
         except InvalidOrder as exc:
-            raise InvalidOrder(exc.message, field=exc.field or "order", broker=self.broker) from exc
+            raise InvalidOrder(exc.message, field=exc.field or "order", broker=self.broker, code="invalid_order") from exc
+        rules.check_bounds(request, self.broker)
         rules.check_tick_size(request, self.broker)
         if request.qty is not None and request.qty < row.filled_qty:
             raise InvalidOrder(f"qty {request.qty} is below the filled {row.filled_qty}", field="qty",
-                               broker=self.broker)
+                               broker=self.broker, code="qty_below_filled")
         return request
 
     def cancel(self, order_id: str) -> Order:
@@ -316,8 +316,12 @@ class PaperEngine:
         Each order's change is its own transaction. If one fails, the error is raised after the
         events of the changes that did commit are delivered.
         """
+        if not isinstance(symbol, str):
+            raise InvalidInput(f"symbol must be a string, not {type(symbol).__name__}", field="symbol",
+                               broker=self.broker, code="invalid_symbol")
         ts = ts or self.clock()
         symbol = symbol.strip().upper()
+        price = _feed_price(price)
         events: list[Any] = []
         changed = 0
         try:
@@ -345,10 +349,11 @@ class PaperEngine:
         with self._lock:
             if self._closed:
                 return 0
+            working = len(self._open)
             events = self._sweep(now)
+            changed = working - len(self._open)  # expired
             symbols = sorted({r.symbol for r in self._open.values()})
         self._notify(events)
-        changed = len(events)
         for symbol in symbols:
             try:
                 price = self.prices.get_market_price(symbol, now)
@@ -446,9 +451,8 @@ class PaperEngine:
     def _price(self, symbol: str, now: datetime) -> Decimal:
         try:
             return self.prices.get_market_price(symbol, now)
-        except WorkbenchError as exc:  # the provider's error, said by this broker
-            if exc.broker is None:
-                exc.broker = self.broker
+        except WorkbenchError as exc:
+            claim(exc, self.broker)
             raise
 
     def _find_client(self, client_order_id: str) -> OrderRow | None:
@@ -457,6 +461,9 @@ class PaperEngine:
 
     def _existing(self, key: str) -> OrderRow:
         """The order with this order id (``P...``) or else client order id; OrderNotFound otherwise."""
+        if not isinstance(key, str):
+            raise InvalidInput(f"an order id or client order id is a string, not {type(key).__name__}",
+                               field="order_id", broker=self.broker, code="invalid_order_id")
         if rules.ENGINE_ID.fullmatch(key):
             row = self._open.get(key) or self.ledger.order(key)
         else:
@@ -474,54 +481,9 @@ class PaperEngine:
         diff = [f for f in same if getattr(row, f) != getattr(order, f)]
         if diff:
             raise InvalidOrder(f"client_order_id {order.client_order_id!r} was already used for a different order "
-                               f"(differs in {', '.join(diff)})", field="client_order_id", broker=self.broker)
+                               f"(differs in {', '.join(diff)})", field="client_order_id", broker=self.broker,
+                               code="client_order_id_reused")
         return self._snapshot(row)
-
-    def _remaining(self, row: OrderRow, price: Decimal) -> Decimal:
-        """Shares still to fill (a notional order not yet sized: estimated at ``price``)."""
-        if row.qty is None:
-            assert row.notional is not None
-            return rules.notional_qty(row.notional, price) if price else _ZERO
-        return row.qty - row.filled_qty
-
-    def _reservation(self, row: OrderRow, price: Decimal) -> Decimal:
-        """Cash an open buy holds back: what the rest may cost, plus the commission still to come."""
-        ref = row.limit_price or row.stop_price or price
-        remaining = self._remaining(row, ref)
-        cost = row.notional if row.qty is None else remaining * ref * (_ONE + self._slip)
-        assert cost is not None
-        return cost + self._commission.for_order(row.filled_qty + remaining) - row.commission
-
-    def _reserved_cash(self, exclude: str | None = None) -> Decimal:
-        total = _ZERO
-        for r in self._open.values():
-            if r.side is Side.BUY and r.order_id != exclude:
-                # A resting market buy reserves at the last price seen (no price I/O under the lock).
-                total += self._reservation(r, r.avg_fill_price or self._last_prices.get(r.symbol, _ZERO))
-        return total
-
-    def _check_buying_power(self, row: OrderRow, price: Decimal, exclude: str | None = None) -> None:
-        """InsufficientFunds / OrderRejected if ``row`` (new, or ``exclude`` modified) does not fit."""
-        if row.side is Side.BUY:
-            need = self._reservation(row, price)
-            available = self._cash - self._reserved_cash(exclude)
-            if need > available:
-                raise InsufficientFunds(f"buying {self._describe(row)} {row.symbol} needs about {need:.2f}, "
-                                        f"buying power is {available:.2f}", broker=self.broker,
-                                        code="insufficient_buying_power")
-        elif not self.config.allow_short:
-            held = self._positions.get(row.symbol, (_ZERO, _ZERO))[0]
-            selling = sum((self._remaining(r, self._last_prices.get(r.symbol, price)) for r in self._open.values()
-                           if r.symbol == row.symbol and r.side is Side.SELL and r.order_id != exclude), _ZERO)
-            wanted = self._remaining(row, price)
-            if wanted > held - selling:
-                raise OrderRejected(f"selling {wanted} {row.symbol} exceeds the position available "
-                                    f"({held - selling}); short selling is off (paper.allow_short)",
-                                    broker=self.broker, code="short_not_allowed")
-
-    @staticmethod
-    def _describe(row: OrderRow) -> str:
-        return f"${row.notional} of" if row.qty is None else f"{row.qty - row.filled_qty}"
 
     def _sweep(self, now: datetime) -> list[Any]:
         """Expire every open order whose time is up (DAY at the close, OPG/CLS after their window).
@@ -544,99 +506,6 @@ class PaperEngine:
         with self._lock:
             self._require_open()
             return self._sweep(self.clock())
-
-    def _work(self, row: OrderRow, price: Decimal, now: datetime, change: Change) -> None:
-        """Execute what ``row`` can at ``price``; mutates ``row`` and ``change`` only."""
-        one_shot = row.tif in _ONE_SHOT
-        if row.not_before is not None and now < row.not_before:
-            return
-        if not one_shot and self.config.enforce_market_hours and not self.calendar.is_open(now):
-            return
-        immediate = row.tif in _IMMEDIATE
-        unfilled_end = (OrderStatus.EXPIRED, "expired") if one_shot else (OrderStatus.CANCELLED, "canceled")
-        if row.order_type is OrderType.TRAILING_STOP and not row.triggered:
-            assert row.best_price is not None
-            if rules.improves(row.side, price, row.best_price):  # a new high (sell) / low (buy): the stop follows
-                row.best_price = price
-                row.stop_price = rules.trail_stop(row.side, price, row.trail_price, row.trail_percent)
-                row.updated_at = now
-        if row.stop_price is not None and not row.triggered:
-            if rules.crossed(row.side, price, row.stop_price):
-                row.triggered, row.raw_status, row.updated_at = True, "triggered", now
-            else:
-                if immediate or one_shot:
-                    self._close(row, *unfilled_end, now)
-                return
-        fill_price = (price * (_ONE + row.side.sign * self._slip)).quantize(rules.PRICE_Q)
-        if row.order_type.needs_limit_price:
-            limit = row.limit_price
-            assert limit is not None
-            if (price > limit) if row.side is Side.BUY else (price < limit):
-                if immediate or one_shot:
-                    self._close(row, *unfilled_end, now)
-                return
-            fill_price = min(fill_price, limit) if row.side is Side.BUY else max(fill_price, limit)
-        if row.qty is None:  # a notional order: sized at its fill price
-            assert row.notional is not None
-            row.qty = rules.notional_qty(row.notional, fill_price)
-            if not row.qty:
-                row.qty = None
-                self._close(row, OrderStatus.REJECTED, "notional_too_small", now)
-                return
-        remaining = row.qty - row.filled_qty
-        qty = self._chunk(row.qty, remaining)
-        if row.tif is TimeInForce.FOK and qty < remaining:
-            self._close(row, OrderStatus.CANCELLED, "canceled", now)
-            return
-        self._fill(row, qty, fill_price, now, change)
-        if (immediate or one_shot) and row.status.is_open:
-            self._close(row, *unfilled_end, now)
-
-    def _chunk(self, qty: Decimal, remaining: Decimal) -> Decimal:
-        if not self._fraction:
-            return remaining
-        chunk = qty * self._fraction
-        if qty == qty.to_integral_value():
-            chunk = max(_ONE, chunk.quantize(_ONE, rounding=ROUND_DOWN))
-        return min(chunk, remaining)
-
-    def _fill(self, row: OrderRow, qty: Decimal, price: Decimal, now: datetime, change: Change) -> None:
-        assert row.qty is not None
-        commission = self._commission.for_order(row.filled_qty + qty) - row.commission
-        cash = self._cash if change.cash is None else change.cash
-        held, avg = change.positions.get(row.symbol) or self._positions.get(row.symbol) or (_ZERO, _ZERO)
-        if row.side is Side.BUY and qty * price + commission > cash:
-            self._close(row, OrderStatus.REJECTED, "insufficient_funds", now)
-            return
-        if row.side is Side.SELL and not self.config.allow_short and qty > held:
-            self._close(row, OrderStatus.REJECTED, "insufficient_position", now)
-            return
-        signed = qty * row.side.sign
-        new_qty = held + signed
-        if held == 0 or (held > 0) == (signed > 0):  # opening or adding
-            new_avg = ((held * avg + signed * price) / new_qty).quantize(rules.AVG_Q)
-        elif (held > 0) != (new_qty > 0) and new_qty != 0:  # crossed through zero
-            new_avg = price
-        else:  # reducing
-            new_avg = avg
-        change.positions[row.symbol] = None if new_qty == 0 else (new_qty, new_avg)
-        change.cash = cash - signed * price - commission
-        filled = row.filled_qty + qty
-        row.avg_fill_price = ((row.filled_qty * (row.avg_fill_price or _ZERO) + qty * price) / filled
-                              ).quantize(rules.AVG_Q)
-        row.filled_qty = filled
-        row.commission += commission
-        row.fills += 1
-        new_status = OrderStatus.FILLED if filled >= row.qty else OrderStatus.PARTIALLY_FILLED
-        row.status = row.status.advance(new_status)
-        row.raw_status = "filled" if row.status is OrderStatus.FILLED else "partially_filled"
-        row.updated_at = now
-        change.fills.append(FillRow(f"{row.order_id}.{row.fills}", row.order_id, row.client_order_id, row.symbol,
-                                    row.side, qty, price, commission, now))
-
-    @staticmethod
-    def _close(row: OrderRow, status: OrderStatus, raw: str, now: datetime) -> None:
-        row.status, row.raw_status, row.updated_at = row.status.advance(status), raw, now
 
     def _commit(self, change: Change) -> list[Any]:
         """Write ``change`` in one transaction, then apply it to memory. Returns events to publish."""
@@ -665,9 +534,9 @@ class PaperEngine:
                 self._open.pop(row.order_id, None)
         # Events are built only for listeners that want them; the hot path without any builds none.
         events: list[Any] = []
-        if change.fills and _wanted(self._fill_listeners):
+        if change.fills and self._fill_listeners and _wanted(self._fill_listeners):
             events += [f.to_event(self.broker) for f in change.fills]
-        if _wanted(self._order_listeners):
+        if self._order_listeners and _wanted(self._order_listeners):
             events += [self._snapshot(row) for row in rows]
         return events
 
@@ -681,13 +550,54 @@ class PaperEngine:
                     log.exception("listener %r failed", callback)
 
     def _snapshot(self, row: OrderRow) -> Order:
-        return Order.model_construct(
-            broker=self.broker, order_id=row.order_id, client_order_id=row.client_order_id, symbol=row.symbol,
-            side=row.side, qty=row.qty, order_type=row.order_type, tif=row.tif, limit_price=row.limit_price,
-            stop_price=row.stop_price, trail_price=row.trail_price, trail_percent=row.trail_percent,
-            notional=row.notional, status=row.status, raw_status=row.raw_status, filled_qty=row.filled_qty,
-            avg_fill_price=row.avg_fill_price, created_at=row.created_at, updated_at=row.updated_at, raw=None)
+        return _order({
+            "broker": self.broker, "order_id": row.order_id, "client_order_id": row.client_order_id,
+            "symbol": row.symbol, "side": row.side, "qty": row.qty, "order_type": row.order_type, "tif": row.tif,
+            "limit_price": row.limit_price, "stop_price": row.stop_price, "trail_price": row.trail_price,
+            "trail_percent": row.trail_percent, "notional": row.notional, "status": row.status,
+            "raw_status": row.raw_status, "filled_qty": row.filled_qty, "avg_fill_price": row.avg_fill_price,
+            "created_at": row.created_at, "updated_at": row.updated_at, "raw": None})
+
+
+_ORDER_FIELDS = frozenset(Order.model_fields)
+
+
+def _order(values: dict[str, Any]) -> Order:
+    """An Order from values the engine already holds validated: what ``Order.model_construct`` does for a
+    model without defaults to fill, extras or private attributes, at a fraction of its cost (the hot path)."""
+    order = Order.__new__(Order)
+    object.__setattr__(order, "__dict__", values)
+    object.__setattr__(order, "__pydantic_fields_set__", set(_ORDER_FIELDS))
+    object.__setattr__(order, "__pydantic_extra__", None)
+    object.__setattr__(order, "__pydantic_private__", None)
+    return order
+
+
+def _feed_price(price: Any) -> Decimal:
+    """A price update as a finite positive Decimal; InvalidInput (field ``price``) otherwise."""
+    try:
+        value = price if isinstance(price, Decimal) else Decimal(str(price))
+        ok = not isinstance(price, bool) and value.is_finite() and value > 0
+    except ArithmeticError:  # decimal.InvalidOperation for text that is not a number
+        ok = False
+    if not ok:
+        raise InvalidInput(f"a price update must be a finite positive number, got {price!r}", field="price",
+                           broker=PaperEngine.broker, code="invalid_price")
+    return value
+
+
+def claim(exc: WorkbenchError, broker: str) -> None:
+    """An error of the price source (SymbolNotFound...) is said by this broker, with a code."""
+    if exc.broker is None:
+        exc.broker = broker
+    if exc.code is None:
+        exc.code = "unknown_symbol" if isinstance(exc, SymbolNotFound) else type(exc).__name__
+    if exc.raw is None:
+        exc.raw = exc.message
 
 
 def _wanted(listeners: list[_Listener]) -> bool:
-    return any(wanted is None or wanted() for _, wanted in listeners)
+    for _, wanted in listeners:
+        if wanted is None or wanted():
+            return True
+    return False

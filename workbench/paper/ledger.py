@@ -47,10 +47,18 @@ _UPDATE_CASH = "UPDATE account SET cash = ? WHERE id = 1"
 _INT64 = (-(2**63), 2**63 - 1)
 
 
+_last_ns: tuple[datetime | None, int] = (None, 0)
+
+
 def to_ns(ts: datetime) -> int:
     """Epoch nanoseconds, clamped to SQLite's INTEGER range (dates past 2262 compare as 'forever')."""
-    ns = int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000
-    return min(max(ns, _INT64[0]), _INT64[1])
+    global _last_ns
+    last, ns = _last_ns
+    if ts is last:  # one change stamps its order and fill with the same instant: convert it once
+        return ns
+    ns = min(max(int(ts.timestamp()) * 1_000_000_000 + ts.microsecond * 1000, _INT64[0]), _INT64[1])
+    _last_ns = (ts, ns)
+    return ns
 
 
 def from_ns(ns: int) -> datetime:
@@ -331,35 +339,50 @@ class Ledger:
             cur.execute("COMMIT")
 
     def commit(self, change: Change) -> None:
-        """Write one state change atomically."""
-        with self.transaction() as cur:
-            execute = cur.execute
-            for o in change.new_orders:
+        """Write one state change atomically (the hot path: no generator-based context manager)."""
+        with self._lock:
+            conn = self._live()
+            try:
+                cur = conn.cursor()
+                cur.execute("BEGIN IMMEDIATE")
                 try:
-                    execute(_INSERT_ORDER, o.params())
-                except sqlite3.IntegrityError as exc:
-                    raise BrokerError(f"the ledger already has order {o.order_id} or client_order_id "
-                                      f"{o.client_order_id!r}; nothing was recorded", broker=_BROKER,
-                                      code="ledger_conflict", raw=str(exc)) from exc
-            for o in change.orders:
-                params = o.params()
-                execute(_UPDATE_ORDER, params[1:] + params[:1])
-                if cur.rowcount != 1:
-                    raise BrokerError(f"order {o.order_id} is missing from the ledger; nothing was recorded",
-                                      broker=_BROKER, code="ledger_conflict")
-            for f in change.fills:
-                execute(_INSERT_FILL, (f.exec_id, f.broker_id, f.local_id, f.symbol, f.side.value, str(f.qty),
-                                       str(f.price), str(f.commission), to_ns(f.ts)))
-            for symbol, pos in change.positions.items():
-                if pos is None:
-                    execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
-                else:
-                    execute(_UPSERT_POSITION, (symbol, str(pos[0]), str(pos[1])))
-            if change.cash is not None:
-                execute(_UPDATE_CASH, (str(change.cash),))
-            if change.last_equity is not None:
-                execute("UPDATE account SET last_equity = ?, last_equity_date = ? WHERE id = 1",
-                        (str(change.last_equity[0]), change.last_equity[1]))
+                    self._write(cur, change)
+                except BaseException:
+                    if conn.in_transaction:
+                        cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise _typed(exc, self.path, "ledger write failed") from exc
+
+    def _write(self, cur: sqlite3.Cursor, change: Change) -> None:
+        execute = cur.execute
+        for o in change.new_orders:
+            try:
+                execute(_INSERT_ORDER, o.params())
+            except sqlite3.IntegrityError as exc:
+                raise BrokerError(f"the ledger already has order {o.order_id} or client_order_id "
+                                  f"{o.client_order_id!r}; nothing was recorded", broker=_BROKER,
+                                  code="ledger_conflict", raw=str(exc)) from exc
+        for o in change.orders:
+            params = o.params()
+            execute(_UPDATE_ORDER, params[1:] + params[:1])
+            if cur.rowcount != 1:
+                raise BrokerError(f"order {o.order_id} is missing from the ledger; nothing was recorded",
+                                  broker=_BROKER, code="ledger_conflict")
+        for f in change.fills:
+            execute(_INSERT_FILL, (f.exec_id, f.broker_id, f.local_id, f.symbol, f.side.value, str(f.qty),
+                                   str(f.price), str(f.commission), to_ns(f.ts)))
+        for symbol, pos in change.positions.items():
+            if pos is None:
+                execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+            else:
+                execute(_UPSERT_POSITION, (symbol, str(pos[0]), str(pos[1])))
+        if change.cash is not None:
+            execute(_UPDATE_CASH, (str(change.cash),))
+        if change.last_equity is not None:
+            execute("UPDATE account SET last_equity = ?, last_equity_date = ? WHERE id = 1",
+                    (str(change.last_equity[0]), change.last_equity[1]))
 
     # -- reads ------------------------------------------------------------------------------
 

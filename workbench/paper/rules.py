@@ -7,9 +7,9 @@ from decimal import ROUND_DOWN, Decimal
 
 from workbench.core.enums import OrderType, Side
 from workbench.core.errors import InvalidOrder
-from workbench.core.models import NeutralOrder, Position
+from workbench.core.models import MAX_PRICE, MAX_QTY, NeutralOrder, Position
 
-__all__ = ["check_tick_size", "trail_stop", "notional_qty", "mark", "ENGINE_ID", "engine_id"]
+__all__ = ["check_bounds", "check_tick_size", "trail_stop", "notional_qty", "mark", "ENGINE_ID", "engine_id"]
 
 PRICE_Q = Decimal("0.0001")
 AVG_Q = Decimal("0.000001")
@@ -27,6 +27,28 @@ ENGINE_ID = re.compile(r"P[0-9]{9,}")
 
 def engine_id(seq: int) -> str:
     return f"P{seq:09d}"
+
+
+#: Quantities and notionals are whole to 9 decimal places; the largest sizes and prices are the contract's
+#: (beyond them Decimal arithmetic at 28 digits would start rounding cash). NeutralOrder validation already
+#: refuses larger values: the engine checks again for orders built without validation (model_construct).
+QTY_PLACES = 9
+
+
+def check_bounds(order: NeutralOrder, broker: str) -> None:
+    """InvalidOrder (naming the field) for sizes and prices no account can trade, or too finely divided."""
+    limits = (("qty", MAX_QTY), ("notional", MAX_QTY), ("limit_price", MAX_PRICE), ("stop_price", MAX_PRICE),
+              ("trail_price", MAX_PRICE))
+    for field, most in limits:
+        value = getattr(order, field)
+        if value is not None and value > most:
+            raise InvalidOrder(f"{field} {value} is beyond what the paper broker takes (at most {most:,})",
+                               field=field, broker=broker, code="out_of_range")
+    for field in ("qty", "notional"):
+        value = getattr(order, field)
+        if value is not None and value.as_tuple().exponent < -QTY_PLACES:  # type: ignore[operator]
+            raise InvalidOrder(f"{field} {value} has more than {QTY_PLACES} decimal places", field=field,
+                               broker=broker, code="too_precise")
 
 
 def check_tick_size(order: NeutralOrder, broker: str) -> None:

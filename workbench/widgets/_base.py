@@ -145,6 +145,8 @@ class Component:
             return future
         future = asyncio.run_coroutine_threadsafe(coro, self._runner.loop)
         self._futures.add(future)
+        if self.closed:  # close() ran on another thread since the check above: it missed this one
+            future.cancel()
 
         def done(f: concurrent.futures.Future[Any]) -> None:
             self._futures.discard(f)
@@ -162,13 +164,15 @@ class Component:
             self._runner.loop.call_soon_threadsafe(fn)
 
     def every(self, seconds: float, fn: Callable[[], Coroutine[Any, Any, Any]], what: str) -> None:
-        """A slow timer on workbench's loop (``await fn()`` every ``seconds``), stopped on close."""
+        """A slow timer on workbench's loop (``await fn()`` every ``seconds``), stopped on close or when ``fn``
+        returns False."""
 
         async def timer() -> None:
             while not self.closed:
                 await asyncio.sleep(seconds)
                 try:
-                    await fn()
+                    if await fn() is False:
+                        return
                 except Exception:
                     log.exception("%r: %s failed", self, what)
 

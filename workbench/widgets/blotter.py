@@ -1,8 +1,9 @@
 """The blotter (positions, open orders with a Cancel button each, today's fills) and the fills feed.
 
 Driven by the Broker's ``on_order`` / ``on_fill`` events; a slow timer (``widgets.refresh_seconds``)
-re-marks positions to market. Open-order rows are kept per order id and only the rows that changed are
-rebuilt, so a fill with hundreds of working orders costs one row update and one positions table.
+re-marks positions to market while the broker is connected (and says so when it is not). Open-order rows are
+kept per order id and only the rows that changed are rebuilt, so a fill with hundreds of working orders costs
+one row update and one positions table. A finished order never comes back from a late or stale snapshot.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import ipywidgets as w
 
@@ -28,19 +30,24 @@ __all__ = ["Blotter", "FillsFeed"]
 _OPEN = [s.value for s in OrderStatus if s.is_open]
 
 
-def _today() -> datetime:
-    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+_SESSION_TZ = ZoneInfo("America/New_York")  # US equities: the trading day is New York's date
+
+
+def _today(now: datetime | None = None) -> datetime:
+    """Midnight in New York of the current trading date, in UTC (a fill at 7 pm New York is still today's)."""
+    local = (now or datetime.now(UTC)).astimezone(_SESSION_TZ)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 class FillsFeed(Component):
-    """Today's fills for ``broker``, newest first, updated on every fill (``limit`` rows shown)."""
+    """Today's fills (the New York trading date) for ``broker``, newest first, updated on every fill."""
 
     def __init__(self, broker: Any, limit: int = 50, since: datetime | None = None) -> None:
         super().__init__()
         self.session = broker
         self.limit = limit
         self.fills: list[FillEvent] = []  # newest first
-        self._rows: list[tuple[str, ...]] = []
+        self._rows: list[tuple[Any, ...]] = []  # (ts, symbol, side, qty, price, commission, order id, exec id)
         self._seen: set[str] = set()
         self._lock = threading.Lock()
         self.table = w.HTML("<span class='wb-muted'>loading fills…</span>")
@@ -51,18 +58,18 @@ class FillsFeed(Component):
 
     async def _load(self, since: datetime) -> None:
         frame = await self.session.get_fills_async(since=since)
-        rows = [(f"{ts:%H:%M:%S}", r.symbol, r.side, r.qty, r.price, r.commission, r.order_id, r.exec_id)
+        rows = [(ts.to_pydatetime(), r.symbol, r.side, r.qty, r.price, r.commission, r.order_id, r.exec_id)
                 for ts, r in zip(frame.index, frame.itertuples(index=False), strict=True)]
         with self._lock:
             known = self._seen
             self._rows = [*(row for row in reversed(rows) if row[-1] not in known), *self._rows]
-            self._rows.sort(key=lambda row: row[0], reverse=True)
+            self._rows.sort(key=lambda row: row[0], reverse=True)  # by time (a trading day spans UTC midnight)
             self._seen |= {row[-1] for row in rows}
         self._render()
 
     def _on_fill(self, fill: FillEvent) -> None:
-        row = (f"{fill.ts.astimezone(UTC):%H:%M:%S}", fill.symbol, str(fill.side), fill.qty, fill.price,
-               fill.commission, fill.broker_id, fill.exec_id)
+        row = (fill.ts, fill.symbol, str(fill.side), fill.qty, fill.price, fill.commission, fill.broker_id,
+               fill.exec_id)
         with self._lock:
             if fill.exec_id in self._seen:
                 return
@@ -79,9 +86,12 @@ class FillsFeed(Component):
         if not rows:
             self.table.value = "<span class='wb-muted'>no fills today</span>"
             return
-        cells = [(t, display._e(sym), display._e(side), display.fmt_qty(qty), display.fmt_price(price),
-                  display.fmt_num(comm), display._e(oid)) for t, sym, side, qty, price, comm, oid, _ in rows]
-        caption = f"{total} fills" + (f", newest {self.limit} shown" if total > self.limit else "")
+        cells = [(f"{t.astimezone(UTC):%H:%M:%S}", display._e(sym), display._e(side), display.fmt_qty(qty),
+                  display.fmt_price(price), display.fmt_num(comm), display._e(oid))
+                 for t, sym, side, qty, price, comm, oid, _ in rows]
+        caption = f"{total} fill{'s' if total != 1 else ''}"
+        if total > self.limit:
+            caption += f", newest {self.limit} shown"
         self.table.value = display.STYLE + display.table_html(
             ["time (UTC)", "symbol", "side", "qty", "price", "comm.", "order"], cells, left=3, caption=caption)
 
@@ -103,18 +113,23 @@ class Blotter(Component):
         self.open_orders: dict[str, Order] = {}
         self.positions_frame: Any = None  # the last positions DataFrame shown
         self._rows: dict[str, tuple[w.HBox, w.HTML, w.Button]] = {}
+        self._done: set[str] = set()  # orders seen in a final state: later snapshots of them are stale
+        self._paused_state: str | None = None
         self._refreshing = False
         self._again = False
         self._listeners: list[Callable[[], Any]] = []
         self._data_label = dict(display._broker_facts(broker)).get("data", "")
         self.positions = w.HTML("<span class='wb-muted'>loading positions…</span>")
         self.orders = w.VBox()
+        self._no_orders = w.HTML("<span class='wb-muted'>no open orders</span>")  # one placeholder, reused
         self.message = w.HTML()
+        self.state = w.HTML()
         self.fills = FillsFeed(broker)
+        self.state.add_class("wb-blotter-state")
         self.positions.add_class("wb-positions")
         self.orders.add_class("wb-orders")
         self.message.add_class("wb-blotter-message")
-        self.widget = w.VBox([w.HTML(display.STYLE + "<b>Positions</b>"), self.positions,
+        self.widget = w.VBox([w.HTML(display.STYLE + "<b>Positions</b>"), self.state, self.positions,
                               w.HTML("<b>Open orders</b>"), self.orders, self.message, self.fills.widget])
         self.widget.add_class("wb-blotter")
         self.own(self.fills.close)
@@ -123,7 +138,7 @@ class Blotter(Component):
             self.own(broker.on_order(self.on_order_update))
         self.spawn(self._load(), "load blotter")
         seconds = refresh_seconds or widgets_config(broker.settings).refresh_seconds
-        self.every(seconds, self.refresh_positions, "price refresh")
+        self.every(seconds, self._timed_refresh, "price refresh")
 
     def on_refresh(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` (on workbench's loop thread) after each positions or orders update."""
@@ -140,10 +155,27 @@ class Blotter(Component):
     async def _load(self) -> None:
         frame = await self.session.get_orders_history_async(limit=None)
         working = frame[frame["status"].isin(_OPEN)]
-        for order_id, row in zip(working.index, working.itertuples(index=False), strict=True):
-            self._upsert(_row_order(self.session.name, order_id, row))
-        self._relayout()
+        with self._lock:  # the same rules as events: an order that finished meanwhile stays finished
+            for order_id, row in zip(working.index, working.itertuples(index=False), strict=True):
+                self._merge(_row_order(self.session.name, order_id, row))
+            self._relayout()
         await self.refresh_positions()
+
+    async def _timed_refresh(self) -> bool:
+        """The slow re-mark: only while the broker is connected; False (the timer stops) once it is closed."""
+        state = self.session.state
+        if state != "connected":
+            if state != self._paused_state:
+                self._paused_state = state
+                log.info("blotter: %s is %s; positions are not re-marked meanwhile", self.session.name, state)
+                self.state.value = (f"<span class='wb-error'>{display._e(self.session.name)} is {display._e(state)}"
+                                    f": positions as last marked</span>")
+            return state != "closed"
+        if self._paused_state is not None:
+            self._paused_state = None
+            self.state.value = ""
+        await self.refresh_positions()
+        return True
 
     # -- positions --------------------------------------------------------------------------
 
@@ -185,23 +217,29 @@ class Blotter(Component):
         if self.closed:
             return
         with self._lock:
-            known = self.open_orders.get(order.order_id)
-            if known is not None and known.status.advance(order.status) is not order.status:
-                return  # a late, older snapshot
-            if order.status.is_open:
-                added = self._upsert(order)
-            else:
-                added = False
-                gone = self.open_orders.pop(order.order_id, None)
-                row = self._rows.pop(order.order_id, None)
-                if row is not None:
-                    _close_row(row)
-                if gone is not None:
-                    self.message.value = (f"{display.status_badge(order.status)} {display._e(order.order_id)} "
-                                          f"{display._e(display._order_summary(order))}")
-            if added or not order.status.is_open:
+            if self._merge(order):
                 self._relayout()
         self._notify()
+
+    def _merge(self, order: Order) -> bool:
+        """Apply one snapshot under the lock; True when a row was added or removed."""
+        if order.order_id in self._done:
+            return False  # finished already: a late or stale snapshot
+        known = self.open_orders.get(order.order_id)
+        if known is not None and (known.status.advance(order.status) is not order.status
+                                  or order.filled_qty < known.filled_qty):
+            return False  # older than what is shown
+        if order.status.is_open:
+            return self._upsert(order)
+        self._done.add(order.order_id)
+        gone = self.open_orders.pop(order.order_id, None)
+        row = self._rows.pop(order.order_id, None)
+        if row is not None:
+            _close_row(row)
+        if gone is not None:
+            self.message.value = (f"{display.status_badge(order.status)} {display._e(order.order_id)} "
+                                  f"{display._e(display._order_summary(order))}")
+        return True
 
     def _upsert(self, order: Order) -> bool:
         """Create or update the row of a working order; True when a row was added."""
@@ -222,10 +260,10 @@ class Blotter(Component):
         return True
 
     def _relayout(self) -> None:
-        with self._lock:
+        with self._lock:  # rows and what is on screen change together (cancel_buttons() reads both)
             ordered = sorted(self.open_orders.values(), key=lambda o: o.created_at, reverse=True)
             children = [self._rows[o.order_id][0] for o in ordered if o.order_id in self._rows]
-        self.orders.children = children if children else [w.HTML("<span class='wb-muted'>no open orders</span>")]
+            self.orders.children = children if children else [self._no_orders]
 
     def cancel(self, order_id: str) -> None:
         """Request cancellation of ``order_id`` (what its Cancel button does); never blocks the kernel."""
@@ -238,9 +276,13 @@ class Blotter(Component):
     async def _cancel(self, order_id: str) -> None:
         try:
             order = await self.session.cancel_order_async(order_id)
-        except WorkbenchError as exc:
-            log.warning("blotter: cancel %s failed: %s", order_id, exc)
-            self.message.value = f"<span class='wb-error'>cancel {display._e(order_id)}: {display._e(error_text(exc))}</span>"
+        except Exception as exc:  # shown on the blotter and logged; the button comes back
+            if isinstance(exc, WorkbenchError):
+                log.warning("blotter: cancel %s failed: %s", order_id, exc)
+            else:
+                log.exception("blotter: cancel %s failed", order_id)
+            self.message.value = (f"<span class='wb-error'>cancel {display._e(order_id)}: "
+                                  f"{display._e(error_text(exc))}</span>")
             row = self._rows.get(order_id)
             if row is not None:
                 row[2].disabled, row[2].description = False, "Cancel"
@@ -259,6 +301,7 @@ class Blotter(Component):
         for row in rows:
             _close_row(row)
         super().close()
+        self._no_orders.close()
 
     def __repr__(self) -> str:
         return f"<Blotter {self.session.name} {len(self.open_orders)} open orders>"
@@ -303,8 +346,8 @@ def _positions_html(frame: Any, data_label: str) -> str:
                                      else f"{r.unrealized_pnl_pct * 100:+.2f}%")))
         total_value += 0.0 if r.market_value != r.market_value else r.market_value
         total_pnl += 0.0 if pnl != pnl else pnl
-    caption = (f"{len(rows)} positions · value {display.fmt_num(total_value)} · unrealized "
-               f"{total_pnl:+,.2f} · marked {time.strftime('%H:%M:%S', time.gmtime())} UTC")
+    caption = (f"{len(rows)} position{'s' if len(rows) != 1 else ''} · value {display.fmt_num(total_value)}"
+               f" · unrealized {total_pnl:+,.2f} · marked {time.strftime('%H:%M:%S', time.gmtime())} UTC")
     if data_label.endswith("(simulated)"):
         caption += f" · marks from <span class='wb-sim'>{display._e(data_label)}</span>"
     elif data_label:

@@ -17,6 +17,7 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 
+from workbench.core import display, frames
 from workbench.core.errors import WorkbenchError
 
 from ._base import Component, error_text, log
@@ -64,7 +65,7 @@ def render_chart(bars: pd.DataFrame, fills: pd.DataFrame, title: str, kind: str 
         ax.set_xticks(x[::step], [f"{ts:%m-%d}" if bars.attrs.get("interval", "1d") in ("1d", "1wk", "1mo")
                                   else f"{ts:%m-%d %H:%M}" for ts in bars.index[::step]], fontsize=8)
         ax.tick_params(axis="y", labelsize=8)
-        ax.set_xlim(-1, len(bars))
+        ax.set_xlim(-1, len(bars) + max(1.0, len(bars) * 0.02))  # room for a marker on the last bar
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
@@ -86,8 +87,9 @@ class PriceChart(Component):
         self.days, self.interval, self.kind = days, interval, kind
         self._symbol = symbol.strip().upper()
         self._bars: pd.DataFrame | None = None
-        self._fills = pd.DataFrame()
-        self._render_lock = threading.Lock()
+        self._fills = frames.fills_frame([], broker=broker.name)
+        self._render_lock = threading.Lock()  # one matplotlib figure at a time
+        self._state_lock = threading.Lock()
         self._generation = 0
         self.renders = 0
         self.marked = 0  # how many of your fills the chart shows
@@ -109,9 +111,16 @@ class PriceChart(Component):
             self._symbol = value
             self._reload()
 
-    def _reload(self) -> None:
-        self._generation += 1
-        self.spawn(self._load(self._symbol, self._generation), f"chart {self._symbol}")
+    @property
+    def fills(self) -> pd.DataFrame:
+        """Your fills the chart marks now (fills schema; ``order_id``, ``price``, ``side``...)."""
+        return self._fills
+
+    def _reload(self) -> None:  # from the kernel (symbol) and the loop (fills): one counter, one lock
+        with self._state_lock:
+            self._generation += 1
+            generation, symbol = self._generation, self._symbol
+        self.spawn(self._load(symbol, generation), f"chart {symbol}")
 
     async def _load(self, symbol: str, generation: int) -> None:
         try:
@@ -121,7 +130,7 @@ class PriceChart(Component):
         except WorkbenchError as exc:
             if generation == self._generation:
                 log.warning("chart: %s: %s", symbol, exc)
-                self.caption.value = f"<span class='wb-error'>{error_text(exc)}</span>"
+                self.caption.value = f"<span class='wb-error'>{display._e(error_text(exc))}</span>"
             return
         if generation != self._generation:
             return

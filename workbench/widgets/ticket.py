@@ -3,55 +3,38 @@
 Every broker call goes through the :class:`~workbench.facade.Broker` facade's async twins on workbench's
 loop (see :mod:`workbench.widgets._base`); the status line follows the order through ``on_order`` and
 ``on_fill`` events. Bad input is refused on the ticket (the field named, nothing sent, logged).
+
+One submission, one client order id: a double click within :data:`DOUBLE_CLICK_SECONDS` is ignored (and says
+so on the ticket), and when a send ends without a clear answer (timeout, lost connection) Submit with the form
+unchanged resends the *same* client order id, which a broker never fills twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import ipywidgets as w
 
 from workbench.core import display
 from workbench.core.enums import Feature, OrderStatus, OrderType, Side, TimeInForce
-from workbench.core.errors import InvalidInput, WorkbenchError
+from workbench.core.errors import (InvalidInput, InvalidOrder, OrderRejected, RequestTimeout, SymbolNotFound,
+                                   WorkbenchError)
 from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, Quote
 
 from ._base import Component, error_text, log
 from .config import widgets_config
+from .orderform import buying_power_after, guard_reason, order_notional, parse_number, round_to_tick, tick_size
 
-__all__ = ["OrderTicket", "tick_size", "round_to_tick"]
+__all__ = ["OrderTicket", "tick_size", "round_to_tick", "DOUBLE_CLICK_SECONDS"]
 
 #: A second click with an unchanged form within this many seconds is a double click: nothing is sent.
 DOUBLE_CLICK_SECONDS = 1.0
-
-_PENNY, _SUB_PENNY = Decimal("0.01"), Decimal("0.0001")
-
-
-def tick_size(price: Decimal) -> Decimal:
-    """US equity tick: 0.01 at or above $1, 0.0001 below (SEC Rule 612)."""
-    return _PENNY if price >= 1 else _SUB_PENNY
-
-
-def round_to_tick(price: Decimal) -> Decimal:
-    tick = tick_size(price)
-    return (price / tick).quantize(Decimal(1), rounding=ROUND_HALF_EVEN) * tick
-
-
-def _decimal(value: Any, field: str) -> Decimal | None:
-    """A number typed into the ticket; 0 / empty means "not given"."""
-    if value in (None, ""):
-        return None
-    try:
-        number = Decimal(repr(value) if isinstance(value, float) else str(value))
-    except InvalidOperation as exc:
-        raise InvalidInput(f"{value!r} is not a number", field=field) from exc
-    if number == 0:
-        return None
-    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number  # 10.0 -> 10
+_PRICE_FIELDS = ("limit_price", "stop_price")
 
 
 def _show(widget: w.Widget, visible: bool) -> None:
@@ -61,11 +44,12 @@ def _show(widget: w.Widget, visible: bool) -> None:
 class OrderTicket(Component):
     """An order ticket for ``broker`` (default: ``workbench.connect()`` from the settings).
 
-    Public widgets: ``broker`` (selector), ``symbol``, ``side``, ``qty``, ``order_type``, ``limit_price``,
-    ``stop_price``, ``trail_percent``, ``tif``, ``submit``, ``confirm``, ``status``, ``price``, ``preview``.
-    ``session`` is the connected Broker, ``last_order`` the latest state of the order last submitted,
-    ``subscription`` the live market-data subscription. Call :meth:`close` when done (re-running the
-    cell that made the ticket closes the old one).
+    Public widgets: ``broker`` (selector), ``symbol``, ``side``, ``size_by`` (qty or notional, shown where the
+    broker takes cash-sized market orders), ``qty``, ``notional``, ``order_type``, ``limit_price``,
+    ``stop_price``, ``trail_percent``, ``tif``, ``submit``, ``confirm``, ``status``, ``price``, ``preview``,
+    ``warning``. ``session`` is the connected Broker, ``last_order`` the latest state of the order last
+    submitted, ``subscription`` the live market-data subscription. Call :meth:`close` when done (re-running
+    the cell that made the ticket closes the old one).
     """
 
     def __init__(self, broker: Any = None, symbol: str = "AAPL", qty: float = 10, *,
@@ -84,8 +68,11 @@ class OrderTicket(Component):
         self._quote: Quote | None = None
         self._symbol_error: WorkbenchError | None = None
         self._account: AccountInfo | None = None
+        self._held = Decimal(0)  # the position in the ticket's symbol (signed), for the preview
         self._inflight: NeutralOrder | None = None
-        self._awaiting: NeutralOrder | None = None
+        self._awaiting: tuple[tuple[Any, ...], NeutralOrder] | None = None  # (form, order) waiting for Confirm
+        self._retry: tuple[tuple[Any, ...], NeutralOrder] | None = None  # a send with no clear answer
+        self._prefilled: dict[str, float] = {}  # what each price field held when the ticket last filled it
         self._tracked: str | None = None
         self._last_send: tuple[float, tuple[Any, ...]] | None = None
         self._finished = False
@@ -100,7 +87,11 @@ class OrderTicket(Component):
         self.price = w.HTML()
         self.side = w.ToggleButtons(options=[s.value for s in Side], value=Side.BUY.value, description="side",
                                     style={"button_width": "72px"})
+        self.size_by = w.ToggleButtons(options=["qty", "notional"], value="qty", description="size by",
+                                       tooltips=["a number of shares", "a cash amount (market orders)"],
+                                       style={"button_width": "88px"})
         self.qty = w.FloatText(value=qty, description="qty")
+        self.notional = w.FloatText(value=0, description="notional $", step=100)
         self.order_type = w.Dropdown(description="type")
         self.limit_price = w.FloatText(value=0, description="limit", step=0.01)
         self.stop_price = w.FloatText(value=0, description="stop", step=0.01)
@@ -112,7 +103,8 @@ class OrderTicket(Component):
         self.confirm = w.Button(description="Confirm: send anyway", button_style="danger")
         self.status = w.HTML(value="<span class='wb-muted'>no order yet</span>")
         for widget, css in ((self.broker, "wb-broker"), (self.symbol, "wb-symbol"), (self.price, "wb-price"),
-                            (self.side, "wb-side"), (self.qty, "wb-qty"), (self.order_type, "wb-order-type"),
+                            (self.side, "wb-side"), (self.size_by, "wb-size-by"), (self.qty, "wb-qty"),
+                            (self.notional, "wb-notional"), (self.order_type, "wb-order-type"),
                             (self.limit_price, "wb-limit-price"), (self.stop_price, "wb-stop-price"),
                             (self.trail_percent, "wb-trail-percent"), (self.tif, "wb-tif"),
                             (self.preview, "wb-preview"), (self.warning, "wb-warning"), (self.submit, "wb-submit"),
@@ -121,8 +113,9 @@ class OrderTicket(Component):
         _show(self.confirm, False)
         self.widget = w.VBox([
             w.HTML(display.STYLE + "<b>Order ticket</b>"), self.broker, self.symbol, self.price, self.side,
-            self.qty, self.order_type, self.limit_price, self.stop_price, self.trail_percent, self.tif,
-            self.preview, self.warning, w.HBox([self.submit, self.confirm]), self.status,
+            self.order_type, self.size_by, self.qty, self.notional, self.limit_price, self.stop_price,
+            self.trail_percent, self.tif, self.preview, self.warning, w.HBox([self.submit, self.confirm]),
+            self.status,
         ], layout=w.Layout(width="340px"))
         self.widget.add_class("wb-ticket")
 
@@ -131,7 +124,9 @@ class OrderTicket(Component):
         self.broker.observe(self._on_broker_change, names="value")
         self.symbol.observe(self._on_symbol_change, names="value")
         self.order_type.observe(self._on_type_change, names="value")
-        for widget in (self.side, self.qty, self.limit_price, self.stop_price, self.trail_percent, self.tif):
+        self.size_by.observe(self._on_type_change, names="value")
+        for widget in (self.side, self.qty, self.notional, self.limit_price, self.stop_price, self.trail_percent,
+                       self.tif):
             widget.observe(self._on_form_change, names="value")
         self._bind(self.session)
 
@@ -166,7 +161,6 @@ class OrderTicket(Component):
                 self._quiet = False
         self._sync_fields()
         self._resubscribe(self.symbol.value)
-        self.spawn(self._refresh_account(), "account refresh")
 
     def _unbind(self) -> None:
         stops, self._session_stops = self._session_stops, []
@@ -178,13 +172,12 @@ class OrderTicket(Component):
         name = change["new"]
         if self._quiet or name == self.session.name:
             return
+        self._withdraw()  # a pending Confirm was for the other broker
         self.submit.disabled = True
         self.status.value = f"<span class='wb-muted'>connecting to {display._e(name)}…</span>"
         self.spawn(self._switch(name), f"switch to {name}")
 
     async def _switch(self, name: str) -> None:
-        import asyncio
-
         import workbench
 
         previous, owned = self.session, self._owns_session
@@ -207,13 +200,13 @@ class OrderTicket(Component):
         self._bind(session)
         self.submit.disabled = False
         self.status.value = f"<span class='wb-muted'>connected to {display._e(session.name)}</span>"
-        if owned:
-            previous.close()
-        for callback in list(self._session_listeners):
+        for callback in list(self._session_listeners):  # move the desk over before the old broker goes
             try:
                 callback(session)
             except Exception:
                 log.exception("ticket: on_session callback failed")
+        if owned:
+            previous.close()
 
     # -- symbol and live price --------------------------------------------------------------
 
@@ -235,13 +228,17 @@ class OrderTicket(Component):
             generation = self._generation
             self._quote = None
             self._symbol_error = None
+            self._held = Decimal(0)
+            # the price fields as they are now: the new symbol's first quote replaces them unless edited since
+            self._prefilled = {name: getattr(self, name).value for name in _PRICE_FIELDS}
         self._drop_subscription()
-        self._reset_confirm()
+        self._withdraw()
         if not symbol:
             self.price.value = ""
             return
         self.price.value = f"<span class='wb-muted'>{display._e(symbol)}: loading…</span>"
         self.spawn(self._subscribe(symbol, generation), f"subscribe {symbol}")
+        self.spawn(self._refresh_account(), "account refresh")
 
     async def _subscribe(self, symbol: str, generation: int) -> None:
         session = self.session
@@ -251,12 +248,19 @@ class OrderTicket(Component):
                 return
             self._on_quote(quote, generation, prefill=True)
             sub = await session.subscribe_market_data_async([symbol], lambda q: self._on_quote(q, generation))
-        except WorkbenchError as exc:
+        except Exception as exc:
             if generation == self._generation:
+                # an unknown symbol blocks the order; a data problem (no entitlement, an outage) only the price:
+                # the order can still go, unpriced, after the guard's explicit confirm
                 with self._lock:
-                    self._symbol_error = exc
-                log.warning("ticket: symbol %s: %s", symbol, exc)
-                self.price.value = f"<span class='wb-error'>{display._e(error_text(exc))}</span>"
+                    if isinstance(exc, (SymbolNotFound, InvalidInput)):
+                        self._symbol_error = exc
+                if isinstance(exc, WorkbenchError):
+                    log.warning("ticket: symbol %s: %s", symbol, exc)
+                else:
+                    log.exception("ticket: symbol %s: no price", symbol)
+                note = "" if self._symbol_error is not None else " · no live price: orders need a confirm"
+                self.price.value = f"<span class='wb-error'>{display._e(error_text(exc) + note)}</span>"
             return
         with self._lock:
             stale = generation != self._generation or self.closed
@@ -278,19 +282,34 @@ class OrderTicket(Component):
         self.price.value = (f"<b>{display._e(quote.symbol)}</b> last <b>{display.fmt_price(quote.last)}</b>{book}"
                             f" · {source} <span class='wb-muted'>{display.fmt_ts(quote.ts)[11:]} UTC</span>")
         if prefill:
-            self._prefill(quote.last, force=True)
+            self._prefill(quote.last)
         self._update_preview()
 
-    def _prefill(self, last: Decimal, force: bool = False) -> None:
-        price = float(round_to_tick(last))
-        for field in (self.limit_price, self.stop_price):
-            if force or not field.value:
+    def _prefill(self, last: Decimal) -> None:
+        """Put ``last`` (on its tick) into the price fields the user has not typed into."""
+        price, step = float(round_to_tick(last)), float(tick_size(last))
+        with self._lock:
+            for name in _PRICE_FIELDS:
+                field = getattr(self, name)
+                field.step = step
+                if field.value and field.value != self._prefilled.get(name):
+                    continue  # the user's own price: never overwritten
+                self._prefilled[name] = price
                 field.value = price
 
     # -- form -------------------------------------------------------------------------------
 
+    def _notional_mode(self) -> bool:
+        """Whether the order is sized in cash: a market order, on a broker that takes those, set to notional."""
+        return (self.size_by.value == "notional" and OrderType(self.order_type.value) is OrderType.MARKET
+                and Feature.NOTIONAL in self.session.capabilities.features)
+
     def _sync_fields(self) -> None:
         kind = OrderType(self.order_type.value)
+        _show(self.size_by, kind is OrderType.MARKET and Feature.NOTIONAL in self.session.capabilities.features)
+        by_cash = self._notional_mode()
+        _show(self.qty, not by_cash)
+        _show(self.notional, by_cash)
         _show(self.limit_price, kind.needs_limit_price)
         _show(self.stop_price, kind.needs_stop_price)
         _show(self.trail_percent, kind.needs_trail)
@@ -299,18 +318,20 @@ class OrderTicket(Component):
         self._sync_fields()
         quote = self._quote
         if quote is not None:
-            self._prefill(quote.last)
+            self._prefill(quote.last)  # a field that appears shows today's price, unless the user typed one
         self._on_form_change(change)
 
     def _on_form_change(self, change: dict[str, Any]) -> None:
         if self._quiet:
             return
-        self._reset_confirm()
+        self._withdraw()
         self._update_preview()
 
     def _form(self) -> tuple[Any, ...]:
-        return (self.session.name, self.symbol.value, self.side.value, self.qty.value, self.order_type.value,
-                self.limit_price.value, self.stop_price.value, self.trail_percent.value, self.tif.value)
+        """Everything that defines the order on screen (a Confirm or a resend is for exactly this)."""
+        return (self.broker.value, self.symbol.value, self.side.value, self.size_by.value, self.qty.value,
+                self.notional.value, self.order_type.value, self.limit_price.value, self.stop_price.value,
+                self.trail_percent.value, self.tif.value)
 
     def build_order(self) -> NeutralOrder:
         """The order the form describes now (InvalidInput/InvalidOrder/NotSupported naming the field)."""
@@ -318,38 +339,26 @@ class OrderTicket(Component):
             raise InvalidInput(error_text(self._symbol_error), field="symbol")
         kind = OrderType(self.order_type.value)
         fields: dict[str, Any] = {"symbol": self.symbol.value, "side": self.side.value, "order_type": kind,
-                                  "tif": self.tif.value, "qty": _decimal(self.qty.value, "qty") or Decimal(0)}
+                                  "tif": self.tif.value}
+        if self._notional_mode():
+            fields["notional"] = parse_number(self.notional.value, "notional")
+            if fields["notional"] is None:
+                raise InvalidOrder("enter the cash amount to trade", field="notional")
+        else:
+            fields["qty"] = parse_number(self.qty.value, "qty") or Decimal(0)
         if kind.needs_limit_price:
-            fields["limit_price"] = _decimal(self.limit_price.value, "limit_price")
+            fields["limit_price"] = parse_number(self.limit_price.value, "limit_price")
         if kind.needs_stop_price:
-            fields["stop_price"] = _decimal(self.stop_price.value, "stop_price")
+            fields["stop_price"] = parse_number(self.stop_price.value, "stop_price")
         if kind.needs_trail:
-            fields["trail_percent"] = _decimal(self.trail_percent.value, "trail_percent")
+            fields["trail_percent"] = parse_number(self.trail_percent.value, "trail_percent")
         order = NeutralOrder(**fields)
         self.session.capabilities.check(order, self.session.name)
         return order
 
-    def _reference_price(self, order: NeutralOrder) -> Decimal | None:
+    def _last(self) -> Decimal | None:
         quote = self._quote
-        return order.limit_price or order.stop_price or (quote.last if quote is not None else None)
-
-    def _guard(self, order: NeutralOrder) -> str | None:
-        """Why this order needs an explicit confirm (the fat-finger guard), or None."""
-        quote, cfg = self._quote, self.config
-        price = self._reference_price(order)
-        if price is not None and order.qty is not None and order.qty * price > cfg.confirm_notional:
-            return (f"notional {display.fmt_num(order.qty * price)} is above widgets.confirm_notional "
-                    f"{display.fmt_num(cfg.confirm_notional)}")
-        if quote is not None and quote.last:
-            for name in ("limit_price", "stop_price"):
-                value = getattr(order, name)
-                if value is None:
-                    continue
-                away = abs(value - quote.last) / quote.last * 100
-                if away > cfg.confirm_away_pct:
-                    return (f"{name} {display.fmt_price(value)} is {away:.1f}% away from the last price "
-                            f"{display.fmt_price(quote.last)} (widgets.confirm_away_pct {cfg.confirm_away_pct}%)")
-        return None
+        return quote.last if quote is not None else None
 
     def _commission_estimate(self, qty: Decimal) -> Decimal | None:
         if self.session.name != "paper":
@@ -359,83 +368,118 @@ class OrderTicket(Component):
         return self.session.settings.section_model("paper", PaperConfig).commission.for_fill(qty)
 
     def _update_preview(self) -> None:
+        with self._lock:  # quotes (loop thread) and edits (kernel) both redraw it: the last one drawn wins
+            self._draw_preview()
+
+    def _draw_preview(self) -> None:
         try:
             order = self.build_order()
         except WorkbenchError:
             self.preview.value = ""
             return
-        price = self._reference_price(order)
-        if price is None or order.qty is None:
-            self.preview.value = ""
+        last = self._last()
+        notional = order_notional(order, last)
+        price = order.limit_price or order.stop_price or last
+        if notional is None or not price:
+            self.preview.value = "<span class='wb-muted'>waiting for a price…</span>"
             return
-        notional = order.qty * price
+        qty = order.qty if order.qty is not None else notional / price
         parts = [f"notional ≈ {display.fmt_num(notional)}"]
-        commission = self._commission_estimate(order.qty)
+        if order.qty is None:
+            parts.append(f"≈ {display.fmt_qty(qty.quantize(Decimal('0.0001')))} shares")
+        commission = self._commission_estimate(qty)
         parts.append(f"est. commission {display.fmt_num(commission)}" if commission is not None
                      else "commission: no estimate from this broker")
         account = self._account
         if account is not None:
-            after = account.buying_power - notional - (commission or 0) if order.side is Side.BUY \
-                else account.buying_power
-            parts.append(f"buying power after {display.fmt_num(after)}")
+            cash_account = self.session.name == "paper"  # the paper ledger books every trade in cash
+            after = buying_power_after(account.buying_power, order.side, qty, price, commission or Decimal(0),
+                                       self._held, cash_account)
+            parts.append(f"buying power after {'' if cash_account else '≈ '}{display.fmt_num(after)}")
         self.preview.value = "<span class='wb-muted'>" + " · ".join(parts) + "</span>"
 
     async def _refresh_account(self) -> None:
+        symbol = self.symbol.value
         try:
             account = await self.session.get_account_async()
         except WorkbenchError as exc:
             log.warning("ticket: account refresh failed: %s", exc)
             return
+        held = Decimal(0)
+        if symbol:
+            try:
+                position = await self.session.get_position_async(symbol)
+                held = position.qty if position is not None else Decimal(0)
+            except WorkbenchError as exc:  # e.g. an unknown symbol: the price line says so already
+                log.info("ticket: no position for %s: %s", symbol, exc)
         with self._lock:
             self._account = account
+            if symbol == self.symbol.value:
+                self._held = held
         self._update_preview()
 
     # -- submit -----------------------------------------------------------------------------
 
-    def _reset_confirm(self) -> None:
+    def _withdraw(self) -> None:
+        """The form changed: a pending Confirm or resend no longer describes what is on screen."""
         with self._lock:
             self._awaiting = None
-        if self.confirm.layout.display != "none":
+            self._retry = None
             _show(self.confirm, False)
             self.warning.value = ""
+
+    def _note(self, text: str) -> None:
+        self.warning.value = f"<span class='wb-muted'>{display._e(text)}</span>"
 
     def _on_submit(self, _button: Any = None) -> None:
         with self._lock:
             if self._inflight is not None:
                 log.info("ticket: Submit ignored, order %s is still being sent", self._inflight.client_order_id)
+                self._note(f"Submit ignored: order {self._inflight.client_order_id} is still being sent")
                 return
             form, now = self._form(), time.monotonic()
             if self._last_send is not None and self._last_send[1] == form \
                     and now - self._last_send[0] < DOUBLE_CLICK_SECONDS:
-                log.info("ticket: Submit ignored (double click within %.1f s)", DOUBLE_CLICK_SECONDS)
+                ago = now - self._last_send[0]
+                log.info("ticket: Submit ignored (double click: the same order was sent %.2f s ago)", ago)
+                self._note(f"Submit ignored: this same order was sent {ago:.1f} s ago (double-click guard). "
+                           f"To send it again, click once more after {DOUBLE_CLICK_SECONDS:g} s.")
                 return
-            try:
-                order = self.build_order()
-            except WorkbenchError as exc:
-                log.warning("ticket: order refused before sending: %s", exc)
-                self._show_error(exc)
-                return
-            reason = self._guard(order)
+            if self._retry is not None and self._retry[0] == form:
+                order = self._retry[1]  # the same submission again: the same client order id
+            else:
+                try:
+                    order = self.build_order()
+                except WorkbenchError as exc:
+                    log.warning("ticket: order refused before sending: %s", exc)
+                    self._show_error(exc)
+                    return
+            reason = guard_reason(order, self._last(), self.config)
             if reason is not None:
-                self._awaiting = order
+                self._awaiting = (form, order)
                 self.warning.value = f"<span class='wb-error'>⚠ {display._e(reason)}: click Confirm to send</span>"
                 _show(self.confirm, True)
                 return
             self._begin(order, form, now)
-        self.spawn(self._send(order), "submit")
+        self.spawn(self._send(order, form), "submit")
 
     def _on_confirm(self, _button: Any = None) -> None:
         with self._lock:
-            order = self._awaiting
-            if order is None or self._inflight is not None:
+            awaiting = self._awaiting
+            if awaiting is None or self._inflight is not None:
                 return
-            self._begin(order, self._form(), time.monotonic())
-        _show(self.confirm, False)
-        self.warning.value = ""
-        self.spawn(self._send(order), "submit (confirmed)")
+            form, order = awaiting
+            if self._form() != form:  # whatever changed, the warning was about another order
+                log.info("ticket: Confirm ignored, the form changed after the warning")
+                self._withdraw()
+                return
+            self._begin(order, form, time.monotonic())
+        self.spawn(self._send(order, form), "submit (confirmed)")
 
     def _begin(self, order: NeutralOrder, form: tuple[Any, ...], now: float) -> None:
         self._awaiting = None
+        _show(self.confirm, False)
+        self.warning.value = ""
         self._inflight = order
         self._tracked = order.client_order_id
         self._last_send = (now, form)
@@ -444,10 +488,16 @@ class OrderTicket(Component):
         self.submit.disabled = True
         self.status.value = self._status_html(OrderStatus.PENDING_NEW, display._order_summary(order), "sending…")
 
-    async def _send(self, order: NeutralOrder) -> None:
+    async def _send(self, order: NeutralOrder, form: tuple[Any, ...]) -> None:
+        session = self.session
         try:
-            placed = await self.session.place_order_async(order)
+            placed = await asyncio.wait_for(session.place_order_async(order), session.timeout)
         except Exception as exc:  # typed errors in plain words; anything else says so, and both are logged
+            if isinstance(exc, TimeoutError):
+                exc = RequestTimeout(f"{session.name} did not answer within {session.timeout:g} s",
+                                     broker=session.name, code="timeout")
+            # no clear answer: the order may have reached the broker, so a resend must reuse its id
+            unclear = not isinstance(exc, WorkbenchError) or exc.retryable
             if isinstance(exc, WorkbenchError):
                 log.warning("ticket: order %s refused: %s", order.client_order_id, exc)
             else:
@@ -455,13 +505,17 @@ class OrderTicket(Component):
             with self._lock:
                 self._inflight = None
                 self._finished = True
+                self._retry = (form, order) if unclear else None
                 self._changed.notify_all()
-            self.submit.disabled = False
-            self._show_error(exc)
+                self.submit.disabled = False
+                note = (f" · order {order.client_order_id} may have reached {session.name}: Submit again (form "
+                        "unchanged) resends the same client order id, which never fills twice") if unclear else ""
+                self._show_error(exc, note=note)
             return
         with self._lock:
             self._inflight = None
-        self.submit.disabled = False
+            self._retry = None
+            self.submit.disabled = False
         self._apply(placed)
 
     # -- order events -----------------------------------------------------------------------
@@ -480,8 +534,10 @@ class OrderTicket(Component):
         self._apply(await self.session.get_order_async(client_order_id))
 
     def _apply(self, order: Order) -> None:
-        """Show ``order`` unless it is older than what the ticket already shows (late events)."""
+        """Show ``order`` if it is the submission on screen and not older than what is shown (late events)."""
         with self._lock:
+            if order.client_order_id != self._tracked:
+                return  # a previous submission's snapshot, arriving late
             last = self.last_order
             if last is not None and last.order_id == order.order_id:
                 if last.status.advance(order.status) is not order.status or order.filled_qty < last.filled_qty:
@@ -489,21 +545,25 @@ class OrderTicket(Component):
             self.last_order = order
             self._finished = order.status.is_terminal
             self._changed.notify_all()
-        detail = f"{order.order_id}"
-        if order.filled_qty:
-            detail = f"filled {display.fmt_qty(order.filled_qty)} @ {display.fmt_price(order.avg_fill_price)} · " \
-                     + detail
-        self.status.value = self._status_html(order.status, display._order_summary(order), detail)
+            detail = f"{order.order_id}"
+            if order.filled_qty:
+                detail = f"filled {display.fmt_qty(order.filled_qty)} @ {display.fmt_price(order.avg_fill_price)} · " \
+                         + detail
+            self.status.value = self._status_html(order.status, display._order_summary(order), detail)
 
     @staticmethod
     def _status_html(status: OrderStatus, summary: str, detail: str) -> str:
         return (f"<span class='wb-state' data-status='{status.value}'>{display.status_badge(status)}</span> "
                 f"{display._e(summary)} <span class='wb-muted'>· {display._e(detail)}</span>")
 
-    def _show_error(self, exc: BaseException, prefix: str = "") -> None:
-        text = error_text(exc)
-        self.status.value = (f"<span class='wb-state wb-error' data-status='ERROR'>"
-                             f"{display._e(prefix + ': ' if prefix else '')}{display._e(text)}</span>")
+    def _show_error(self, exc: BaseException, prefix: str = "", note: str = "") -> None:
+        """A refusal on the status line: REJECTED (with its badge) when the broker refused the order."""
+        text = (prefix + ": " if prefix else "") + error_text(exc) + note
+        if isinstance(exc, OrderRejected):
+            self.status.value = (f"<span class='wb-state wb-error' data-status='REJECTED'>"
+                                 f"{display.status_badge(OrderStatus.REJECTED)} {display._e(text)}</span>")
+        else:
+            self.status.value = f"<span class='wb-state wb-error' data-status='ERROR'>{display._e(text)}</span>"
 
     def wait(self, status: str | OrderStatus | None = None, timeout: float = 10.0) -> Order | None:
         """Block until the last submitted order is final (or reaches ``status``); return it.
@@ -530,8 +590,8 @@ class OrderTicket(Component):
         """Unsubscribe market data and events; close the broker if the ticket connected it."""
         if self.closed:
             return
+        super().close()  # closed first: an event arriving meanwhile starts nothing new
         self._unbind()
-        super().close()
         if self._owns_session:
             self.session.close()
 

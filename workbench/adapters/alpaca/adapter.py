@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -46,6 +46,9 @@ from workbench.marketdata.base import resolve_range
 from . import parse as p
 from .config import AlpacaConfig, credentials
 
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
 __all__ = ["AlpacaAdapter"]
 
 log = get_logger(__name__)
@@ -53,6 +56,10 @@ T = TypeVar("T")
 
 #: How far back a reconciliation looks before the last event it saw (clock skew, same-millisecond fills).
 RECONCILE_MARGIN = timedelta(minutes=2)
+#: How long before its first fill an order may have been submitted and still be found in one listing.
+ORDER_LOOKBACK = timedelta(days=30)
+#: The finest step of Alpaca's timestamps as Python keeps them: turns an exclusive bound into an inclusive one.
+_TICK = timedelta(microseconds=1)
 _SAME_FIELDS = ("symbol", "side", "qty", "order_type", "tif", "limit_price", "stop_price", "trail_price",
                 "trail_percent", "notional")
 
@@ -111,6 +118,7 @@ class AlpacaAdapter(AdapterBase):
         self.data: Any = None
         self._sdk: Any = None
         self._stream: Any = None
+        self._quote_feed: Any = None  # QuoteFeed, from the first streamed subscription
         self._stream_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._fills = EventFanout()
@@ -120,7 +128,10 @@ class AlpacaAdapter(AdapterBase):
         self._open_ids: set[str] = set()  # orders last seen working (reconciled after a reconnect)
         self._coids: dict[str, str] = {}  # order id -> client order id (FILL activities lack it)
         self._horizon: datetime | None = None  # the latest broker time seen in an event
+        self._backlog: list[dict[str, Any]] | None = None  # stream messages held while reconciling
+        self._reconcile_again = False
         self._open = False
+        self.orders_page = 500  # orders per GET /v2/orders request: Alpaca's maximum
 
     # -- connection -------------------------------------------------------------------------
 
@@ -128,11 +139,12 @@ class AlpacaAdapter(AdapterBase):
         if self._open:
             return
         self.config.check_endpoint()
-        key, secret = credentials(self.settings)  # before anything is sent
+        key, secret = credentials(self.settings)  # before anything is sent; SecretStr, masked in any traceback
         sdk = self._sdk = self._sdk or _sdk()
-        k, s = key.get_secret_value(), secret.get_secret_value()
-        self.trading = sdk.trading.TradingClient(k, s, paper=True, raw_data=True, url_override=self.config.base)
-        self.data = sdk.data.StockHistoricalDataClient(k, s, raw_data=True, url_override=self.config.data)
+        self.trading = sdk.trading.TradingClient(key.get_secret_value(), secret.get_secret_value(), paper=True,
+                                                 raw_data=True, url_override=self.config.base)
+        self.data = sdk.data.StockHistoricalDataClient(key.get_secret_value(), secret.get_secret_value(),
+                                                       raw_data=True, url_override=self.config.data)
         for client in (self.trading, self.data):
             client._retry, client._retry_wait = self.config.retries, self.config.retry_wait
             transport = _timeout_adapter(self.config.timeout)
@@ -141,16 +153,22 @@ class AlpacaAdapter(AdapterBase):
         try:
             clock = await self._rest(self.trading.get_clock)  # checks the keys and the endpoint
             self._horizon = p.parse_clock(clock).ts
+            working = self._sdk.requests.GetOrdersRequest(status="open", limit=500)
+            for order in map(p.parse_order, await self._rest(self.trading.get_orders, working)):
+                self._coids[order.order_id] = order.client_order_id  # known, not news: a reconnect reports
+                self._open_ids.add(order.order_id)                   # only what changes about them
+                self._last_order[order.order_id] = order
             self._open = True
-            await self._start_stream(k, s)
+            await self._start_stream(key, secret)
         except BaseException:
             await self._shutdown()
             raise
 
-    async def _start_stream(self, key: str, secret: str) -> None:
+    async def _start_stream(self, key: SecretStr, secret: SecretStr) -> None:
         from .stream import TradeUpdatesStream
 
-        stream = self._stream = TradeUpdatesStream(key, secret, self.config.stream_url, self._on_message,
+        stream = self._stream = TradeUpdatesStream(key.get_secret_value(), secret.get_secret_value(),
+                                                   self.config.stream_url, self._on_message,
                                                    self._on_stream_connected, self.config.reconnect_min,
                                                    self.config.reconnect_max)
         self._stream_task = asyncio.get_running_loop().create_task(stream._run_forever(), name="workbench-alpaca-stream")
@@ -174,18 +192,16 @@ class AlpacaAdapter(AdapterBase):
 
     async def _shutdown(self) -> None:
         self._open = False
+        if self._quote_feed is not None:
+            feed, self._quote_feed = self._quote_feed, None
+            await feed.close()
         if self._stream is not None:
             await self._stream.stop_ws()  # its loop ends at the next turn even if a cancel is swallowed
         tasks = [t for t in (self._stream_task, *self._tasks) if t is not None]
-        for _ in range(20):  # asyncio.wait_for (3.11) can swallow a cancel that races a completion: repeat it
-            pending = [t for t in tasks if not t.done()]
-            if not pending:
-                break
-            for task in pending:
-                task.cancel()
-            await asyncio.wait(pending, timeout=0.25)
-        else:
-            log.warning("Alpaca adapter tasks still running after close: %s", [t for t in tasks if not t.done()])
+        if tasks:  # then alpaca-py is there (a connect that failed for want of it started nothing)
+            from .stream import stop_tasks
+
+            await stop_tasks(tasks, "Alpaca adapter")
         self._tasks.clear()
         self._stream_task = None
         if self._stream is not None:
@@ -205,7 +221,7 @@ class AlpacaAdapter(AdapterBase):
     @property
     def state(self) -> str:
         if not self._open:
-            return "disconnected"
+            return "closed" if self.closed else "disconnected"
         return "connected" if self._stream is not None and self._stream.connected else "reconnecting"
 
     def _spawn(self, coro: Any) -> None:
@@ -217,25 +233,33 @@ class AlpacaAdapter(AdapterBase):
 
     async def _rest(self, fn: Callable[..., T], *args: Any, about: str = "") -> T:
         """Run one alpaca-py call in a worker thread; every failure becomes a typed error (raise ... from)."""
-        import requests
-
         try:
             return await asyncio.to_thread(functools.partial(fn, *args))
-        except self._sdk.APIError as exc:
-            response = getattr(exc, "response", None)
-            retry_after = _retry_after(response)
-            raise p.error_from_response(exc.status_code, str(exc), about, retry_after) from exc
-        except requests.exceptions.Timeout as exc:
-            raise RequestTimeout(f"Alpaca did not answer within {self.config.timeout} s", broker=self.name,
-                                 code="timeout", raw=type(exc).__name__) from exc
-        except requests.exceptions.RequestException as exc:
-            raise BrokerUnavailable(f"cannot reach Alpaca at {self.config.base_url}: {type(exc).__name__}",
-                                    broker=self.name, code="connection", raw=str(exc)) from exc
         except WorkbenchError:
             raise
-        except ValueError as exc:  # the SDK refused an argument client-side, or the body was not JSON
-            raise BrokerError(f"alpaca-py refused the call: {exc}", broker=self.name, code="client",
-                              raw=str(exc)) from exc
+        except Exception as exc:
+            _drop_frames(exc)  # alpaca-py's and requests' frames hold the request headers, key pair included
+            raise self._typed(exc, about) from exc
+
+    def _typed(self, exc: Exception, about: str) -> WorkbenchError:
+        """The typed error for a failed alpaca-py call (library exceptions never reach the user raw)."""
+        import requests
+
+        if isinstance(exc, self._sdk.APIError):
+            return p.error_from_response(exc.status_code, str(exc), about, _retry_after(exc.response))
+        if isinstance(exc, requests.exceptions.Timeout):
+            return RequestTimeout(f"Alpaca did not answer within {self.config.timeout} s", broker=self.name,
+                                  code="timeout", raw=type(exc).__name__)
+        if isinstance(exc, requests.exceptions.InvalidJSONError):
+            return BrokerError(f"Alpaca answered with a body that is not JSON: {exc}", broker=self.name,
+                               code="parse", raw=str(exc))
+        if isinstance(exc, requests.exceptions.RequestException):
+            return BrokerUnavailable(f"cannot reach Alpaca at {self.config.base_url}: {type(exc).__name__}",
+                                     broker=self.name, code="connection", raw=str(exc))
+        if isinstance(exc, ValueError):  # the SDK refused an argument client-side, or a body had the wrong shape
+            return BrokerError(f"alpaca-py refused the call: {exc}", broker=self.name, code="client", raw=str(exc))
+        return BrokerError(f"alpaca-py failed: {type(exc).__name__}: {exc}", broker=self.name, code="client",
+                           raw=str(exc))
 
     def _known(self, data: dict[str, Any]) -> Order:
         order = p.parse_order(data)
@@ -335,48 +359,74 @@ class AlpacaAdapter(AdapterBase):
         return await self._lookup(order_id)
 
     async def get_orders_history(self, limit: int | None = 100, since: datetime | None = None) -> list[Order]:
+        """Newest first; ``since`` is inclusive (Alpaca's ``after`` is not)."""
         self._require_connected()
+        listed = await self._list_orders(since - _TICK if since is not None else None, limit)
+        orders = sorted((o for o in listed.values() if since is None or _submitted(o) >= since),
+                        key=lambda o: (o.created_at, o.order_id), reverse=True)
+        return orders[:limit] if limit is not None else orders
+
+    async def _list_orders(self, after: datetime | None, limit: int | None,
+                           enough: Callable[[dict[str, Order]], bool] = lambda listed: False) -> dict[str, Order]:
+        """Orders submitted after ``after`` (exclusive), newest first, until ``limit`` or ``enough``.
+
+        Alpaca pages only by submission time (``until``, exclusive): each next page asks ``until`` one
+        microsecond after the oldest order seen, so orders sharing that timestamp come again and are
+        deduplicated instead of skipped.
+        """
         out: dict[str, Order] = {}
         until: datetime | None = None
-        while limit is None or len(out) < limit:
-            page = 500 if limit is None else min(500, limit - len(out))
-            request = self._sdk.requests.GetOrdersRequest(status="all", limit=page, after=since, until=until,
+        while (limit is None or len(out) < limit) and not enough(out):
+            page = self.orders_page if limit is None else min(self.orders_page, limit - len(out))
+            request = self._sdk.requests.GetOrdersRequest(status="all", limit=page, after=after, until=until,
                                                           direction="desc", nested=False)
-            rows = await self._rest(self.trading.get_orders, request)
-            fresh = [o for o in map(self._known, rows) if o.order_id not in out]
+            rows = [self._known(r) for r in await self._rest(self.trading.get_orders, request)]
+            fresh = [o for o in rows if o.order_id not in out]
             out.update((o.order_id, o) for o in fresh)
-            if len(rows) < page or not fresh:
+            if len(rows) < page:
                 break
-            until = min(o.created_at for o in fresh)  # the next (older) page
-        orders = sorted(out.values(), key=lambda o: o.created_at, reverse=True)
-        return orders[:limit] if limit else orders
+            if not fresh:  # a whole page at one timestamp: Alpaca offers no finer cursor
+                log.warning("more than %d orders submitted at %s: the order list may miss some", page,
+                            _submitted(rows[-1]))
+                break
+            until = min(_submitted(o) for o in rows) + _TICK
+        return out
 
     async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
         self._require_connected()
         return sorted(await self._fill_activities(since), key=lambda f: (f.ts, f.exec_id))
 
     async def _fill_activities(self, after: datetime | None) -> list[FillEvent]:
-        """Every FILL activity after ``after`` (paginated), with client order ids filled in."""
-        rows: list[dict[str, Any]] = []
-        token: str | None = None
+        """Every FILL activity after ``after`` (inclusive; paginated), with client order ids filled in."""
+        fills: list[FillEvent] = []  # activities carry no client order id: filled in below
+        params: dict[str, Any] = {"direction": "asc", "page_size": 100}
+        if after is not None:  # Alpaca's ``after`` is exclusive, ours inclusive
+            params["after"] = (after - _TICK).astimezone(UTC).isoformat()
         while True:
-            params: dict[str, Any] = {"direction": "asc", "page_size": 100}
-            if after is not None:
-                params["after"] = after.astimezone(UTC).isoformat()
-            if token:
-                params["page_token"] = token
-            page = await self._rest(self.trading.get, "/account/activities/FILL", params)
-            rows += page or []
-            if not page or len(page) < 100:
+            page = await self._rest(self.trading.get, "/account/activities/FILL", params) or []
+            fills += [p.parse_fill_activity(r, "") for r in page]
+            if len(page) < 100:
                 break
-            token = page[-1]["id"]
-        for order_id in {str(r["order_id"]) for r in rows} - set(self._coids):
+            params["page_token"] = fills[-1].raw.get("id")  # the next page starts after this activity
+            if not params["page_token"]:
+                raise BrokerError("Alpaca sent a FILL activity without an id", broker=self.name, code="parse",
+                                  raw=fills[-1].raw)
+        await self._learn_client_ids({f.broker_id for f in fills} - set(self._coids),
+                                     min((f.ts for f in fills), default=None))
+        return [_with_client_id(f, self._coids.get(f.broker_id, f.broker_id)) for f in fills
+                if after is None or f.ts >= after]
+
+    async def _learn_client_ids(self, order_ids: set[str], first_fill: datetime | None) -> None:
+        """Client order ids of orders this session has not seen: from the order list (a request per 500
+        orders, back to a while before the first fill), then one by one for any older order."""
+        if not order_ids or first_fill is None:
+            return
+        await self._list_orders(first_fill - ORDER_LOOKBACK, None, enough=lambda listed: order_ids <= set(listed))
+        for order_id in order_ids - set(self._coids):
             try:
                 await self._lookup(order_id)
             except OrderNotFound:
                 self._coids[order_id] = order_id
-        fills = [p.parse_fill_activity(r, self._coids[str(r["order_id"])]) for r in rows]
-        return [f for f in fills if after is None or f.ts >= after]
 
     def stream_fills(self) -> AsyncIterator[FillEvent]:
         return self._fills.stream()
@@ -387,14 +437,19 @@ class AlpacaAdapter(AdapterBase):
     # -- the trade_updates stream -----------------------------------------------------------
 
     async def _on_message(self, message: dict[str, Any]) -> None:
+        if self._backlog is not None:  # a reconciliation is running: the older state it brings goes first
+            self._backlog.append(message)
+        else:
+            self._handle(message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
         try:
             order, fill = p.parse_trade_update(message["data"])
         except (WorkbenchError, KeyError, TypeError) as exc:
             log.warning("unreadable trade update ignored: %s", exc)
             return
         self._coids[order.order_id] = order.client_order_id
-        if fill is not None:
-            self._horizon = max(self._horizon or fill.ts, fill.ts)
+        self._horizon = max(self._horizon or order.updated_at, fill.ts if fill is not None else order.updated_at)
         self._deliver(order, [fill] if fill is not None else [])
 
     def _deliver(self, order: Order, fills: list[FillEvent]) -> None:
@@ -419,37 +474,61 @@ class AlpacaAdapter(AdapterBase):
             self._orders.publish(order)
 
     def _on_stream_connected(self, n: int) -> None:
-        if n > 1:
-            log.info("Alpaca trade stream reconnected (%d); reconciling orders and fills through REST", n - 1)
+        if n == 1:
+            return
+        log.info("Alpaca trade stream reconnected (%d); reconciling orders and fills through REST", n - 1)
+        if self._backlog is None:
+            self._backlog = []
             self._spawn(self._reconcile())
+        else:  # reconnected again while reconciling: one more pass once this one ends
+            self._reconcile_again = True
 
     async def _reconcile(self) -> None:
-        """After a reconnect: orders that changed and fills that happened while the stream was down."""
+        """After a reconnect: what changed while the stream was down, then the events it sent meanwhile."""
         try:
-            after = (self._horizon or datetime.now(UTC)) - RECONCILE_MARGIN
-            fills = await self._fill_activities(after)
-            request = self._sdk.requests.GetOrdersRequest(status="all", limit=500, after=after, direction="asc")
-            orders = {o.order_id: o for o in map(p.parse_order, await self._rest(self.trading.get_orders, request))}
-            for order_id in (self._open_ids | {f.broker_id for f in fills}) - set(orders):
+            self._reconcile_again = True
+            while self._reconcile_again:
+                self._reconcile_again = False
                 try:
-                    orders[order_id] = p.parse_order(await self._rest(self.trading.get_order_by_id, order_id))
-                except OrderNotFound:
-                    self._open_ids.discard(order_id)
-            by_order: dict[str, list[FillEvent]] = {}
-            for fill in sorted(fills, key=lambda f: (f.ts, f.exec_id)):
-                by_order.setdefault(fill.broker_id, []).append(fill)
-                self._horizon = max(self._horizon or fill.ts, fill.ts)
-            for order in sorted(orders.values(), key=lambda o: o.updated_at):
-                self._coids[order.order_id] = order.client_order_id
-                self._deliver(order, by_order.pop(order.order_id, []))
-            for order_fills in by_order.values():  # fills of orders the list did not return
-                seen = self._seen_fills.setdefault(order_fills[0].broker_id, set())
-                for fill in order_fills:
-                    if fill.exec_id not in seen:
-                        seen.add(fill.exec_id)
-                        self._fills.publish(fill)
-        except WorkbenchError as exc:  # the next reconnect tries again
-            log.warning("Alpaca reconciliation after a reconnect failed: %s", exc)
+                    await self._catch_up()
+                except WorkbenchError as exc:  # the next reconnect tries again
+                    log.warning("Alpaca reconciliation after a reconnect failed: %s", exc)
+        finally:
+            backlog, self._backlog = self._backlog or [], None
+            for message in backlog:  # deduplicated against what REST already delivered
+                self._handle(message)
+
+    async def _catch_up(self) -> None:
+        """Fills and orders that changed since shortly before the last event seen, oldest first.
+
+        Alpaca filters orders by submission time only, so an older order that finished meanwhile is found
+        as one no longer in the open list (and fetched by id), or through its fills.
+        """
+        after = (self._horizon or datetime.now(UTC)) - RECONCILE_MARGIN
+        fills = await self._fill_activities(after)
+        recent = self._sdk.requests.GetOrdersRequest(status="all", limit=500, after=after, direction="asc")
+        working = self._sdk.requests.GetOrdersRequest(status="open", limit=500)
+        rows = [*await self._rest(self.trading.get_orders, recent),
+                *await self._rest(self.trading.get_orders, working)]
+        orders = {o.order_id: o for o in map(p.parse_order, rows)}
+        for order_id in (self._open_ids | {f.broker_id for f in fills}) - set(orders):
+            try:
+                orders[order_id] = p.parse_order(await self._rest(self.trading.get_order_by_id, order_id))
+            except OrderNotFound:
+                self._open_ids.discard(order_id)
+        by_order: dict[str, list[FillEvent]] = {}
+        for fill in sorted(fills, key=lambda f: (f.ts, f.exec_id)):
+            by_order.setdefault(fill.broker_id, []).append(fill)
+            self._horizon = max(self._horizon or fill.ts, fill.ts)
+        for order in sorted(orders.values(), key=lambda o: o.updated_at):
+            self._coids[order.order_id] = order.client_order_id
+            self._deliver(order, by_order.pop(order.order_id, []))
+        for order_fills in by_order.values():  # fills of orders the lists did not return
+            seen = self._seen_fills.setdefault(order_fills[0].broker_id, set())
+            for fill in order_fills:
+                if fill.exec_id not in seen:
+                    seen.add(fill.exec_id)
+                    self._fills.publish(fill)
 
     # -- market data ------------------------------------------------------------------------
 
@@ -507,9 +586,17 @@ class AlpacaAdapter(AdapterBase):
         return frame[(frame.index >= t0) & (frame.index < t1)]
 
     async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
+        """The snapshot first, then every change: streamed (``alpaca.quotes: stream``) or polled."""
         self._require_connected()
         wanted = [s.strip().upper() for s in ([symbols] if isinstance(symbols, str) else symbols)]
         first = await self._quotes(wanted)  # unknown symbols fail now, not in the background
+        if self.config.quotes == "stream":
+            if self._quote_feed is None:
+                from .quotes import QuoteFeed
+
+                key, secret = credentials(self.settings)
+                self._quote_feed = QuoteFeed(self.config, key, secret)
+            return await self._quote_feed.subscribe(wanted, callback, first)
         loop = asyncio.get_running_loop()
         task = loop.create_task(self._poll_quotes(wanted, callback, first))
         self._tasks.add(task)
@@ -542,6 +629,29 @@ class AlpacaAdapter(AdapterBase):
 def _duplicate(exc: WorkbenchError) -> bool:
     """Alpaca's answer to a reused client_order_id (422; its code 40010001 is shared with other refusals)."""
     return "client_order_id must be unique" in exc.message.lower()
+
+
+def _with_client_id(fill: FillEvent, client_order_id: str) -> FillEvent:
+    return fill.model_copy(update={"local_id": client_order_id})
+
+
+def _submitted(order: Order) -> datetime:
+    """When Alpaca says the order was submitted: what ``after`` / ``until`` / ``direction`` go by."""
+    return p.parse_time(order.raw.get("submitted_at")) or order.created_at
+
+
+def _drop_frames(exc: BaseException) -> None:
+    """Clear the tracebacks of ``exc`` and the exceptions chained to it (their frames' locals hold the
+    request headers); the exceptions themselves stay, as the typed error's cause."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        todo += [current.__cause__, current.__context__]
 
 
 def _retry_after(response: Any) -> float | None:

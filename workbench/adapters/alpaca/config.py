@@ -28,6 +28,7 @@ PAPER_STREAM_URL = "wss://paper-api.alpaca.markets/stream"
 LIVE_BASE_URL = "https://api.alpaca.markets"
 LIVE_STREAM_URL = "wss://api.alpaca.markets/stream"
 DATA_URL = "https://data.alpaca.markets"
+DATA_STREAM_URL = "wss://stream.data.alpaca.markets"
 KEY_ENV, SECRET_ENV = "ALPACA_API_KEY", "ALPACA_SECRET_KEY"
 
 
@@ -39,8 +40,10 @@ class AlpacaConfig(BaseModel):
       have; ``all``: split- and dividend-adjusted).
     - ``timeout`` is the HTTP timeout per request; ``retries`` / ``retry_wait`` bound alpaca-py's own retry
       loop on 429 and 504 (its default sleeps 3 s up to 3 times).
-    - ``reconnect_min`` / ``reconnect_max``: the trade-stream reconnect backoff (with jitter), seconds.
-    - ``quote_poll_interval``: how often ``subscribe_market_data`` polls the latest quotes.
+    - ``reconnect_min`` / ``reconnect_max``: the streams' reconnect backoff (with jitter), seconds.
+    - ``quotes``: how ``subscribe_market_data`` gets prices: ``stream`` (Alpaca's market-data websocket at
+      ``data_stream_url`` + ``/v2/<feed>``: trades and quotes as they happen) or ``poll`` (the latest
+      snapshot every ``quote_poll_interval`` seconds; for accounts whose one data connection is taken).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -48,6 +51,7 @@ class AlpacaConfig(BaseModel):
     base_url: str = PAPER_BASE_URL
     data_url: str = DATA_URL
     stream_url: str = PAPER_STREAM_URL
+    data_stream_url: str = DATA_STREAM_URL
     allow_live: bool = False
     feed: Literal["iex", "sip", "otc", "delayed_sip"] = "iex"
     adjustment: Literal["raw", "split", "dividend", "all"] = "all"
@@ -56,6 +60,7 @@ class AlpacaConfig(BaseModel):
     retry_wait: float = Field(default=1.0, ge=0, le=30)
     reconnect_min: float = Field(default=0.5, gt=0, le=60)
     reconnect_max: float = Field(default=30.0, gt=0, le=600)
+    quotes: Literal["stream", "poll"] = "stream"
     quote_poll_interval: float = Field(default=1.0, gt=0, le=3600)
 
     @model_validator(mode="before")
@@ -72,10 +77,10 @@ class AlpacaConfig(BaseModel):
 
     @model_validator(mode="after")
     def _urls(self) -> AlpacaConfig:
-        for name in ("base_url", "data_url", "stream_url"):
+        for name in ("base_url", "data_url", "stream_url", "data_stream_url"):
             url = getattr(self, name)
             parts = urlsplit(url)
-            wanted = ("ws", "wss") if name == "stream_url" else ("http", "https")
+            wanted = ("ws", "wss") if name.endswith("stream_url") else ("http", "https")
             if parts.scheme not in wanted or not parts.hostname:
                 raise ValueError(f"{name} must be an {'/'.join(wanted)} URL, got {url!r}")
         if self.reconnect_max < self.reconnect_min:
@@ -90,6 +95,11 @@ class AlpacaConfig(BaseModel):
     @property
     def data(self) -> str:
         return self.data_url.rstrip("/")
+
+    @property
+    def data_stream(self) -> str:
+        """The market-data websocket of ``feed``, e.g. ``wss://stream.data.alpaca.markets/v2/iex``."""
+        return f"{self.data_stream_url.rstrip('/')}/v2/{self.feed}"
 
     @property
     def is_paper_endpoint(self) -> bool:

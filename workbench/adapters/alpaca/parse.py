@@ -7,14 +7,17 @@ functions turn it into neutral models. Alpaca sends money and quantities as stri
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce, status_from_fills
 from workbench.core.errors import (
@@ -35,12 +38,13 @@ from workbench.core.errors import (
 )
 from workbench.core.frames import empty_history, history_frame
 from workbench.core.intervals import Interval
-from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position
+from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
 
 __all__ = [
     "BROKER", "STATUS_MAP", "order_status", "ORDER_TYPES", "TIFS", "order_request", "check_order",
     "error_from_response", "parse_order", "parse_position", "parse_account", "parse_clock", "parse_trade_update",
-    "parse_fill_activity", "fill_key", "timeframe", "bars_frame", "to_decimal", "parse_time",
+    "parse_fill_activity", "fill_key", "timeframe", "bars_frame", "to_decimal", "parse_time", "stream_trade",
+    "stream_quote",
 ]
 
 BROKER = "alpaca"
@@ -206,6 +210,38 @@ def _body(body: str) -> tuple[int | None, str]:
 
 # -- parsers -----------------------------------------------------------------------------------
 
+F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
+_SIDES = {"buy": Side.BUY, "sell": Side.SELL}
+_ZERO = Decimal(0)
+
+
+def _construct(cls: type[M], values: dict[str, Any]) -> M:
+    """``cls.model_construct(**values)`` for values that name every field, already of the right types, at a
+    fraction of its cost (trade updates are the hot path): no defaults to fill, extras or private state."""
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
+
+
+def _parser(fn: F) -> F:
+    """An answer of the wrong shape (a missing key, a list for an object...) becomes one typed error."""
+
+    @functools.wraps(fn)
+    def parse(data: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(data, *args, **kwargs)
+        except WorkbenchError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            raise BrokerError(f"Alpaca sent an answer {fn.__name__} cannot read ({type(exc).__name__}: {exc})",
+                              broker=BROKER, code="parse", raw=data) from None
+
+    return parse  # type: ignore[return-value]
+
 
 def to_decimal(value: Any) -> Decimal | None:
     """An Alpaca number (a string such as ``"170.5"``, or a JSON number) as Decimal; None for null/""."""
@@ -234,6 +270,7 @@ def parse_time(value: Any) -> datetime | None:
 #  "notional":null,"qty":"10","filled_qty":"0","filled_avg_price":null,"order_class":"","order_type":"limit",
 #  "type":"limit","side":"buy","time_in_force":"day","limit_price":"170","stop_price":null,
 #  "status":"accepted","extended_hours":false,"legs":null,"trail_percent":null,"trail_price":null,"hwm":null}
+@_parser
 def parse_order(data: dict[str, Any]) -> Order:
     """An Alpaca order object -> Order (raw kept)."""
     qty = to_decimal(data.get("qty"))
@@ -243,22 +280,24 @@ def parse_order(data: dict[str, Any]) -> Order:
     try:
         order_type = _TYPES_BACK[kind]
         tif = _TIFS_BACK[data["time_in_force"]]
-        side = Side(data["side"])
+        side = _SIDES[data["side"]]
         created = parse_time(data.get("created_at") or data.get("submitted_at"))
+        if created is None:
+            raise KeyError("created_at")
     except (KeyError, ValueError) as exc:
         raise BrokerError(f"Alpaca sent an order this adapter cannot read ({exc})", broker=BROKER, code="parse",
                           raw=data) from exc
-    assert created is not None
     updated = parse_time(data.get("updated_at")) or created
     avg = to_decimal(data.get("filled_avg_price"))
-    return Order.model_construct(
-        broker=BROKER, order_id=str(data["id"]), client_order_id=str(data.get("client_order_id") or data["id"]),
-        symbol=str(data.get("symbol") or ""), side=side, qty=qty, order_type=order_type, tif=tif,
-        limit_price=to_decimal(data.get("limit_price")), stop_price=to_decimal(data.get("stop_price")),
-        trail_price=to_decimal(data.get("trail_price")), trail_percent=to_decimal(data.get("trail_percent")),
-        notional=to_decimal(data.get("notional")), status=order_status(raw_status, filled, qty),
-        raw_status=raw_status, filled_qty=filled, avg_fill_price=avg if filled else None, created_at=created,
-        updated_at=max(updated, created), raw=data)
+    return _construct(Order, {
+        "broker": BROKER, "order_id": str(data["id"]),
+        "client_order_id": str(data.get("client_order_id") or data["id"]),
+        "symbol": str(data.get("symbol") or ""), "side": side, "qty": qty, "order_type": order_type, "tif": tif,
+        "limit_price": to_decimal(data.get("limit_price")), "stop_price": to_decimal(data.get("stop_price")),
+        "trail_price": to_decimal(data.get("trail_price")), "trail_percent": to_decimal(data.get("trail_percent")),
+        "notional": to_decimal(data.get("notional")), "status": order_status(raw_status, filled, qty),
+        "raw_status": raw_status, "filled_qty": filled, "avg_fill_price": avg if filled else None,
+        "created_at": created, "updated_at": max(updated, created), "raw": data})
 
 
 def fill_key(order_id: str, cum_qty: Decimal) -> str:
@@ -275,6 +314,7 @@ def fill_key(order_id: str, cum_qty: Decimal) -> str:
 # {"event":"partial_fill","timestamp":"2024-05-01T14:30:01.5Z","execution_id":"1f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
 #  "price":"170.20","qty":"6","position_qty":"6",
 #  "order":{...full order as above..., "status":"partially_filled","filled_qty":"6","filled_avg_price":"170.20"}}
+@_parser
 def parse_trade_update(data: dict[str, Any]) -> tuple[Order, FillEvent | None]:
     """One trade_updates event -> (the order as it now stands, the fill it reports or None).
 
@@ -289,10 +329,10 @@ def parse_trade_update(data: dict[str, Any]) -> tuple[Order, FillEvent | None]:
     if qty is None or price is None:
         raise BrokerError(f"Alpaca {event} event without qty/price", broker=BROKER, code="parse", raw=data)
     ts = parse_time(data.get("timestamp")) or order.updated_at
-    fill = FillEvent.model_construct(
-        broker=BROKER, local_id=order.client_order_id, broker_id=order.order_id,
-        exec_id=fill_key(order.order_id, order.filled_qty), symbol=order.symbol, side=order.side, qty=qty,
-        price=price, commission=Decimal(0), ts=ts, raw=data)
+    fill = _construct(FillEvent, {
+        "broker": BROKER, "local_id": order.client_order_id, "broker_id": order.order_id,
+        "exec_id": fill_key(order.order_id, order.filled_qty), "symbol": order.symbol, "side": order.side,
+        "qty": qty, "price": price, "commission": _ZERO, "ts": ts, "raw": data})
     return order, fill
 
 
@@ -301,6 +341,7 @@ def parse_trade_update(data: dict[str, Any]) -> tuple[Order, FillEvent | None]:
 #  "transaction_time":"2024-05-01T14:30:00.123Z","type":"partial_fill","price":"170.2","qty":"6","side":"buy",
 #  "symbol":"AAPL","leaves_qty":"4","order_id":"61e69015-8549-4bfd-b9c3-01e75843f47d","cum_qty":"6",
 #  "order_status":"partially_filled"}
+@_parser
 def parse_fill_activity(data: dict[str, Any], client_order_id: str) -> FillEvent:
     """One FILL account activity -> FillEvent (``client_order_id`` comes from the order: activities lack it)."""
     order_id = str(data["order_id"])
@@ -309,10 +350,10 @@ def parse_fill_activity(data: dict[str, Any], client_order_id: str) -> FillEvent
     if qty is None or price is None or cum is None or ts is None:
         raise BrokerError("Alpaca FILL activity without qty/price/cum_qty/time", broker=BROKER, code="parse",
                           raw=data)
-    return FillEvent.model_construct(
-        broker=BROKER, local_id=client_order_id, broker_id=order_id, exec_id=fill_key(order_id, cum),
-        symbol=str(data.get("symbol", "")), side=Side(data["side"]), qty=qty, price=price,
-        commission=Decimal(0), ts=ts, raw=data)
+    return _construct(FillEvent, {
+        "broker": BROKER, "local_id": client_order_id, "broker_id": order_id, "exec_id": fill_key(order_id, cum),
+        "symbol": str(data.get("symbol", "")), "side": _SIDES[data["side"]], "qty": qty, "price": price,
+        "commission": _ZERO, "ts": ts, "raw": data})
 
 
 # GET /v2/positions -> [ <this> ]   GET /v2/positions/AAPL -> <this>
@@ -320,6 +361,7 @@ def parse_fill_activity(data: dict[str, Any], client_order_id: str) -> FillEvent
 #  "qty":"10","qty_available":"10","avg_entry_price":"170.5","side":"long","market_value":"1712",
 #  "cost_basis":"1705","unrealized_pl":"7","unrealized_plpc":"0.0041","current_price":"171.2",
 #  "lastday_price":"170.0","change_today":"0.0071"}
+@_parser
 def parse_position(data: dict[str, Any]) -> Position:
     """An Alpaca position -> Position; a short has a negative ``qty``."""
     qty = to_decimal(data["qty"]) or Decimal(0)
@@ -336,6 +378,7 @@ def parse_position(data: dict[str, Any]) -> Position:
 # {"id":"2d9a0a5c-6d8b-4d0e-9a39-1f3f0b1f2c11","account_number":"PA3ABCDEF12","status":"ACTIVE","currency":"USD",
 #  "cash":"100000","buying_power":"200000","portfolio_value":"100000","equity":"100000","last_equity":"100000",
 #  "long_market_value":"0","short_market_value":"0","multiplier":"2","pattern_day_trader":false, ...}
+@_parser
 def parse_account(data: dict[str, Any]) -> AccountInfo:
     """An Alpaca account -> AccountInfo. ``last_equity`` is Alpaca's own (equity at the previous close)."""
 
@@ -356,6 +399,7 @@ def parse_account(data: dict[str, Any]) -> AccountInfo:
 # GET /v2/clock
 # {"timestamp":"2024-05-01T10:30:00.123456789-04:00","is_open":true,
 #  "next_open":"2024-05-02T09:30:00-04:00","next_close":"2024-05-01T16:00:00-04:00"}
+@_parser
 def parse_clock(data: dict[str, Any]) -> MarketClock:
     return MarketClock(ts=parse_time(data["timestamp"]), is_open=bool(data["is_open"]),
                        next_open=parse_time(data["next_open"]), next_close=parse_time(data["next_close"]))
@@ -384,6 +428,7 @@ def timeframe(interval: Interval) -> tuple[int, str]:
 
 # GET /v2/stocks/bars -> {"bars": {"AAPL": [ <this>, ... ]}, "next_page_token": null}
 # {"t":"2024-04-29T04:00:00Z","o":173.37,"h":176.03,"l":173.10,"c":173.50,"v":68169419,"n":800000,"vw":174.2}
+@_parser
 def bars_frame(bars: list[dict[str, Any]], intraday: bool, **attrs: Any) -> pd.DataFrame:
     """Alpaca bars -> history frame. Daily and longer bars (stamped at New York midnight) are labelled with
     their session date at 00:00 UTC, like every other source; intraday bars keep their UTC start."""
@@ -394,3 +439,30 @@ def bars_frame(bars: list[dict[str, Any]], intraday: bool, **attrs: Any) -> pd.D
         stamps = stamps.tz_convert("America/New_York").normalize().tz_localize(None).tz_localize("UTC")
     cols = {k: np.fromiter((b[k] for b in bars), dtype="float64", count=len(bars)) for k in "ohlcv"}
     return history_frame(stamps, cols["o"], cols["h"], cols["l"], cols["c"], cols["v"], **attrs)
+
+
+def _stream_time(value: Any) -> datetime | None:
+    """A market-data stream timestamp: a msgpack ``Timestamp`` (alpaca-py's codec) or RFC 3339 text (JSON)."""
+    return value.to_datetime() if hasattr(value, "to_datetime") else parse_time(value)
+
+
+# market-data websocket, one trade (msgpack; "t" is a msgpack Timestamp, RFC 3339 text in JSON):
+# {"T":"t","S":"AAPL","i":52983525029461,"x":"V","p":170.1,"s":100,"c":["@"],"z":"C",
+#  "t":Timestamp(seconds=1714573800, nanoseconds=123456789)}
+@_parser
+def stream_trade(msg: dict[str, Any], previous: Quote) -> Quote:
+    """``previous`` (the symbol's quote so far) with this trade's price as ``last``."""
+    return _construct(Quote, {**previous.__dict__, "last": to_decimal(msg["p"]),
+                              "ts": _stream_time(msg.get("t")) or previous.ts,
+                              "simulated": bool(msg.get("wb_simulated", previous.simulated))})
+
+
+# market-data websocket, one quote:
+# {"T":"q","S":"AAPL","bx":"V","bp":170.0,"bs":2,"ax":"V","ap":170.2,"as":1,"c":["R"],"z":"C","t":Timestamp(...)}
+@_parser
+def stream_quote(msg: dict[str, Any], previous: Quote) -> Quote:
+    """``previous`` with this quote's bid and ask (a zero price means no bid / no ask)."""
+    return _construct(Quote, {**previous.__dict__, "bid": to_decimal(msg.get("bp")) or None,
+                              "ask": to_decimal(msg.get("ap")) or None,
+                              "ts": _stream_time(msg.get("t")) or previous.ts,
+                              "simulated": bool(msg.get("wb_simulated", previous.simulated))})

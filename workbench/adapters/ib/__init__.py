@@ -1,2 +1,3 @@
-"""Interactive Brokers (via ib_async; ib_insync also works). Work in progress: config, mapping tables
-and the historical-data pacer are here; the adapter itself lands next (see the open issue)."""
+"""Interactive Brokers (via ib_async; ib_insync also works): ``adapter`` (connection lifecycle, orders, account),
+``streams`` (quotes), ``events`` (exactly-once fills and order updates), ``convert`` / ``parse`` (pure mappings),
+``sdk`` (loading the SDK, routing its logs), ``config``, ``pacing`` (historical-data limits)."""

@@ -3,23 +3,27 @@
 The adapter lives on workbench's event loop and uses the SDK's async API, so no nested-loop patch is
 needed in Jupyter. The client_order_id travels in ``orderRef``: an order already known to the gateway
 (also after a reconnect, which re-syncs open and completed orders) is returned, never sent twice.
+
+Lifecycle: ``connect()`` (one attempt, errors raised) -> connected; a lost connection starts one watchdog
+that reconnects with backoff (state ``reconnecting``), re-syncs, restores subscriptions and delivers what
+happened meanwhile exactly once; ``disconnect()`` stops all of it, in any state. Final errors (error 326 "client
+id in use", a refused account) stop the watchdog instead of retrying forever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
+import inspect
 import random
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
-from workbench.core.enums import Feature, Side, TimeInForce
+from workbench.adapters.base import AdapterBase, Capabilities, Subscription
+from workbench.core.enums import Feature
 from workbench.core.errors import (
     BrokerUnavailable,
     ConfigError,
@@ -29,7 +33,6 @@ from workbench.core.errors import (
     SymbolNotFound,
     WorkbenchError,
 )
-from workbench.core.frames import empty_history, history_frame
 from workbench.core.intervals import parse_interval
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
@@ -37,31 +40,20 @@ from workbench.core.settings import Settings
 from workbench.marketdata.base import resolve_range
 
 from .config import IBConfig
+from .convert import bars_frame, order_key, perm_id, to_fill, to_order, to_position, utc
+from .events import Journal
 from .pacing import HistoricalPacer
-from .parse import ORDER_TYPES, TIFS, bar_size, error_from_ib, history_chunks, order_status, to_decimal
+from .parse import ORDER_TYPES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, to_decimal
+from .sdk import load_sdk
+from .streams import DENIED_CODES, QuoteStreams
 
 __all__ = ["IBAdapter", "bars_frame"]
 
 log = get_logger(__name__)
 
-_IB_TYPES = {v: k for k, v in ORDER_TYPES.items()}
-_IB_TIFS = {v: k for k, v in TIFS.items()}
 _ORDER_ERRORS = (201, 103, 104, 321, 200)
-
-
-def _sdk(name: str) -> Any:
-    """The ib_async module (or ib_insync), imported on first use only."""
-    import importlib
-
-    candidates = ["ib_async", "ib_insync"] if name == "auto" else [name]
-    for module in candidates:
-        try:
-            return importlib.import_module(module)
-        except ImportError:
-            continue
-    from workbench.core.errors import ConfigError
-
-    raise ConfigError("the ib broker needs ib_async: pip install 'workbench[ib]'", key="ib.sdk")
+_PENDING = ("PendingSubmit", "ApiPending")
+_DATA_NOTICES = DENIED_CODES | {10167}  # 10167: "displaying delayed market data"
 
 
 class IBAdapter(AdapterBase):
@@ -70,74 +62,69 @@ class IBAdapter(AdapterBase):
     name = "ib"
     capabilities = Capabilities(
         order_types=frozenset(ORDER_TYPES), tifs=frozenset(TIFS),
-        features=frozenset({Feature.STREAM_FILLS, Feature.MARKET_DATA_STREAM, Feature.HISTORY, Feature.SHORTING,
-                            Feature.PARTIAL_FILLS, Feature.MARKET_CALENDAR}),
+        features=frozenset({Feature.STREAM_FILLS, Feature.STREAM_ORDERS, Feature.MARKET_DATA_STREAM, Feature.HISTORY,
+                            Feature.SHORTING, Feature.PARTIAL_FILLS, Feature.MARKET_CALENDAR}),
     )
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.config = settings.section_model("ib", IBConfig)
         self.ib: Any = None
-        self._state = "disconnected"
-        self._contracts: dict[str, Any] = {}
-        self._fills = EventFanout()
-        self._errors: dict[int, list[tuple[int, str]]] = {}
-        self._pacer = HistoricalPacer()
-        self._subs: dict[int, tuple[tuple[str, ...], Callable[[Quote], Any]]] = {}
-        self._tickers: dict[str, list[Any]] = {}  # symbol -> [shared streaming ticker, subscriber count]
-        self._closing = False
+        self._sdk: Any = None
+        self._state = "disconnected"  # disconnected | connecting | connected | reconnecting
+        self._closing = False  # disconnect() was called: no reconnects
+        self._lock = asyncio.Lock()  # one connection attempt at a time
         self._reconnect: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()  # set whenever IB reports something about orders
+        self._epoch = 0  # bumped whenever a connection ends: waits from before it fail fast
+        self._synced_once = False  # the first resync only seeds what counts as already delivered
+        self.client_id = self.config.client_id  # in use (differs after an ib.client_id_fallback)
+        self.account = self.config.account or ""  # in use (default: the first managed account)
+        self.last_error: WorkbenchError | None = None  # why the watchdog stopped, if it did
+        self._contracts: dict[str, Any] = {}
+        self._journal = Journal()  # what on_fill / on_order got, once each, across reconnects
+        self._errors: dict[int, list[tuple[int, str]]] = {}
+        self._data_errors: dict[int, tuple[int, str]] = {}  # conId -> market-data refusal (354...)
+        self._pacer = HistoricalPacer()
+        self._streams = QuoteStreams(self)
+        self._changed = asyncio.Event()  # replaced on every poke: each waiter holds its own generation
         self._by_ref: dict[str, Any] = {}  # orderRef (our client_order_id) -> Trade
         self._placing: set[str] = set()  # client order ids being sent now
-        self._sdk: Any = None
+        self._refused: set[str] = set()  # client order ids the gateway refused on placement (never recorded)
+        self._sent_at: dict[str, datetime] = {}  # order key -> when we sent it
+        self._first_seen: dict[str, datetime] = {}  # order key -> when this adapter first saw it (not sent by us)
+        self._fills_live = self._fills_in_portfolio = 0  # live fills so far / as of the last portfolio update
 
     # -- connection -------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        """One attempt, its error raised. Called while reconnecting, it replaces the watchdog's next try (and
+        the watchdog carries on if this attempt fails for a retryable reason)."""
         if self.is_connected():
             return
-        self.config.check_endpoint()
-        sdk = self._sdk = _sdk(self.config.sdk)
-        if self.ib is None:
-            self.ib = sdk.IB()
-            self.ib.errorEvent += self._on_error
-            self.ib.commissionReportEvent += self._on_commission
-            self.ib.disconnectedEvent += self._on_disconnected
-            for event in (self.ib.orderStatusEvent, self.ib.execDetailsEvent):
-                event += self._poke
-            self.ib.openOrderEvent += self._on_open_order
+        reconnecting = self._reconnect is not None and not self._reconnect.done()
+        await self._stop_watchdog()
         self._closing = False
-        self._errors.clear()  # request ids are reused after a reconnect
+        self._state = "connecting"
         try:
-            await self.ib.connectAsync(self.config.host, self.config.port, clientId=self.config.client_id,
-                                       timeout=self.config.connect_timeout, readonly=self.config.readonly,
-                                       account=self.config.account or "")
-        except (OSError, asyncio.TimeoutError, ConnectionError) as exc:
-            raise BrokerUnavailable(f"cannot connect to IB at {self.config.host}:{self.config.port}: {exc}",
-                                    broker=self.name, code="connect", raw=str(exc)) from exc
-        self._by_ref = {t.order.orderRef: t for t in self.ib.trades() if t.order.orderRef}
-        accounts = self.ib.managedAccounts()
-        for account in ([self.config.account] if self.config.account else accounts):
-            try:
-                self.config.check_account(account)
-            except WorkbenchError:
-                self._closing = True  # a refused account is final: no reconnect attempts
-                self.ib.disconnect()
-                raise
-        self._state = "connected"
-        if self._subs:  # restore subscriptions after a reconnect (the old tickers died with the connection)
-            self._tickers.clear()
-            for symbols, callback in self._subs.values():
-                await self._stream(symbols, callback)
+            await self._attempt()
+        except WorkbenchError as exc:
+            self._state = "disconnected"
+            if reconnecting and exc.retryable and not self._closing:
+                self._start_watchdog()
+            raise
 
     async def disconnect(self) -> None:
+        """Stop everything: the watchdog (also mid-reconnect), subscriptions, waits, then the socket."""
         self._closing = True
-        if self._reconnect is not None:
-            self._reconnect.cancel()
-        if self.ib is not None and self.ib.isConnected():
-            self.ib.disconnect()
+        await self._stop_watchdog()
+        self._streams.close()
+        if self.ib is not None:
+            if self.ib.isConnected():
+                self.ib.disconnect()
+            else:
+                self.ib.client.disconnect()  # a handshake in progress leaves a socket open
         self._state = "disconnected"
+        self._lost()
 
     def is_connected(self) -> bool:
         """Connected and synced (a reconnect counts only once its order/fill/position resync is done)."""
@@ -145,49 +132,249 @@ class IBAdapter(AdapterBase):
 
     @property
     def state(self) -> str:
-        if self._state == "connected" and not (self.ib is not None and self.ib.isConnected()):
-            return "reconnecting" if not self._closing else "disconnected"
+        if self.lifecycle == "closed":
+            return "closed"
+        if self._state == "connected" and not self.is_connected():
+            return "disconnected" if self._closing else "reconnecting"  # lost; the watchdog starts now
         return self._state
 
+    def _require_connected(self) -> None:
+        if self.is_connected():
+            return
+        self._refuse_if_closed()  # BrokerClosed after close()
+        state = self.state
+        if state == "reconnecting":
+            message = "IB connection lost; reconnecting (retry once broker.state == 'connected')"
+        elif self.last_error is not None and not self._closing:
+            message = f"IB is disconnected: reconnecting stopped ({self.last_error.message})"
+        else:
+            message = "ib is not connected; call connect() first"
+        raise BrokerUnavailable(message, broker=self.name, code=state)
+
+    def _wire(self) -> Any:
+        if self.ib is None:
+            self._sdk = load_sdk(self.config.sdk)
+            ib = self.ib = self._sdk.IB()
+            ib.errorEvent += self._on_error
+            ib.commissionReportEvent += self._on_commission
+            ib.disconnectedEvent += self._on_disconnected
+            ib.orderStatusEvent += self._on_order_event
+            ib.execDetailsEvent += self._on_exec
+            ib.openOrderEvent += self._on_open_order
+            ib.updatePortfolioEvent += self._on_portfolio
+        return self.ib
+
+    async def _attempt(self) -> None:
+        """One connection: handshake (trying fallback client ids on 326), checks, resync bookkeeping."""
+        async with self._lock:
+            if self.is_connected():
+                return
+            self.config.check_endpoint()
+            ib = self._wire()
+            self._errors.clear()  # request ids are reused after a reconnect
+            ids = [self.config.client_id + n for n in range(self.config.client_id_fallback + 1)]
+            for n, client_id in enumerate(ids):
+                try:
+                    await self._handshake(client_id)
+                    break
+                except ConfigError as exc:
+                    if exc.code != 326 or n == len(ids) - 1:
+                        raise
+                    log.warning("IB client id %s is in use; trying %s (ib.client_id_fallback)", client_id, ids[n + 1])
+            try:
+                await self._after_handshake(ib, client_id)
+                if self._closing:
+                    raise BrokerUnavailable("IB connect interrupted by disconnect()", broker=self.name,
+                                            code="disconnected")
+            except WorkbenchError:  # a refused account is final: the caller does not retry it
+                ib.disconnect()
+                raise
+            except (OSError, asyncio.TimeoutError) as exc:
+                ib.disconnect()
+                raise BrokerUnavailable(f"IB connection lost during the resync: {exc!r}", broker=self.name,
+                                        code="connect") from exc
+            self.last_error = None
+            self._state = "connected"
+        trades = [t for t in self.ib.trades() if not self._hidden(t) and t.order.orderRef not in self._placing]
+        self._journal.sweep(trades, self.ib.fills(), self._order, publish=self._synced_once)
+        self._synced_once = True
+        await self._streams.restore()
+
+    async def _handshake(self, client_id: int) -> None:
+        """ib_async's connectAsync, but failing at once on error 326 or a closed socket (instead of
+        waiting out the timeout, which ib_async does for both)."""
+        ib, cfg = self.ib, self.config
+        loop = asyncio.get_running_loop()
+        refused: asyncio.Future[WorkbenchError] = loop.create_future()
+
+        def on_error(req_id: int, code: int, message: str, *_: Any) -> None:
+            if code == 326 and not refused.done():
+                refused.set_result(client_id_in_use(client_id, message))
+
+        def on_api_error(message: str) -> None:
+            if not refused.done():
+                refused.set_result(BrokerUnavailable(f"IB at {cfg.host}:{cfg.port} closed the connection: {message}",
+                                                     broker=self.name, code="connect", raw=message))
+
+        extra = {"raiseSyncErrors": True} if "raiseSyncErrors" in inspect.signature(ib.connectAsync).parameters else {}
+        ib.errorEvent += on_error
+        ib.client.apiError += on_api_error
+        attempt = asyncio.ensure_future(ib.connectAsync(cfg.host, cfg.port, clientId=client_id,
+                                                        timeout=cfg.connect_timeout, readonly=cfg.readonly,
+                                                        account=cfg.account or "", **extra))
+        try:
+            done, _ = await asyncio.wait({attempt, refused}, return_when=asyncio.FIRST_COMPLETED)
+            if attempt not in done:
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+                raise refused.result()
+            attempt.result()
+        except WorkbenchError:
+            raise
+        except Exception as exc:  # OSError / TimeoutError mostly: the SDK's own exceptions never reach the user
+            if refused.done() and refused.result().code == 326:
+                raise refused.result() from None
+            text = str(exc) or f"no answer within {cfg.connect_timeout} s"
+            raise BrokerUnavailable(f"cannot connect to IB at {cfg.host}:{cfg.port}: {text}", broker=self.name,
+                                    code="connect", raw=repr(exc)) from exc
+        finally:
+            if not attempt.done():  # cancelled from outside (disconnect() during a reconnect)
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+            ib.errorEvent -= on_error
+            ib.client.apiError -= on_api_error
+
+    async def _after_handshake(self, ib: Any, client_id: int) -> None:
+        accounts = ib.managedAccounts()
+        if self.config.account and self.config.account not in accounts:
+            raise ConfigError(f"account {self.config.account} is not managed by this IB login "
+                              f"(managed: {', '.join(accounts) or 'none'})", key="ib.account", broker=self.name)
+        for account in ([self.config.account] if self.config.account else accounts):
+            self.config.check_account(account)
+        self.account = self.config.account or (accounts[0] if accounts else "")
+        if not self.config.account and len(accounts) > 1:  # ib_async subscribes account updates for one only
+            await asyncio.wait_for(ib.reqAccountUpdatesAsync(self.account), self.config.connect_timeout)
+        if client_id != self.config.client_id and not self.config.readonly:
+            # orders sent under the configured id are not "ours" now: fetch them so resubmits find them
+            await asyncio.wait_for(ib.reqAllOpenOrdersAsync(), self.config.connect_timeout)
+            log.warning("IB: connected as client id %s because %s is in use; orders placed under %s are visible "
+                        "but IB lets only their own client modify or cancel them", client_id,
+                        self.config.client_id, self.config.client_id)
+        self.client_id = client_id
+        self._by_ref = {}
+        for trade in ib.trades():
+            self._index(trade)
+
+    def _index(self, trade: Any) -> None:
+        if trade.order.orderRef and not self._hidden(trade):
+            self._by_ref[trade.order.orderRef] = trade
+
+    def _hidden(self, trade: Any) -> bool:
+        """A refused placement (this or a resync's copy of it): raised to its sender, never recorded."""
+        return trade.order.orderRef in self._refused and trade.isDone() and not trade.fills
+
     def _on_disconnected(self) -> None:
-        # Only a loss of an established connection starts the watchdog, and only one at a time (ib_async also
-        # fires this event when a reconnect attempt fails part-way).
-        if self._closing or self._state != "connected" or (self._reconnect and not self._reconnect.done()):
+        self._lost()
+        # Only the loss of an established connection starts the watchdog (ib_async also fires this event
+        # when an attempt fails part-way, and on our own disconnect()).
+        if self._closing or self._state != "connected":
             return
         self._state = "reconnecting"
         log.warning("IB connection lost; reconnecting")
-        self._reconnect = asyncio.get_event_loop().create_task(self._reconnect_loop())
+        self._start_watchdog()
+
+    def _lost(self) -> None:
+        self._epoch += 1
+        self._poke()  # waits in flight see the new epoch at once
+
+    def _start_watchdog(self) -> None:
+        if self._reconnect is None or self._reconnect.done():
+            self._state = "reconnecting"
+            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop(),
+                                                                   name="workbench-ib-reconnect")
+
+    async def _stop_watchdog(self) -> None:
+        task, self._reconnect = self._reconnect, None
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _reconnect_loop(self) -> None:
         delay = 0.5
-        while not self._closing and not self.is_connected():
+        while not self._closing:
             try:
-                await self.connect()
+                await self._attempt()
                 log.warning("IB connection restored (orders, fills and positions re-synced)")
                 return
-            except ConfigError as exc:  # e.g. client id taken or account refused: retrying cannot help
-                log.error("IB reconnect stopped: %s", exc)
-                self._state = "disconnected"
-                return
+            except WorkbenchError as exc:
+                if not exc.retryable:  # client id taken, account refused: retrying cannot help
+                    log.error("IB reconnect stopped: %s", exc)
+                    self.last_error = exc
+                    self._state = "disconnected"
+                    return
+                log.info("IB reconnect failed (%s); next try in %.1f s", exc, delay)
             except Exception as exc:  # keep trying whatever the failure; never die silently
                 log.info("IB reconnect failed (%s: %s); next try in %.1f s", type(exc).__name__, exc, delay)
             await asyncio.sleep(delay * (1 + random.random() / 4))  # backoff with jitter
             delay = min(delay * 2, self.config.reconnect_max_delay)
 
+    def _sdk_call(self, call: Callable[[], Any], what: str, coid: str | None = None) -> Any:
+        """Run a synchronous SDK request; a dead socket becomes BrokerUnavailable, not a raw ConnectionError."""
+        try:
+            return call()
+        except OSError as exc:  # ConnectionError("Not connected") from a dead socket
+            raise self._gone(what, coid) from exc
+
+    def _gone(self, what: str, coid: str | None = None) -> BrokerUnavailable:
+        if coid is not None:
+            return BrokerUnavailable(
+                f"IB connection lost during {what} of order {coid!r}; it may or may not have reached the gateway. "
+                f"Resubmit the same client_order_id once broker.state == 'connected': it is matched by orderRef "
+                f"and never sent twice", broker=self.name, code="connection_lost", raw=coid)
+        return BrokerUnavailable(f"IB connection lost during {what}", broker=self.name, code="connection_lost")
+
+    # -- events -------------------------------------------------------------------------------
+
     def _poke(self, *_: Any) -> None:
-        self._changed.set()
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
 
     def _on_open_order(self, trade: Any) -> None:
-        if trade.order.orderRef:
-            self._by_ref[trade.order.orderRef] = trade
-        self._changed.set()
+        self._index(trade)
+        self._poke()
 
-    def _on_error(self, req_id: int, code: int, message: str, *_: Any) -> None:
+    def _on_exec(self, trade: Any, fill: Any) -> None:
+        if fill.execution.acctNumber in ("", self.account):
+            self._fills_live += 1  # the portfolio lags each fill a little
+        self._on_order_event(trade)
+
+    def _on_portfolio(self, *_: Any) -> None:
+        self._fills_in_portfolio = self._fills_live
+        self._poke()
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any = None, *_: Any) -> None:
         if req_id > 0:  # request/order errors only; -1 notices are logged, not kept
             self._errors.setdefault(req_id, []).append((code, message))
-        self._changed.set()
+        if code in _DATA_NOTICES and contract is not None and getattr(contract, "conId", 0):
+            self._data_errors[contract.conId] = (code, message)
+        self._poke()
         if error_from_ib(code, message, req_id) is not None:
             log.info("IB error %s on request %s: %s", code, req_id, message)
+
+    def _on_commission(self, trade: Any, fill: Any, report: Any) -> None:
+        """A fill is complete (commission known) here. During a resync the sweep delivers instead."""
+        if self._state == "connected":
+            self._journal.fill(fill)
+
+    def _on_order_event(self, trade: Any) -> None:
+        self._poke()
+        if self._state == "connected":
+            self._publish_order(trade)
+
+    def _publish_order(self, trade: Any, publish: bool = True) -> None:
+        if trade.order.orderRef in self._placing or self._hidden(trade):
+            return  # published once acknowledged; a refused order is only raised to its sender (as paper)
+        self._journal.order(trade, self._order, publish)
 
     # -- contracts --------------------------------------------------------------------------
 
@@ -196,42 +383,42 @@ class IBAdapter(AdapterBase):
         contract = self._contracts.get(sym)
         if contract is None:
             self._require_connected()
-            result = await self.ib.qualifyContractsAsync(self._sdk.Stock(sym, "SMART", "USD"))
+            try:
+                result = await self.ib.qualifyContractsAsync(self._sdk.Stock(sym, "SMART", "USD"))
+            except ConnectionError as exc:
+                raise self._gone(f"the contract lookup of {sym}") from exc
             if not result or result[0] is None or not getattr(result[0], "conId", 0):
-                raise SymbolNotFound(f"IB has no stock {sym!r}", broker=self.name, code=200)
+                raise SymbolNotFound(f"IB has no stock {sym!r}", broker=self.name, code=200, field="symbol")
             contract = self._contracts[sym] = result[0]
         return contract
 
     # -- account ----------------------------------------------------------------------------
 
     async def get_account(self) -> AccountInfo:
+        """Balances of ``ib.account`` (default: the first managed account); values of other accounts ignored."""
         self._require_connected()
-        values = {v.tag: v.value for v in self.ib.accountValues() if v.currency in ("USD", "BASE", "")}
-        account = next(iter(self.ib.managedAccounts()), "")
+        values = {v.tag: v.value for v in self.ib.accountValues(self.account)
+                  if v.currency in ("USD", "BASE", "") and not getattr(v, "modelCode", "")}
 
         def num(*tags: str) -> Decimal:
             return next((to_decimal(values[t]) for t in tags if t in values), Decimal(0))
 
         equity = num("NetLiquidation", "EquityWithLoanValue")
-        return AccountInfo(id=account, currency="USD", cash=num("TotalCashValue"), buying_power=num("BuyingPower"),
-                           equity=equity, portfolio_value=equity,
+        return AccountInfo(id=self.account, currency="USD", cash=num("TotalCashValue"),
+                           buying_power=num("BuyingPower"), equity=equity, portfolio_value=equity,
                            last_equity=num("PreviousDayEquityWithLoanValue", "NetLiquidation"), raw=values)
 
     async def get_positions(self) -> list[Position]:
+        """Positions of ``ib.account``, including every fill already reported (IB's portfolio update follows
+        the execution report by a moment: wait for it, at most a second)."""
         self._require_connected()
-        out = []
-        for item in self.ib.portfolio():
-            qty = to_decimal(item.position)
-            if qty == 0:
-                continue
-            avg, mark = to_decimal(item.averageCost), to_decimal(item.marketPrice)
-            cost = abs(qty * avg)
-            pnl = to_decimal(item.unrealizedPNL)
-            out.append(Position(symbol=item.contract.symbol, qty=qty, avg_price=avg, market_price=mark,
-                                market_value=to_decimal(item.marketValue), unrealized_pnl=pnl,
-                                unrealized_pnl_pct=(pnl / cost).quantize(Decimal("0.000001")) if cost else Decimal(0),
-                                raw=item))
-        return sorted(out, key=lambda p: p.symbol)
+        if self._fills_in_portfolio < self._fills_live:
+            try:
+                await self._until(lambda: self._fills_in_portfolio >= self._fills_live, "portfolio update", 1.0)
+            except RequestTimeout:
+                self._fills_in_portfolio = self._fills_live  # e.g. a fill IB will not report here: do not wait again
+        positions = (to_position(item) for item in self.ib.portfolio(self.account))
+        return sorted((p for p in positions if p is not None), key=lambda p: p.symbol)
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -240,35 +427,46 @@ class IBAdapter(AdapterBase):
         if coid in self._placing:  # the same order is being sent right now: wait for it, never send twice
             await self._until(lambda: coid in self._by_ref or coid not in self._placing, "concurrent order")
         existing = self._by_ref.get(coid)  # indexed at connect (resync) and on every openOrder
-        if existing is not None:  # already at the gateway (maybe from before a reconnect): never send twice
-            return self._order(existing)
+        if existing is not None and not self._hidden(existing):
+            return self._order(existing)  # already at the gateway (maybe from before a reconnect): never twice
         if self.config.readonly:
             raise NotSupported("ib.readonly is on: orders are not sent", broker=self.name, field="readonly")
         self._placing.add(coid)
         try:
-            return await self._send(order)
+            trade = await self._send(order)
         finally:
             self._placing.discard(coid)
+        self._publish_order(trade)
+        return self._order(trade)
 
-    async def _send(self, order: NeutralOrder) -> Order:
+    async def _send(self, order: NeutralOrder) -> Any:
+        """Send and wait for the gateway's acknowledgement; returns the Trade (raises a refusal)."""
+        coid = order.client_order_id
         contract = await self._contract(order.symbol)
         ib_order = self._sdk.Order(action=order.side.value, totalQuantity=float(order.qty),
-                             orderType=ORDER_TYPES[order.order_type], tif=TIFS[order.tif],
-                             orderRef=order.client_order_id, account=self.config.account or "")
+                                   orderType=ORDER_TYPES[order.order_type], tif=TIFS[order.tif],
+                                   orderRef=coid, account=self.account)
         if order.limit_price is not None:
             ib_order.lmtPrice = float(order.limit_price)
         if order.stop_price is not None:
             ib_order.auxPrice = float(order.stop_price)
-        trade = self.ib.placeOrder(contract, ib_order)
-        self._by_ref[order.client_order_id] = trade
+        epoch = self._epoch
+        trade = self._sdk_call(lambda: self.ib.placeOrder(contract, ib_order), "the placement", coid)
+        self._by_ref[coid] = trade
+        self._sent_at[coid] = datetime.now(UTC)
         order_id = trade.order.orderId
         self._errors.pop(order_id, None)  # an id reused after a reconnect must not inherit old errors
-        await self._until(lambda: trade.orderStatus.status not in ("PendingSubmit", "ApiPending")
-                          or self._order_error(order_id) is not None, "order acknowledgement")
+        await self._until(lambda: trade.orderStatus.status not in _PENDING or self._order_error(order_id) is not None,
+                          "order acknowledgement", epoch=epoch, coid=coid)
         error = self._order_error(order_id)
-        if error is not None and trade.orderStatus.status in ("PendingSubmit", "ApiPending", "Cancelled", "Inactive"):
+        if error is not None and (trade.orderStatus.status in (*_PENDING, "Cancelled", "Inactive")):
+            self._refused.add(coid)  # refused on placement: raise now, and again on a resubmit (as paper)
+            if self._by_ref.get(coid) is trade:
+                del self._by_ref[coid]
+            self._sent_at.pop(coid, None)
             raise error
-        return self._order(trade)
+        self._refused.discard(coid)  # accepted this time
+        return trade
 
     async def cancel_order(self, order_id: str) -> Order:
         self._require_connected()  # a cancel sent into a dead socket is silently dropped by the SDK
@@ -277,11 +475,13 @@ class IBAdapter(AdapterBase):
             raise OrderNotFound(f"no IB order {order_id!r}", broker=self.name, code=10147)
         if trade.isDone():
             return self._order(trade)
-        self.ib.cancelOrder(trade.order)
-        await self._until(lambda: trade.isDone(), "cancel confirmation")
+        epoch = self._epoch
+        self._sdk_call(lambda: self.ib.cancelOrder(trade.order), f"the cancel of {order_id}")
+        await self._until(lambda: trade.isDone(), "cancel confirmation", epoch=epoch)
         return self._order(trade)
 
     async def get_order(self, order_id: str) -> Order:
+        self._require_connected()  # while reconnecting the SDK's view is stale: say so instead
         trade = self._trade(order_id)
         if trade is None:
             raise OrderNotFound(f"no IB order {order_id!r}", broker=self.name, code="not_found")
@@ -289,32 +489,42 @@ class IBAdapter(AdapterBase):
 
     async def get_orders_history(self, limit: int | None = 100, since: datetime | None = None) -> list[Order]:
         self._require_connected()
-        orders = sorted((self._order(t) for t in self.ib.trades()), key=lambda o: o.created_at, reverse=True)
+        orders = sorted((self._order(t) for t in self._recorded()), key=lambda o: o.created_at, reverse=True)
         if since is not None:
             orders = [o for o in orders if o.created_at >= since]
         return orders[:limit] if limit else orders
 
     async def get_fills(self, since: datetime | None = None) -> list[FillEvent]:
         self._require_connected()
-        fills = sorted((self._fill(f) for f in self.ib.fills()), key=lambda f: f.ts)
+        fills = sorted((to_fill(f) for f in self.ib.fills()), key=lambda f: f.ts)
         return [f for f in fills if since is None or f.ts >= since]
 
     def stream_fills(self) -> AsyncIterator[FillEvent]:
-        return self._fills.stream()
+        """Each execution once (keyed by exec id), also across reconnects; fills made while the gateway was
+        unreachable arrive after the resync."""
+        self._require_open()
+        return self._journal.fills.stream()
 
-    def _on_commission(self, trade: Any, fill: Any, report: Any) -> None:
-        if self._fills.has_consumers:  # the commission is known now: one event per execution
-            self._fills.publish(self._fill(fill))
+    def stream_orders(self) -> AsyncIterator[Order]:
+        """An Order snapshot on every status or filled-quantity change (forward only, each change once, also
+        across reconnects)."""
+        self._require_open()
+        return self._journal.orders.stream()
+
+    def _require_open(self) -> None:
+        if self._closing or self.ib is None:
+            self._require_connected()
+
+    def _recorded(self) -> list[Any]:
+        return [t for t in self.ib.trades() if not self._hidden(t)]
 
     def _trade(self, key: str) -> Any:
-        """A trade by client order id (orderRef, indexed), IB order id or permId."""
-        if self.ib is None:
-            return None
+        """A trade by client order id (orderRef, indexed), permId (our order_id) or IB's orderId."""
         trade = self._by_ref.get(key)
         if trade is not None:
             return trade
-        return next((t for t in self.ib.trades() if t.order.orderRef == key or str(t.order.orderId) == key
-                     or (t.order.permId and str(t.order.permId) == key)), None)
+        return next((t for t in self._recorded() if t.order.orderRef == key or perm_id(t) == key
+                     or str(t.order.orderId) == key), None)
 
     def _order_error(self, order_id: int) -> WorkbenchError | None:
         for code, message in self._errors.get(order_id, []):
@@ -323,69 +533,50 @@ class IBAdapter(AdapterBase):
         return None
 
     def _order(self, trade: Any) -> Order:
-        o, st = trade.order, trade.orderStatus
-        qty = to_decimal(o.totalQuantity)
-        fills = trade.fills
-        filled = max(to_decimal(st.filled), sum((to_decimal(f.execution.shares) for f in fills), Decimal(0)))
-        avg = to_decimal(st.avgFillPrice) or (
-            sum((to_decimal(f.execution.shares) * to_decimal(f.execution.price) for f in fills), Decimal(0)) / filled
-            if filled else Decimal(0))
-        times = [e.time for e in trade.log] or [datetime.now(UTC)]
-        # model_construct: every field below is already typed and normalised (this runs per order event)
-        return Order.model_construct(broker=self.name, order_id=str(o.orderId),
-                     client_order_id=o.orderRef or str(o.orderId),
-                     symbol=trade.contract.symbol, side=Side(o.action), qty=qty, order_type=_IB_TYPES[o.orderType],
-                     tif=_IB_TIFS.get(o.tif, TimeInForce.DAY),
-                     limit_price=to_decimal(o.lmtPrice) if o.orderType in ("LMT", "STP LMT") else None,
-                     stop_price=to_decimal(o.auxPrice) if o.orderType in ("STP", "STP LMT") else None,
-                     status=order_status(st.status, filled, qty), raw_status=st.status, filled_qty=filled,
-                     avg_fill_price=avg.quantize(Decimal("0.000001")) if filled else None,
-                     created_at=_utc(times[0]), updated_at=_utc(times[-1]), raw=trade)
+        return to_order(trade, *self._times(trade))
 
-    def _fill(self, fill: Any) -> FillEvent:
-        ex = fill.execution
-        report = fill.commissionReport
-        commission = to_decimal(report.commission) if report is not None else Decimal(0)
-        return FillEvent(broker=self.name, local_id=ex.orderRef or str(ex.orderId), broker_id=str(ex.orderId),
-                         exec_id=ex.execId, symbol=fill.contract.symbol, side=Side(ex.side),
-                         qty=to_decimal(ex.shares), price=to_decimal(ex.price), commission=commission,
-                         ts=_utc(fill.time), raw=fill)
+    def _times(self, trade: Any) -> tuple[datetime, datetime]:
+        """created_at / updated_at. IB sends no placement time (and ib_async drops completedTime), so an order
+        is created when we sent it, else at its first execution (the gateway's time), else when this Broker
+        first saw it; all are kept across reconnects (a resync does not make old orders new)."""
+        fills = [utc(f.execution.time) for f in trade.fills]
+        key = order_key(trade) or ""
+        created = self._sent_at.get(key)
+        if created is None:
+            first = self._first_seen.get(key)
+            if first is None:
+                first = min(fills, default=datetime.now(UTC))
+                if key:
+                    self._first_seen[key] = first
+            created = min([first, *fills])
+        logged = [utc(e.time) for e in trade.log if e.time.year > 1]
+        return created, max([created, *fills, *logged])
 
-    async def _until(self, predicate: Callable[[], object], what: str, timeout: float | None = None) -> None:
-        """Wait until ``predicate()`` holds, re-checking whenever IB reports an order event."""
+    async def _until(self, predicate: Callable[[], object], what: str, timeout: float | None = None,
+                     epoch: int | None = None, coid: str | None = None) -> None:
+        """Wait until ``predicate()`` holds, re-checking whenever IB reports something. With ``epoch``, a lost
+        connection fails the wait at once (BrokerUnavailable, naming ``coid``) instead of timing out."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeout or self.config.connect_timeout)
         while True:
-            self._changed.clear()
+            changed = self._changed
             if predicate():
                 return
+            if epoch is not None and epoch != self._epoch:
+                raise self._gone(f"the wait for the {what}", coid)
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise RequestTimeout(f"IB: no {what} in time", broker=self.name, code="timeout")
+                raise RequestTimeout(f"IB: no {what} in time", broker=self.name, code="timeout",
+                                     raw=coid)
             try:
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
+                await asyncio.wait_for(changed.wait(), min(remaining, 0.25))
             except asyncio.TimeoutError:
                 pass  # re-check anyway (e.g. a state change that fired no event)
 
     # -- market data ------------------------------------------------------------------------
 
     async def get_quote(self, symbol: str) -> Quote:
-        contract = await self._contract(symbol)
-        tickers = await self.ib.reqTickersAsync(contract)
-        ticker = tickers[0] if tickers else None
-        last = _price(ticker, "last") or _price(ticker, "close") if ticker is not None else None
-        if last is None:  # no subscription: ask for delayed data for this snapshot
-            self.ib.reqMarketDataType(3)
-            try:
-                tickers = await self.ib.reqTickersAsync(contract)
-            finally:
-                self.ib.reqMarketDataType(1)  # the setting is per session: do not leave everything delayed
-            ticker = tickers[0] if tickers else None
-            last = (_price(ticker, "last") or _price(ticker, "close")) if ticker is not None else None
-        if last is None:
-            raise SymbolNotFound(f"IB gave no price for {symbol}", broker=self.name, code="no_price")
-        return Quote(symbol=contract.symbol, last=last, bid=_price(ticker, "bid"), ask=_price(ticker, "ask"),
-                     ts=datetime.now(UTC), source=self.name)
+        return await self._streams.quote(await self._contract(symbol))
 
     async def get_history(self, symbol: str, days: int | None = None, start: datetime | str | None = None,
                           end: datetime | str | None = None, interval: str = "1d") -> pd.DataFrame:
@@ -403,100 +594,23 @@ class IBAdapter(AdapterBase):
                 log.info("IB pacing: waiting %.1f s before a history request", wait)
                 await asyncio.sleep(wait)
             self._pacer.record(contract.conId, request)
-            bars = await self.ib.reqHistoricalDataAsync(contract, endDateTime=chunk.end_text(),
-                                                        durationStr=chunk.duration, barSizeSetting=size,
-                                                        whatToShow="TRADES", useRTH=True, formatDate=2)
+            try:
+                bars = await self.ib.reqHistoricalDataAsync(contract, endDateTime=chunk.end_text(),
+                                                            durationStr=chunk.duration, barSizeSetting=size,
+                                                            whatToShow="TRADES", useRTH=True, formatDate=2)
+            except ConnectionError as exc:
+                raise self._gone(f"the history request for {contract.symbol}") from exc
             rows.extend(bars or [])
         frame = bars_frame(rows, **attrs)
         return frame[(frame.index >= t0.normalize() if not iv.intraday else frame.index >= t0) & (frame.index < t1)]
 
     async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:
         wanted = tuple(s.strip().upper() for s in ([symbols] if isinstance(symbols, str) else symbols))
-        for sym in wanted:
-            await self._contract(sym)
-        key = max(self._subs, default=0) + 1
-        self._subs[key] = (wanted, callback)
-        handlers = await self._stream(wanted, callback)
-        loop = asyncio.get_running_loop()
-
-        def cancel() -> None:  # may be called from any thread: the work runs on the adapter's loop
-            def drop() -> None:
-                self._subs.pop(key, None)
-                for sym, handler in handlers:
-                    self._unstream(sym, handler)
-
-            loop.call_soon_threadsafe(drop)
-
-        return Subscription(wanted, cancel)
-
-    async def _stream(self, symbols: tuple[str, ...], callback: Callable[[Quote], Any]) -> list[tuple[str, Any]]:
-        """Attach ``callback`` to one shared streaming ticker per symbol (reference-counted)."""
-        handlers = []
-        for sym in symbols:
-            contract = await self._contract(sym)
-            entry = self._tickers.get(sym)
-            if entry is None or not self.is_connected() or entry[0] not in self.ib.tickers():
-                entry = self._tickers[sym] = [self.ib.reqMktData(contract, "", False, False), 0]
-            ticker = entry[0]
-            entry[1] += 1
-
-            def on_update(t: Any, sym: str = sym) -> None:
-                last = _price(t, "last") or _price(t, "close")
-                if last is not None:
-                    try:
-                        callback(Quote(symbol=sym, last=last, bid=_price(t, "bid"), ask=_price(t, "ask"),
-                                       ts=datetime.now(UTC), source=self.name))
-                    except Exception:
-                        log.exception("market-data subscriber for %s failed", sym)
-
-            ticker.updateEvent += on_update
-            handlers.append((sym, on_update))
-        return handlers
-
-    def _unstream(self, sym: str, handler: Any) -> None:
-        entry = self._tickers.get(sym)
-        if entry is None:
-            return
-        entry[0].updateEvent -= handler
-        entry[1] -= 1
-        if entry[1] <= 0:
-            del self._tickers[sym]
-            if self.is_connected():
-                self.ib.cancelMktData(entry[0].contract)
+        self._require_connected()
+        return await self._streams.subscribe(wanted, callback)
 
     async def get_clock(self) -> MarketClock:
         from workbench.core.calendar import get_calendar
 
         calendar = await asyncio.to_thread(get_calendar, "XNYS")
         return calendar.clock(datetime.now(UTC))
-
-
-def _price(ticker: Any, field: str) -> Decimal | None:
-    value = getattr(ticker, field, None)
-    if value is None or (isinstance(value, float) and (math.isnan(value) or value <= 0)):
-        return None
-    return Decimal(repr(float(value)))
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.now(UTC)
-
-
-def bars_frame(rows: list[Any], **attrs: Any) -> pd.DataFrame:
-    """ib_async BarData list -> history frame, column-wise (no per-bar Timestamp objects).
-
-    Sample bar (formatDate=2): BarData(date=datetime(2026, 11, 20, 14, 30, tzinfo=UTC), open=187.1,
-    high=187.4, low=186.9, close=187.2, volume=12000.0, average=187.15, barCount=210). Daily bars carry a
-    ``date`` instead, labelled 00:00 UTC.
-    """
-    if not rows:
-        return empty_history(**attrs)
-    if isinstance(rows[0].date, datetime):  # intraday: aware datetimes, converted in one go
-        stamps: Any = pd.to_datetime([b.date for b in rows], utc=True)
-    else:
-        stamps = pd.DatetimeIndex([b.date for b in rows]).tz_localize("UTC")
-    cols = {k: np.fromiter((getattr(b, k) for b in rows), dtype="float64", count=len(rows))
-            for k in ("open", "high", "low", "close", "volume")}
-    return history_frame(stamps, cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"], **attrs)

@@ -23,11 +23,16 @@ class IBConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=4002, ge=1, le=65535)
     client_id: int = Field(default=1, ge=0)
+    #: On error 326 (client id in use), try this many following ids (0: off, the error is final).
+    client_id_fallback: int = Field(default=0, ge=0, le=32)
     readonly: bool = False
     allow_live: bool = False
     account: str | None = None
     connect_timeout: float = Field(default=10.0, gt=0)
     reconnect_max_delay: float = Field(default=60.0, gt=0)
+    #: Without a live-data entitlement (error 354): serve delayed data, marked ``Quote.delayed``; False raises
+    #: DataEntitlementError instead.
+    delayed_data: bool = True
     sdk: Literal["auto", "ib_async", "ib_insync"] = "auto"  # auto: ib_async, else ib_insync
 
     def check_endpoint(self) -> None:

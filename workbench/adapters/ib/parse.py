@@ -6,9 +6,13 @@ TWS emulator's tests.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 import pandas as pd
@@ -18,6 +22,7 @@ from workbench.core.errors import (
     BrokerUnavailable,
     ConfigError,
     DataEntitlementError,
+    InsufficientFunds,
     NotSupported,
     OrderNotFound,
     OrderRejected,
@@ -29,7 +34,7 @@ from workbench.core.intervals import Interval
 
 __all__ = [
     "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "error_from_ib",
-    "ORDER_TYPES", "TIFS", "bar_size", "history_chunks",
+    "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "client_id_in_use", "snapshot",
 ]
 
 # orderStatus as ib_async reports it (Trade.orderStatus):
@@ -89,6 +94,12 @@ INFO_CODES = frozenset({202, 2100, 2101, 2103, 2104, 2105, 2106, 2107, 2108, 211
 RESTORED_CODES = frozenset({1101, 1102})
 
 
+#: Order rejection (201) reasons that mean "not enough money": IB's margin check, and the paper engine's
+#: wording behind the TWS emulator. Sample: "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. IN ORDER TO
+#: OBTAIN THE DESIRED POSITION YOUR EQUITY WITH LOAN VALUE [1000.00 USD] MUST EXCEED THE INITIAL MARGIN [...]"
+_FUNDS_REASON = re.compile(r"EQUITY WITH LOAN VALUE|INITIAL MARGIN|buying power|insufficient", re.IGNORECASE)
+
+
 def error_from_ib(code: int, message: str, req_id: int = -1) -> WorkbenchError | None:
     """The typed error for an IB error code, or None for notices and restorations."""
     if code in INFO_CODES or code in RESTORED_CODES:
@@ -97,7 +108,17 @@ def error_from_ib(code: int, message: str, req_id: int = -1) -> WorkbenchError |
     if cls is ConfigError:
         return ConfigError(f"IB {code}: {message} (choose another ib.client_id)", key="ib.client_id",
                            broker="ib", code=code, raw=message)
+    if code == 201 and _FUNDS_REASON.search(message):
+        cls = InsufficientFunds
     return cls(f"IB {code}: {message}", broker="ib", code=code, raw=message)
+
+
+def client_id_in_use(client_id: int, message: str = "") -> ConfigError:
+    """Error 326, final: another connection holds ``client_id`` (retrying with it cannot succeed)."""
+    return ConfigError(f"IB client id {client_id} is already in use by another connection to this gateway "
+                       "(error 326): set ib.client_id to a free id, close the other session, or set "
+                       "ib.client_id_fallback to try the next ids", key="ib.client_id", broker="ib", code=326,
+                       raw=message or None)
 
 
 #: Neutral order types -> IB orderType.
@@ -166,3 +187,41 @@ def to_decimal(value: Any) -> Decimal:
     """IB sends floats (and 1.7976931348623157e308 for "unset"): unset becomes 0."""
     number = float(value or 0)
     return Decimal(0) if number >= 1e300 else Decimal(repr(number))
+
+
+_LEAVES = (str, int, float, bool, type(None), Decimal, datetime, date, Enum)
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None), Decimal, datetime, date})
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def snapshot(value: Any) -> Any:
+    """A detached copy of an SDK object for ``raw``: dataclasses and named tuples become dicts, lists
+    become tuples, so later updates to the live object (ib_async mutates its ``Trade`` in place) never show.
+
+    Sample: ``snapshot(trade)`` -> ``{"contract": {"conId": 265598, "symbol": "AAPL", ...}, "order": {"orderId":
+    7, "orderRef": "wb-1f...", ...}, "orderStatus": {"status": "Filled", "filled": 10.0, ...}, "fills": ({...},),
+    "log": ({"time": datetime(...), "status": "Submitted", "message": "", "errorCode": 0}, ...), ...}``
+    """
+    cls = type(value)
+    if cls in _LEAF_TYPES or isinstance(value, _LEAVES):
+        return value
+    names = _FIELDS.get(cls)
+    if names is None:
+        if dataclasses.is_dataclass(value):
+            names = tuple(f.name for f in dataclasses.fields(value))
+        elif isinstance(value, tuple) and hasattr(value, "_fields"):
+            names = tuple(value._fields)
+        else:
+            names = ()
+        _FIELDS[cls] = names
+    if names:
+        out = {}
+        for name in names:  # the common case (a leaf) inline: this runs for ~200 fields per order event
+            item = getattr(value, name)
+            out[name] = item if type(item) in _LEAF_TYPES else snapshot(item)
+        return out
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return tuple(snapshot(v) for v in value)
+    if isinstance(value, dict):
+        return {k: snapshot(v) for k, v in value.items()}
+    return repr(value)

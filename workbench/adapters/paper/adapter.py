@@ -15,13 +15,14 @@ import pandas as pd
 
 from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
 from workbench.core.enums import Feature, OrderType, TimeInForce
+from workbench.core.errors import WorkbenchError
 from workbench.core.log import get_logger
 from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
 from workbench.core.settings import Settings
 from workbench.marketdata import MarketDataProvider, get_provider
 from workbench.paper import shared
 from workbench.paper.config import PaperConfig
-from workbench.paper.engine import PaperEngine
+from workbench.paper.engine import PaperEngine, claim
 
 __all__ = ["PaperAdapter"]
 
@@ -30,6 +31,9 @@ T = TypeVar("T")
 
 
 _END = object()
+#: Operations that never await when the provider does no I/O (see :meth:`PaperAdapter.runs_inline`).
+_INLINE = frozenset({"get_account", "get_positions", "get_position", "place_order", "cancel_order", "get_order",
+                     "get_orders_history", "get_fills", "get_quote", "get_market_price"})
 
 
 class _Fanout(EventFanout):
@@ -122,6 +126,13 @@ class PaperAdapter(AdapterBase):
     def is_connected(self) -> bool:
         return self.engine is not None
 
+    def runs_inline(self, operation: str) -> bool:
+        """Whether ``operation`` completes without ever awaiting: a call into the (thread-safe) engine
+        with a provider that does no I/O. The sync facade then runs it in the caller's thread instead of
+        a round trip through workbench's loop thread (the user path is as fast as the engine)."""
+        # Subclasses may await anywhere (a test's hung gateway): only this class makes the promise.
+        return type(self) is PaperAdapter and operation in _INLINE and not self.provider.blocking
+
     async def _quote_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.tick_interval)
@@ -148,10 +159,17 @@ class PaperAdapter(AdapterBase):
                     log.exception("market-data subscriber for %s failed", symbol)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run engine/provider work, in a worker thread when the provider does I/O."""
-        if self.provider.blocking:
-            return await asyncio.to_thread(functools.partial(fn, *args))
-        return fn(*args)
+        """Run engine/provider work, in a worker thread when the provider does I/O.
+
+        Errors of the price source (SymbolNotFound...) are said by this broker: ``broker`` is ``paper``.
+        """
+        try:
+            if self.provider.blocking:
+                return await asyncio.to_thread(functools.partial(fn, *args))
+            return fn(*args)
+        except WorkbenchError as exc:
+            claim(exc, self.name)
+            raise
 
     @property
     def _engine(self) -> PaperEngine:

@@ -1,6 +1,7 @@
 """``python -m workbench.emulators.alpaca --port 8001 [--settings PATH] [--db LEDGER] [--host 127.0.0.1]``.
 
-Prints the three URLs to put in the ``alpaca`` settings section. The key pair it accepts comes from
+Prints the URLs to put in the ``alpaca`` settings section (trading, market data, trade stream, market-data
+stream). The key pair it accepts comes from
 ``ALPACA_API_KEY`` / ``ALPACA_SECRET_KEY`` (or ``--key`` / ``--secret``).
 """
 
@@ -43,13 +44,16 @@ def main(argv: list[str] | None = None) -> int:
 
     def started(emu: AlpacaEmulator) -> None:
         print(f"Alpaca emulator listening (ledger {engine.config.db_path}); put these in the alpaca settings:\n"
-              f"  base_url:   {emu.base_url}\n  data_url:   {emu.data_url}\n  stream_url: {emu.stream_url}",
-              flush=True)
+              f"  base_url:        {emu.base_url}\n  data_url:        {emu.data_url}\n"
+              f"  stream_url:      {emu.stream_url}\n  data_stream_url: {emu.data_stream_url}", flush=True)
 
     try:
         asyncio.run(emulator.serve_forever(started))
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the port is taken, the host is not this machine's...
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,5 +1,6 @@
-"""The Alpaca emulator: one aiohttp server for the trading API, the market-data API and the trade_updates
-websocket, backed by a :class:`~workbench.paper.engine.PaperEngine` and its market-data provider.
+"""The Alpaca emulator: one aiohttp server for the trading API, the market-data API, the trade_updates
+websocket and the market-data websocket, backed by a :class:`~workbench.paper.engine.PaperEngine` and its
+market-data provider.
 
 Run it on its own loop in a daemon thread (:meth:`AlpacaEmulator.start_in_thread`, or ``with
 AlpacaEmulator(...) as emu:``) or inside a running loop (``await emu.start()``). Engine calls run on the
@@ -14,9 +15,12 @@ import functools
 import hmac
 import json
 import os
+import shutil
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
@@ -59,8 +63,9 @@ class AlpacaEmulator:
     """Alpaca's REST + trade_updates API over a paper engine, on 127.0.0.1 by default.
 
     ``key`` / ``secret`` default to ``ALPACA_API_KEY`` / ``ALPACA_SECRET_KEY``; any other pair gets 401 (REST)
-    or an authorization failure (stream). ``tick_interval`` drives resting orders (None: tests call
-    :meth:`tick`). ``page_limit`` caps bars per page (Alpaca: 10000), to exercise pagination.
+    or an authorization failure (streams). ``tick_interval`` drives resting orders and the market-data
+    stream (None: tests call :meth:`tick`). ``page_limit`` caps bars per page (Alpaca: 10000), to exercise
+    pagination. ``data_connections`` caps market-data websockets at once as Alpaca does (it allows one).
 
     Without ``engine`` it builds (and on stop closes) its own from ``settings`` (workbench settings: the
     market-data provider and paper rules) over ``db`` or a temporary ledger that is removed on stop.
@@ -71,7 +76,7 @@ class AlpacaEmulator:
 
     def __init__(self, engine: Any = None, *, host: str = "127.0.0.1", port: int = 0, key: str | None = None,
                  secret: str | None = None, tick_interval: float | None = 1.0, page_limit: int = 10_000,
-                 settings: Any = None, db: str | None = None) -> None:
+                 settings: Any = None, db: str | None = None, data_connections: int | None = None) -> None:
         key = key if key is not None else os.environ.get(KEY_ENV)
         secret = secret if secret is not None else os.environ.get(SECRET_ENV)
         if not key or not secret:
@@ -82,18 +87,25 @@ class AlpacaEmulator:
             from . import build_engine
 
             engine = build_engine(settings, db)
-        self._temp_dir = engine.config.db_path if self._owns_engine and db is None else None
         self.engine = engine
+        # Closes the engine built here and removes its temporary ledger: on stop, on a failed start, and
+        # when an emulator that never ran is dropped.
+        temp = Path(engine.config.db_path).parent if self._owns_engine and db is None else None
+        self._release = weakref.finalize(self, _release, engine if self._owns_engine else None, temp)
         self.host = host
         self._port = port
         self._key, self._secret = key, secret
         self.tick_interval = tick_interval
         self.page_limit = page_limit
+        #: Market-data websocket connections allowed at once (Alpaca: one per account); None: no limit.
+        self.data_connections = data_connections
         self.faults: list[Fault] = []
         #: False: new stream connections are refused (503) until set back to True (tests of reconnects).
         self.accept_streams = True
         self.requests: list[tuple[str, str]] = []  # (method, path + query) of every REST request
         self.book: Book = None  # type: ignore[assignment]
+        self.data: Any = None  # the market-data websocket (DataFeed), once started
+        self._stream_paths: set[str] = set()
         self._sockets: set[web.WebSocketResponse] = set()
         self._listeners: set[web.WebSocketResponse] = set()
         self._runner: web.AppRunner | None = None
@@ -122,17 +134,33 @@ class AlpacaEmulator:
     def stream_url(self) -> str:
         return f"ws://{self.host}:{self._port}/stream"
 
+    @property
+    def data_stream_url(self) -> str:
+        """The market-data websocket's origin (``/v2/<feed>`` follows, as on Alpaca)."""
+        return f"ws://{self.host}:{self._port}"
+
     def settings(self) -> dict[str, str]:
         """The ``alpaca`` settings section that points workbench at this emulator."""
-        return {"base_url": self.base_url, "data_url": self.data_url, "stream_url": self.stream_url}
+        return {"base_url": self.base_url, "data_url": self.data_url, "stream_url": self.stream_url,
+                "data_stream_url": self.data_stream_url}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> AlpacaEmulator:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await self._start()
+        except BaseException:  # the port is taken...: nothing stays open
+            await self.stop()
+            raise
+        log.info("Alpaca emulator listening on %s", self.base_url)
+        return self
+
+    async def _start(self) -> None:
+        from .datastream import FEEDS, DataFeed
         from .marketdata import ROUTES as DATA_ROUTES
         from .trading import ROUTES as TRADING_ROUTES
 
-        self._loop = asyncio.get_running_loop()
         self.book = Book(self.engine, self.broadcast, self._wake)
         with contextlib.suppress(Exception):  # load the exchange calendar now, not on the first DAY order
             self.engine.calendar.next_close(self.engine.clock())
@@ -141,6 +169,10 @@ class AlpacaEmulator:
         for method, path, handler in (*TRADING_ROUTES, *DATA_ROUTES):
             app.router.add_route(method, path, handler)
         app.router.add_get("/stream", self._stream)
+        self.data = DataFeed(self)
+        for feed in FEEDS:  # the market-data websocket, wss://stream.data.alpaca.markets/v2/<feed>
+            app.router.add_get(f"/v2/{feed}", self.data.handle)
+        self._stream_paths = {"/stream", *(f"/v2/{feed}" for feed in FEEDS)}
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port, reuse_address=True)
@@ -148,8 +180,6 @@ class AlpacaEmulator:
         self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         if self.tick_interval:
             self._ticker = asyncio.create_task(self._tick_loop())
-        log.info("Alpaca emulator listening on %s", self.base_url)
-        return self
 
     async def stop(self) -> None:
         if self._ticker is not None:
@@ -162,13 +192,7 @@ class AlpacaEmulator:
             self._runner = None
         if self.book is not None:
             self.book.close()
-        if self._owns_engine:
-            self.engine.close()
-            if self._temp_dir is not None:
-                import shutil
-                from pathlib import Path
-
-                shutil.rmtree(Path(self._temp_dir).parent, ignore_errors=True)
+        self._release()
 
     async def serve_forever(self, on_started: Callable[[AlpacaEmulator], None] | None = None) -> None:
         """Serve until cancelled, or until SIGINT / SIGTERM when run in the main thread."""
@@ -248,7 +272,8 @@ class AlpacaEmulator:
         return asyncio.run_coroutine_threadsafe(job(), self._loop).result(timeout)
 
     def tick(self) -> int:
-        """One price update for working orders (thread-safe); returns how many orders changed."""
+        """One price update (from another thread): working orders, then the market-data stream; returns
+        how many orders changed."""
         return self.call(self._tick_once)
 
     def fail_next(self, method: str, path: str, status: int, body: Any = None, times: int = 1,
@@ -263,10 +288,22 @@ class AlpacaEmulator:
         self.call(self.faults.append, Fault(method.upper(), path, status, text, times, delay))
 
     def disconnect_streams(self) -> None:
-        """Close every trade_updates connection now (clients reconnect by themselves)."""
+        """Close every websocket now (clients reconnect by themselves)."""
         self.call(self.drop_streams)
 
+    def track(self, ws: web.WebSocketResponse) -> None:
+        """A websocket that :meth:`drop_streams` closes."""
+        self._sockets.add(ws)
+
+    def untrack(self, ws: web.WebSocketResponse) -> None:
+        self._sockets.discard(ws)
+
+    def accepts(self, key: str, secret: str) -> bool:
+        """Whether this is the key pair the emulator accepts (compared in constant time)."""
+        return hmac.compare_digest(key, self._key) and hmac.compare_digest(secret, self._secret)
+
     async def drop_streams(self) -> None:
+        """Close every websocket, trade updates and market data (clients reconnect by themselves)."""
         for ws in list(self._sockets):
             with contextlib.suppress(Exception):
                 await ws.close()
@@ -296,21 +333,21 @@ class AlpacaEmulator:
         while True:
             await asyncio.sleep(self.tick_interval)
             try:
-                await self.run_engine(self.engine.tick)
-                self.book.drain()
+                await self._tick_once()
             except Exception:
                 log.exception("tick failed")
 
-    def _tick_once(self) -> int:
-        changed = self.engine.tick()
+    async def _tick_once(self) -> int:
+        changed = await self.run_engine(self.engine.tick)
         self.book.drain()
+        await self.data.publish()
         return changed
 
     # -- HTTP ---------------------------------------------------------------------------------
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        if request.path == "/stream":
+        if request.path in self._stream_paths:  # websockets authenticate in-band
             return await handler(request)
         self.requests.append((request.method, request.path_qs))
         if not self._authorized(request.headers):
@@ -339,7 +376,7 @@ class AlpacaEmulator:
 
             with contextlib.suppress(ValueError):
                 key, _, secret = base64.b64decode(headers["Authorization"][6:]).decode().partition(":")
-        return hmac.compare_digest(key, self._key) and hmac.compare_digest(secret, self._secret)
+        return self.accepts(key, secret)
 
     # -- the trade_updates stream ---------------------------------------------------------------
 
@@ -348,7 +385,7 @@ class AlpacaEmulator:
             return web.Response(status=503, text="stream unavailable")
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
-        self._sockets.add(ws)
+        self.track(ws)
         authorized = False
         try:
             async for msg in ws:
@@ -361,8 +398,7 @@ class AlpacaEmulator:
                     await self._send(ws, {"stream": "error", "data": {"error_message": "invalid syntax"}})
                     continue
                 if action == "authenticate":
-                    authorized = hmac.compare_digest(str(data.get("key_id", "")), self._key) and \
-                        hmac.compare_digest(str(data.get("secret_key", "")), self._secret)
+                    authorized = self.accepts(str(data.get("key_id", "")), str(data.get("secret_key", "")))
                     status = "authorized" if authorized else "unauthorized"
                     await self._send(ws, {"stream": "authorization",
                                           "data": {"action": "authenticate", "status": status}})
@@ -379,7 +415,7 @@ class AlpacaEmulator:
                     await self._send(ws, {"stream": "authorization",
                                           "data": {"action": str(action), "status": "unauthorized"}})
         finally:
-            self._sockets.discard(ws)
+            self.untrack(ws)
             self._listeners.discard(ws)
             with contextlib.suppress(Exception):
                 await ws.close()
@@ -397,6 +433,14 @@ class AlpacaEmulator:
                 continue
             task = asyncio.ensure_future(ws.send_bytes(payload))
             task.add_done_callback(_ignore_closed)
+
+
+def _release(engine: Any, temp: Path | None) -> None:
+    """Close the emulator's own engine and remove its temporary ledger folder (either may be None)."""
+    if engine is not None and not engine.closed:
+        engine.close()
+    if temp is not None:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _ignore_closed(task: asyncio.Future[Any]) -> None:

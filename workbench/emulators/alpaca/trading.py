@@ -17,6 +17,7 @@ from aiohttp import web
 from workbench.core.enums import OrderType, Side, TimeInForce
 from workbench.core.errors import (InsufficientFunds, InvalidOrder, MarketClosed, NotSupported, OrderRejected,
                                    SymbolNotFound, WorkbenchError)
+from workbench.core.log import get_logger
 from workbench.core.models import NeutralOrder, Order
 
 from .book import Entry, asset_id, num
@@ -25,6 +26,7 @@ from .server import EMULATOR, error
 if TYPE_CHECKING:
     from .server import AlpacaEmulator
 
+log = get_logger(__name__)
 _ETFS = frozenset({"SPY", "QQQ", "IWM", "DIA", "GLD", "TLT", "XLF", "XLK", "EEM", "VTI", "VOO", "IVV"})
 #: Neutral field -> the name Alpaca's error messages use.
 _ALPACA_FIELD = {"tif": "time_in_force", "order_type": "type"}
@@ -308,7 +310,11 @@ async def get_orders(request: web.Request) -> web.Response:
 
 
 async def replace_order(request: web.Request) -> web.Response:
-    """Alpaca's replace: the old order becomes ``replaced`` and a new order (new id) takes its place."""
+    """Alpaca's replace: the old order becomes ``replaced`` and a new order (new id) takes its place.
+
+    A replacement Alpaca refuses (bad price, buying power...) leaves the old order working: it is checked
+    first, against the account without the order it replaces, and only then is the old one cancelled.
+    """
     emu = _emu(request)
     old = _entry(emu, request.match_info["order_id"])
     if old is None:
@@ -317,6 +323,8 @@ async def replace_order(request: web.Request) -> web.Response:
     o = old.order
     if not o.is_open:
         return error(422, 42210000, f"order is not replaceable: it is in \"{emu.book.order_json(old)['status']}\" state")
+    if o.notional is not None:
+        return error(422, 42210000, "notional orders cannot be replaced; cancel it and submit a new one")
     body = await request.json()
     remaining = (o.qty or _ZERO) - o.filled_qty
     fields = {"symbol": o.symbol, "side": o.side.value.lower(), "type": body.get("type", o.order_type.value.lower()),
@@ -331,10 +339,11 @@ async def replace_order(request: web.Request) -> web.Response:
         fields.pop("stop_price")
     try:
         replacement, _ = _neutral(fields)
+        if emu.book.by_client_id(replacement.client_order_id) is not None:
+            return error(422, 40010001, "client_order_id must be unique")
+        await emu.run_engine(_check_replacement, emu.engine, old.engine_id, replacement, o.filled_qty)
     except WorkbenchError as exc:
         return _reject(exc)
-    if emu.book.by_client_id(replacement.client_order_id) is not None:
-        return error(422, 40010001, "client_order_id must be unique")
     old.replacing = True
     cancelled = await emu.run_engine(emu.engine.cancel, old.engine_id)
     if not cancelled.status.name == "CANCELLED":  # it finished first
@@ -343,7 +352,8 @@ async def replace_order(request: web.Request) -> web.Response:
         return error(422, 42210000, "order is not replaceable: it finished")
     try:
         result = await emu.run_engine(emu.engine.submit, replacement)
-    except WorkbenchError as exc:  # the old order stays cancelled: say so on the stream
+    except WorkbenchError as exc:  # refused although the check passed (the market closed meanwhile...)
+        log.warning("replacement of %s refused after its check; the old order stays cancelled: %s", old.id, exc)
         emu.book.drain()
         old.replacing = False
         emu.book.emit("canceled", emu.book.add(cancelled))
@@ -353,6 +363,23 @@ async def replace_order(request: web.Request) -> web.Response:
     emu.book.emit("replaced", old, ts=datetime.now(UTC))
     emu.book.drain()
     return web.json_response(emu.book.order_json(new))
+
+
+def _check_replacement(engine: Any, engine_id: str, new: NeutralOrder, filled: Decimal) -> None:
+    """Raise what the engine refuses about ``new`` taking the place of order ``engine_id``; write nothing.
+
+    The paper engine's own replace check (``_replaced``: validated like a new order, buying power and
+    position counted without the order being replaced, nothing written) on the old order carrying the new
+    order's terms; its filled part is added to the quantity so that what is left to fill is the new qty.
+    """
+    changes = {"qty": filled + new.qty if new.qty is not None else None, "limit_price": new.limit_price,
+               "stop_price": new.stop_price, "trail_price": new.trail_price, "trail_percent": new.trail_percent}
+    now = engine.clock()
+    with engine._lock:
+        symbol = engine._existing(engine_id).symbol
+    price = engine._price(symbol, now)  # may do I/O: outside the lock, as the engine does
+    with engine._lock:
+        engine._replaced(engine._existing(engine_id), price, now, **changes)
 
 
 async def cancel_order(request: web.Request) -> web.Response:

@@ -1,0 +1,32 @@
+"""``ib.account`` picks the account get_account / get_positions report (default: the first managed one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import workbench
+from tests.conftest import eventually
+
+TWO = {"accounts": ("DU1111111", "DU2222222")}  # the emulator's engine is the first; the second is empty
+
+
+@pytest.mark.parametrize("gateway", [TWO], indirect=True)
+def test_ib_account_is_honoured(gateway: Any, connect: Any) -> None:
+    first = connect(gateway.port, client_id=5)
+    first.place_market_order("AAPL", 2, "buy")
+    eventually(lambda: not first.get_positions().empty)  # with two accounts ib_async syncs none by itself
+    account = first.get_account()
+    assert account.id == "DU1111111" and account.cash > 0 and account.raw["AccountCode"] == "DU1111111"
+    second = connect(gateway.port, client_id=6, account="DU2222222")
+    other = second.get_account()
+    assert other.id == "DU2222222" and other.cash == 0 and other.equity == 0  # its own values only
+    assert second.get_positions().empty
+
+
+@pytest.mark.parametrize("gateway", [TWO], indirect=True)
+def test_an_account_the_login_does_not_manage_is_refused(gateway: Any, connect: Any) -> None:
+    with pytest.raises(workbench.ConfigError) as info:
+        connect(gateway.port, account="DU9999999")
+    assert info.value.key == "ib.account" and "DU1111111" in str(info.value)

@@ -1,0 +1,55 @@
+"""Error 326 (client id in use) is a final ConfigError naming the id, at once and never retried; opt-in,
+``ib.client_id_fallback`` tries the next ids instead (as NautilusTrader does)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+import workbench
+from tests.conftest import eventually
+
+
+@pytest.mark.parametrize(("gateway", "sdk"), [({}, "ib_async"), ({"server_version": 176}, "ib_insync")],
+                         indirect=["gateway"], ids=["ib_async", "ib_insync"])
+def test_client_id_in_use_is_final_and_names_the_id(gateway: Any, connect: Any, ib_settings: Any, sdk: str) -> None:
+    pytest.importorskip(sdk)
+    connect(gateway.port, client_id=5)
+    adapter = workbench.get_adapter("ib", ib_settings(gateway.port, client_id=5, connect_timeout=8, sdk=sdk))
+    second = workbench.Broker(adapter)
+    started = time.monotonic()
+    with pytest.raises(workbench.ConfigError) as info:
+        second.connect()
+    assert time.monotonic() - started < 2  # at once, not after the 8 s connect timeout
+    error = info.value
+    assert error.key == "ib.client_id" and error.code == 326 and "client id 5 " in str(error)
+    assert not error.retryable and second.state == "disconnected" and adapter._reconnect is None
+    assert len(gateway.requests("71")) == 2  # the first broker's startApi and this one: no retry storm
+    second.close()
+
+
+def test_a_half_open_gateway_holding_our_id_stops_the_watchdog(gateway: Any, proxy: Any, connect: Any) -> None:
+    broker = connect(proxy.port, client_id=5)
+    proxy.cut(keep_gateway_side=True)  # we lost the connection; the gateway still thinks client 5 is here
+    eventually(lambda: broker.state == "disconnected", timeout=5)  # one 326 and the watchdog gives up
+    with pytest.raises(workbench.BrokerUnavailable) as info:
+        broker.get_account()
+    assert "client id 5" in str(info.value)  # the reason, where the user looks next
+    assert isinstance(broker.adapter.last_error, workbench.ConfigError)
+    refused = len(gateway.requests("71"))
+    with pytest.raises(AssertionError):  # and it stays stopped
+        eventually(lambda: len(gateway.requests("71")) > refused, timeout=1.5)
+
+
+def test_client_id_fallback_connects_with_the_next_id_and_still_never_doubles(gateway: Any, proxy: Any,
+                                                                             connect: Any) -> None:
+    broker = connect(proxy.port, client_id=5, client_id_fallback=2)
+    broker.place_market_order("AAPL", 1, "buy", client_order_id="before-fallback")
+    eventually(lambda: broker.get_order("before-fallback").status is workbench.OrderStatus.FILLED)
+    proxy.cut(keep_gateway_side=True)  # client 5 stays registered at the gateway
+    eventually(lambda: broker.state == "connected" and broker.adapter.client_id == 6, timeout=10)
+    again = broker.place_market_order("AAPL", 1, "buy", client_order_id="before-fallback")
+    assert again.status is workbench.OrderStatus.FILLED and len(gateway.engine.orders()) == 1
+    assert broker.get_account().cash > 0

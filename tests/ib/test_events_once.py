@@ -1,0 +1,79 @@
+"""on_fill / on_order deliver each fill and each order change once per Broker, across gateway restarts, and
+what happened while the gateway was away arrives after the resync (nothing repeated, nothing missed)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import workbench
+from tests.conftest import eventually
+from workbench import OrderStatus
+
+
+@pytest.mark.parametrize(("gateway", "sdk"), [({}, "ib_async"), ({"server_version": 176}, "ib_insync")],
+                         indirect=["gateway"], ids=["ib_async", "ib_insync"])
+def test_each_fill_is_delivered_once_across_restarts(gateway: Any, connect: Any, sdk: str) -> None:
+    pytest.importorskip(sdk)
+    broker = connect(gateway.port, sdk=sdk)
+    fills: list[workbench.FillEvent] = []
+    broker.on_fill(fills.append)
+    first = broker.place_market_order("AAPL", 1, "buy", client_order_id="before")
+    eventually(lambda: len(fills) == 1)
+    for _ in range(3):  # ib_async resends every commission report on each resync: one fill became four
+        gateway.restart(broker)
+    broker.place_market_order("AAPL", 2, "buy", client_order_id="after")
+    eventually(lambda: len(fills) == 2)
+    assert len(broker.get_fills()) == len(gateway.engine.fills()) == 2
+    assert [f.local_id for f in fills] == ["before", "after"] and len({f.exec_id for f in fills}) == 2
+    assert fills[0].broker_id == first.order_id and all(f.commission == 1 for f in fills)
+    broker.place_market_order("AAPL", 1, "sell", client_order_id="later")  # still live, still once
+    eventually(lambda: len(fills) == 3)
+    assert len(fills) == len({f.exec_id for f in fills})
+
+
+def test_a_fill_made_while_the_gateway_was_away_arrives_once(gateway: Any, connect: Any) -> None:
+    broker = connect(gateway.port)
+    fills: list[workbench.FillEvent] = []
+    orders: list[workbench.Order] = []
+    broker.on_fill(fills.append)
+    broker.on_order(orders.append)
+    price = broker.get_market_price("AAPL")
+    resting = broker.place_limit_order("AAPL", 4, "buy", (price * Decimal("0.5")).quantize(Decimal("0.01")),
+                                       client_order_id="resting")
+    eventually(lambda: [o.status for o in orders] == [OrderStatus.NEW])
+    gateway.stop()
+    eventually(lambda: broker.state == "reconnecting")
+    engine_id = gateway.engine.get_order("resting").order_id  # the order fills while nobody is connected
+    gateway.engine.replace(engine_id, limit_price=(price * Decimal("1.5")).quantize(Decimal("0.01")))
+    assert gateway.engine.get_order("resting").status is OrderStatus.FILLED
+    gateway.start()
+    eventually(lambda: broker.state == "connected", timeout=10)
+    eventually(lambda: len(fills) == 1 and orders[-1].status is OrderStatus.FILLED)
+    gateway.restart(broker)  # and once more: nothing is repeated
+    broker.place_market_order("MSFT", 1, "buy", client_order_id="marker")  # events after the restart...
+    eventually(lambda: any(f.local_id == "marker" for f in fills))  # ...arrive, so earlier ones had their chance
+    eventually(lambda: any(o.client_order_id == "marker" and o.status is OrderStatus.FILLED for o in orders))
+    assert [f.local_id for f in fills] == ["resting", "marker"] and sum(f.qty for f in fills) == 5
+    mine = [(o.status, o.filled_qty) for o in orders if o.client_order_id == "resting"]
+    assert mine == [(OrderStatus.NEW, 0), (OrderStatus.FILLED, 4)]
+    assert broker.get_order("resting").order_id == resting.order_id  # same id after two restarts
+
+
+def test_stream_orders_follows_the_canonical_status_machine(gateway: Any, connect: Any) -> None:
+    broker = connect(gateway.port)
+    assert workbench.Feature.STREAM_ORDERS in broker.capabilities.features
+    orders: list[workbench.Order] = []
+    broker.on_order(orders.append)
+    with pytest.raises(workbench.OrderRejected):  # refused on placement: raised, and no order event
+        broker.place_market_order("AAPL", 1_000_000, "buy")
+    filled = broker.place_market_order("AAPL", 3, "buy")
+    eventually(lambda: any(o.order_id == filled.order_id and o.status is OrderStatus.FILLED for o in orders))
+    statuses = [o.status for o in orders if o.order_id == filled.order_id]
+    assert statuses[-1] is OrderStatus.FILLED and len(statuses) == len(set(statuses))
+    assert all(a.can_become(b) for a, b in zip(statuses, statuses[1:]))
+    assert {o.order_id for o in orders} == {filled.order_id}
+    last = [o for o in orders if o.order_id == filled.order_id][-1]
+    assert last.filled_qty == 3 and isinstance(last.raw, dict)

@@ -1,0 +1,73 @@
+"""IB orders as neutral models: stable ids across restarts, the gateway's times, immutable raw, refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import workbench
+from tests.conftest import eventually
+from workbench import OrderStatus
+
+
+def _filled(broker: workbench.Broker, key: str) -> workbench.Order:
+    return eventually(lambda: (o := broker.get_order(key)).status is OrderStatus.FILLED and o)
+
+
+def test_order_ids_survive_a_gateway_restart(gateway: Any, connect: Any) -> None:
+    # IB's completedOrder message carries no orderId (ib_async reads 0), so after a restart every finished order
+    # came back as '0'. The stable id is the gateway's permId.
+    broker = connect(gateway.port)
+    ids = [broker.place_market_order("AAPL", 1, "buy", client_order_id=f"id-{n}").order_id for n in range(3)]
+    for n in range(3):
+        _filled(broker, f"id-{n}")
+    gateway.restart(broker)
+    history = broker.get_orders_history()
+    assert history.index.is_unique and sorted(history.index) == sorted(ids) and "0" not in history.index
+    assert [broker.get_order(i).client_order_id for i in ids] == ["id-0", "id-1", "id-2"]
+    assert set(broker.get_fills()["order_id"]) == set(ids)
+
+
+def test_created_at_is_not_when_this_session_first_saw_the_order(gateway: Any, connect: Any) -> None:
+    broker = connect(gateway.port)
+    placed = broker.place_market_order("AAPL", 1, "buy", client_order_id="when")
+    _filled(broker, "when")
+    before_restart = datetime.now(UTC)
+    gateway.restart(broker)
+    assert broker.get_order("when").created_at == placed.created_at <= before_restart
+    fill_ts = broker.get_fills().index[0]
+    later = connect(gateway.port, client_id=6)  # a new session (a restarted kernel) sees the old order...
+    assert later.get_order("when").created_at <= fill_ts.to_pydatetime()  # ...at the gateway's execution time
+
+
+def test_raw_is_an_immutable_snapshot_not_the_live_trade(gateway: Any, connect: Any) -> None:
+    broker = connect(gateway.port)
+    fills: list[workbench.FillEvent] = []
+    broker.on_fill(fills.append)
+    price = broker.get_market_price("AAPL")
+    order = broker.place_limit_order("AAPL", 1, "buy", (price / 2).quantize(Decimal("0.01")))  # rests
+    assert isinstance(order.raw, dict) and order.raw["orderStatus"]["status"] == "Submitted"
+    assert order.raw["order"]["orderRef"] == order.client_order_id
+    gateway.engine.replace(gateway.engine.get_order(order.client_order_id).order_id,
+                           limit_price=(price * 2).quantize(Decimal("0.01")))  # now it fills at the gateway
+    _filled(broker, order.order_id)
+    assert order.raw["orderStatus"]["status"] == "Submitted"  # the live Trade moved on; the snapshot did not
+    eventually(lambda: fills)
+    position = broker.get_position("AAPL")
+    assert isinstance(fills[0].raw, dict) and fills[0].raw["execution"]["execId"] == fills[0].exec_id
+    assert isinstance(position.raw, dict) and position.raw["position"] == 1
+
+
+def test_a_refused_order_raises_on_every_resubmit_and_is_not_recorded(gateway: Any, connect: Any) -> None:
+    broker = connect(gateway.port)
+    request = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1_000_000, client_order_id="too-big")
+    for _ in range(2):  # it used to come back CANCELLED without raising the second time
+        with pytest.raises(workbench.InsufficientFunds):
+            broker.place_order(request)
+    assert len(gateway.requests("3")) == 2  # sent again (and refused again): paper re-checks a resubmit too
+    with pytest.raises(workbench.OrderNotFound):
+        broker.get_order("too-big")
+    assert broker.get_orders_history().empty and not gateway.engine.orders()
