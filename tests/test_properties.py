@@ -27,7 +27,7 @@ import string
 import tempfile
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -367,7 +367,9 @@ def expected_commission(config: dict[str, Any], before: Decimal, qty: Decimal) -
 
 
 def expected_fill_price(order: workbench.Order, ref: Decimal, slip: Decimal) -> Decimal:
-    price = (ref * (1 + order.side.sign * slip)).quantize(_PRICE_Q)
+    """The reference price moved against the trader by the slippage, rounded against the trader."""
+    rounding = ROUND_CEILING if order.side is Side.BUY else ROUND_FLOOR
+    price = (ref * (1 + order.side.sign * slip)).quantize(_PRICE_Q, rounding=rounding)
     if order.order_type.needs_limit_price:
         assert order.limit_price is not None
         price = min(price, order.limit_price) if order.side is Side.BUY else max(price, order.limit_price)
@@ -516,6 +518,9 @@ class LedgerChecker:
             assert f["commission"] == expected_commission(config, filled_before[f["broker_id"]], f["qty"])
             filled_before[f["broker_id"]] += f["qty"]
             assert order.side.sign * (f["price"] - ref) >= 0, "slippage in the trader's favour"
+            if not order.order_type.needs_limit_price or f["price"] != order.limit_price:
+                assert order.side.sign * (f["price"] - ref * (1 + order.side.sign * self.slip)) >= 0, \
+                    "the price rounding gave back part of the slippage"
             cost += -f["commission"] - f["qty"] * abs(f["price"] - ref)
         pos_before = {p["symbol"]: p["qty"] for p in before["positions"]}
         pos_after = {p["symbol"]: p["qty"] for p in after["positions"]}

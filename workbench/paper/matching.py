@@ -7,7 +7,7 @@ and the pending :class:`~workbench.paper.ledger.Change`, never the ledger or the
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 
 from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
@@ -39,11 +39,18 @@ class Matching:
     _commission: Any
 
     def _remaining(self, row: OrderRow, price: Decimal) -> Decimal:
-        """Shares still to fill (a notional order not yet sized: estimated at ``price``)."""
+        """Shares still to fill (a notional order not yet sized: as it would be sized filling at ``price``)."""
         if row.qty is None:
             assert row.notional is not None
-            return rules.notional_qty(row.notional, price) if price else _ZERO
+            return rules.notional_qty(row.notional, self._fill_price(row.side, price)) if price else _ZERO
         return row.qty - row.filled_qty
+
+    def _fill_price(self, side: Side, price: Decimal) -> Decimal:
+        """``price`` moved against the trader by the slippage, and rounded against the trader to 0.0001
+        (a rounding never gives back part of the configured slippage)."""
+        if side is Side.BUY:
+            return (price * (_ONE + self._slip)).quantize(rules.PRICE_Q, rounding=ROUND_CEILING)
+        return (price * (_ONE - self._slip)).quantize(rules.PRICE_Q, rounding=ROUND_FLOOR)
 
     def _reservation(self, row: OrderRow, price: Decimal) -> Decimal:
         """Cash an open buy holds back: what the rest may cost, plus the commission still to come."""
@@ -107,7 +114,7 @@ class Matching:
                 if immediate or one_shot:
                     self._close(row, *unfilled_end, now)
                 return
-        fill_price = (price * (_ONE + row.side.sign * self._slip)).quantize(rules.PRICE_Q)
+        fill_price = self._fill_price(row.side, price)
         if row.order_type.needs_limit_price:
             limit = row.limit_price
             assert limit is not None
@@ -133,11 +140,12 @@ class Matching:
             self._close(row, *unfilled_end, now)
 
     def _chunk(self, qty: Decimal, remaining: Decimal) -> Decimal:
+        """What one fill may take: ``partial_fill_fraction`` of the order, in whole shares for a whole-share
+        order, else in the smallest fractional unit (1e-9 share) or more, never more than ``remaining``."""
         if not self._fraction:
             return remaining
-        chunk = qty * self._fraction
-        if qty == qty.to_integral_value():
-            chunk = max(_ONE, chunk.quantize(_ONE, rounding=ROUND_DOWN))
+        unit = _ONE if qty == qty.to_integral_value() else rules.QTY_Q
+        chunk = max(unit, (qty * self._fraction).quantize(unit, rounding=ROUND_DOWN))
         return min(chunk, remaining)
 
     def _fill(self, row: OrderRow, qty: Decimal, price: Decimal, now: datetime, change: Change) -> None:
