@@ -359,3 +359,18 @@ def test_lock_file_names_the_real_file(tmp_path):
         assert not (tmp_path / "link.sqlite.lock").exists()
     finally:
         ledger.close()
+
+
+def test_a_price_from_before_an_order_existed_never_fills_it(engine_factory, clock):
+    """The ticker reads the clock, polls prices, then feeds them: an order placed meanwhile was filled at a
+    price (and a fill time) from before it existed."""
+    engine = engine_factory()
+    lim = (px(engine) - 5).quantize(D("0.01"))
+    clock.set(datetime(2026, 11, 18, 15, 0, 10, tzinfo=UTC))
+    order = engine.submit(NeutralOrder(symbol=SYM, side="buy", qty=1, order_type="limit", limit_price=lim,
+                                       tif="GTC"))
+    assert engine.on_price(SYM, lim, T0) == 0  # a tick that read the clock at T0, 10 s before the order
+    assert engine.get_order(order.order_id).status is OrderStatus.NEW and engine.fills() == []
+    engine.on_price(SYM, lim, clock())
+    [fill] = engine.fills()
+    assert fill.ts >= order.created_at

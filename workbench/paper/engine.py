@@ -368,7 +368,8 @@ class PaperEngine(Matching):
                     return 0
                 self._last_prices[symbol] = price
                 self._unpriced.discard(symbol)
-                for row in [r for r in self._open.values() if r.symbol == symbol]:
+                # A price from before an order existed (a tick that started earlier) is not the order's to act on.
+                for row in [r for r in self._open.values() if r.symbol == symbol and r.created_at <= ts]:
                     work = dataclasses.replace(row)
                     change = Change(orders=[work])
                     if work.expires_at is not None and ts >= work.expires_at:

@@ -96,7 +96,9 @@ class PaperAdapter(AdapterBase):
 
     async def connect(self) -> None:
         if self.engine is None:
-            lease = shared.acquire(self.config, self.provider, self.clock, sources=self._sources)
+            # Opening (or waiting for a closing engine) is file I/O: off the event loop.
+            lease = await asyncio.to_thread(shared.acquire, self.config, self.provider, self.clock,
+                                            sources=self._sources)
             engine = lease.engine
             self._lease, self.engine, self.provider = lease, engine, engine.prices
             # Events are built only while someone streams them (the engine asks ``wanted`` first).
