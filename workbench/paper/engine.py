@@ -2,27 +2,29 @@
 
 Rules (see README "Paper broker"):
 
-- MARKET fills at the current price moved against you by ``slippage_bps``; LIMIT fills when the
-  price reaches the limit (never worse than the limit); STOP / STOP_LIMIT trigger when the price
-  crosses the stop, then behave as MARKET / LIMIT. TRAILING_STOP keeps its stop ``trail_price`` (or
+- MARKET fills at the current price moved against you by ``slippage_bps`` (rounded against you to
+  0.0001); LIMIT fills when the price reaches the limit (never worse than the limit); STOP / STOP_LIMIT
+  trigger when the price crosses the stop, then behave as MARKET / LIMIT. TRAILING_STOP keeps its stop ``trail_price`` (or
   ``trail_percent`` %) away from the best price since acceptance (the high for a sell, the low for a
   buy); ``Order.stop_price`` is the current trigger. A notional MARKET order is sized at its first
   fill price (fractional, 9 decimals) and keeps ``notional``.
 - IOC fills what it can at once and cancels the rest; FOK fills completely at once or is cancelled.
   DAY expires at the session close (also with no price: on the ticker and on every read); GTC never
   expires; OPG / CLS execute only at the first price of the session open / close they were placed
-  for (within :data:`AUCTION_WINDOW`), else expire.
+  for (within ``max(AUCTION_WINDOW, 2 × tick_interval)``), else expire.
 - ``partial_fill_fraction`` > 0 caps each fill at that fraction of the order (per price update).
 - Commission is ``max(minimum, per_order + per_share × filled)`` per order, charged fill by fill.
 - Buying power is cash minus what open buy orders reserve (price × remaining qty plus the expected
   commission); a sell beyond the position (net of open sells) is refused unless ``allow_short``.
-  :meth:`PaperEngine.replace` runs the same checks.
+  :meth:`PaperEngine.replace` runs the same checks (:meth:`PaperEngine.check_replace`: only the checks).
+  A market buy waiting for its session reserves at the last price seen (after a reopen: the provider's).
 - ``enforce_market_hours``: outside the session nothing executes (DAY/GTC orders wait for the open)
   and IOC/FOK are refused with MarketClosed. Off by default, so rehearsals work at night.
 - Resubmitting a ``client_order_id`` returns the existing order and never fills twice. Client order
   ids shaped like the engine's ids (``P000000001``) are refused, so a lookup key is never ambiguous.
 
-Prices arrive through :meth:`PaperEngine.on_price` (or :meth:`tick`, which polls the provider).
+Prices arrive through :meth:`PaperEngine.on_price` (or :meth:`tick`, which polls the provider); a price
+older than an order never fills it. Listeners see every change after it is committed, in commit order.
 """
 
 from __future__ import annotations
