@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -46,6 +45,7 @@ from workbench.marketdata.base import MarketDataProvider
 from workbench.paper.config import PaperConfig
 
 from . import rules
+from .events import Listeners
 from .ledger import Change, Ledger, OrderRow
 from .matching import _IMMEDIATE, Matching
 
@@ -57,7 +57,6 @@ log = get_logger(__name__)
 AUCTION_WINDOW = timedelta(minutes=1)
 
 _ZERO = Decimal(0)
-_Listener = tuple[Callable[[Any], None], Callable[[], bool] | None]
 
 
 class PaperEngine(Matching):
@@ -85,15 +84,7 @@ class PaperEngine(Matching):
         self._window = max(AUCTION_WINDOW, timedelta(seconds=2 * config.tick_interval))
         self._closed = False
         self._last_prices: dict[str, Decimal] = {}
-        # Listeners are immutable tuples, replaced on change: iterating one never races a (un)subscribe.
-        self._fill_listeners: tuple[_Listener, ...] = ()
-        self._order_listeners: tuple[_Listener, ...] = ()
-        self._listeners_lock = threading.Lock()
-        # Events are queued under the engine lock in commit order and delivered outside it, one deliverer at
-        # a time, so every listener sees every order's changes in the order they were committed.
-        self._pending: deque[Any] = deque()
-        self._delivery = threading.Lock()
-        self._deliverer: int | None = None
+        self.listeners = Listeners()  # events queued in commit order, delivered outside the lock
         self._ticker: threading.Thread | None = None
         self._stop_ticking = threading.Event()
         try:
@@ -135,24 +126,12 @@ class PaperEngine(Matching):
         ``wanted()``, if given, says whether the listener currently wants events; when no listener
         does, the engine builds none (the hot path stays cheap).
         """
-        return self._listen("_fill_listeners", callback, wanted)
+        return self.listeners.add("fills", callback, wanted)
 
     def add_order_listener(self, callback: Callable[[Order], None], *,
                            wanted: Callable[[], bool] | None = None) -> Callable[[], None]:
         """Call ``callback(order)`` after each committed order change; returns an unsubscribe function."""
-        return self._listen("_order_listeners", callback, wanted)
-
-    def _listen(self, kind: str, callback: Callable[[Any], None],
-                wanted: Callable[[], bool] | None) -> Callable[[], None]:
-        entry = (callback, wanted)
-        with self._listeners_lock:
-            setattr(self, kind, (*getattr(self, kind), entry))
-
-        def unsubscribe() -> None:
-            with self._listeners_lock:
-                setattr(self, kind, tuple(e for e in getattr(self, kind) if e is not entry))
-
-        return unsubscribe
+        return self.listeners.add("orders", callback, wanted)
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -483,8 +462,7 @@ class PaperEngine(Matching):
         with self._lock:
             if not self._closed:
                 self._closed = True
-                with self._listeners_lock:
-                    self._fill_listeners = self._order_listeners = ()
+                self.listeners.clear()
                 self.ledger.close()
 
     def _require_open(self) -> None:
@@ -546,7 +524,7 @@ class PaperEngine(Matching):
     def _sweep(self, now: datetime) -> None:
         """Expire every open order whose time is up (DAY at the close, OPG/CLS after their window).
 
-        Under the lock; one transaction; its events are queued for :meth:`_deliver`.
+        Under the lock; one transaction; its events are queued for delivery.
         """
         if self._next_expiry is None or now < self._next_expiry:
             return
@@ -594,34 +572,14 @@ class PaperEngine(Matching):
             else:
                 self._open.pop(row.order_id, None)
         # Events are built only for listeners that want them; the hot path without any builds none.
-        if change.fills and self._fill_listeners and _wanted(self._fill_listeners):
-            self._pending.extend(f.to_event(self.broker) for f in change.fills)
-        if self._order_listeners and _wanted(self._order_listeners):
-            self._pending.extend(self._snapshot(row) for row in rows)
+        listeners = self.listeners
+        if change.fills and listeners.fills and listeners.wanted(listeners.fills):
+            listeners.queue(f.to_event(self.broker) for f in change.fills)
+        if listeners.orders and listeners.wanted(listeners.orders):
+            listeners.queue(self._snapshot(row) for row in rows)
 
     def _deliver(self) -> None:
-        """Deliver the queued events, oldest first, outside the engine lock; returns once every event queued
-        before the call was delivered. One thread delivers at a time (the others wait for it), so events
-        reach each listener in commit order; a listener that calls back into the engine gets its own
-        events after the one it is handling (delivered by the loop below, not nested)."""
-        if not self._pending and self._deliverer is None:  # (in this order: see the loop)
-            return
-        me = threading.get_ident()
-        if self._deliverer == me:
-            return
-        with self._delivery:
-            self._deliverer = me  # set before the first pop, cleared after the last delivery
-            try:
-                while self._pending:
-                    event = self._pending.popleft()
-                    listeners = self._fill_listeners if isinstance(event, FillEvent) else self._order_listeners
-                    for callback, _wanted_now in listeners:
-                        try:
-                            callback(event)
-                        except Exception:  # a broken listener must not break the engine
-                            log.exception("listener %r failed", callback)
-            finally:
-                self._deliverer = None
+        self.listeners.deliver()
 
     def _snapshot(self, row: OrderRow) -> Order:
         return _order({
@@ -674,10 +632,3 @@ def _reserves_at_market(row: OrderRow) -> bool:
     """Whether an open order reserves buying power at the market price (a buy with no limit or stop price,
     not yet partly filled: a market order, sized by qty or notional, waiting for its session)."""
     return row.side is Side.BUY and row.limit_price is None and row.stop_price is None and row.avg_fill_price is None
-
-
-def _wanted(listeners: tuple[_Listener, ...]) -> bool:
-    for _, wanted in listeners:
-        if wanted is None or wanted():
-            return True
-    return False
