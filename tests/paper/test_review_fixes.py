@@ -15,7 +15,7 @@ import pytest
 
 import workbench
 from workbench.core.enums import OrderStatus
-from workbench.core.errors import BrokerUnavailable, ConfigError, InsufficientFunds, OrderRejected
+from workbench.core.errors import BrokerUnavailable, ConfigError, InsufficientFunds, OrderRejected, WorkbenchError
 from workbench.core.models import NeutralOrder
 from workbench.marketdata.sim import SimProvider
 from workbench.paper import shared
@@ -374,3 +374,28 @@ def test_a_price_from_before_an_order_existed_never_fills_it(engine_factory, clo
     engine.on_price(SYM, lim, clock())
     [fill] = engine.fills()
     assert fill.ts >= order.created_at
+
+
+# -- a failed COMMIT ------------------------------------------------------------------------------
+
+
+def test_a_failed_commit_leaves_neither_an_open_transaction_nor_phantom_state(engine_factory, tmp_path):
+    """A COMMIT that fails (here a deferred constraint; in life a full disk or an I/O error) can leave the
+    transaction open. The engine then reloaded its memory from that uncommitted transaction (a fill the
+    ledger does not have: cash and position moved although the error said nothing was recorded), and
+    every later write failed with 'cannot start a transaction within a transaction'."""
+    db = tmp_path / "commit.sqlite"
+    engine = engine_factory(db=db)
+    conn = engine.ledger._conn
+    conn.execute("CREATE TRIGGER ghost AFTER INSERT ON orders WHEN NEW.client_order_id = 'doomed' BEGIN "
+                 "INSERT INTO fills VALUES ('x', 'no-such-order', 'c', 'AAPL', 'BUY', '1', '1', '0', 0); END")
+    conn.execute("PRAGMA defer_foreign_keys=ON")  # the violation is found at COMMIT, which then fails
+    with pytest.raises(WorkbenchError) as info:
+        engine.submit(NeutralOrder(symbol=SYM, side="buy", qty=1, client_order_id="doomed"))
+    assert "FOREIGN KEY" in str(info.value) and not conn.in_transaction
+    assert (engine.cash, engine.positions(), engine.orders()) == (D(100000), [], [])
+    again = engine.submit(NeutralOrder(symbol=SYM, side="buy", qty=1))  # the ledger still takes writes
+    assert again.status is OrderStatus.FILLED
+    engine.close()
+    reopened = engine_factory(db=db)
+    assert [o.order_id for o in reopened.orders()] == [again.order_id] and reopened.cash == engine.cash

@@ -108,6 +108,15 @@ def _typed(exc: sqlite3.Error, path: str, action: str) -> WorkbenchError:
     return BrokerError(text, broker=_BROKER, code="ledger_error", raw=code)
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End the failed transaction, if SQLite has not already, so the next write starts clean."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:  # pragma: no cover - the original error is the one to report
+            pass
+
+
 # -- the one-owner lock -----------------------------------------------------------------------
 
 
@@ -344,11 +353,10 @@ class Ledger:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
+                cur.execute("COMMIT")
             except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise
-            cur.execute("COMMIT")
 
     def commit(self, change: Change) -> None:
         """Write one state change atomically (the hot path: no generator-based context manager)."""
@@ -359,11 +367,10 @@ class Ledger:
                 cur.execute("BEGIN IMMEDIATE")
                 try:
                     self._write(cur, change)
-                except BaseException:
-                    if conn.in_transaction:
-                        cur.execute("ROLLBACK")
+                    cur.execute("COMMIT")
+                except BaseException:  # a failed COMMIT too may leave the transaction open (SQLite docs)
+                    _rollback(conn)
                     raise
-                cur.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise _typed(exc, self.path, "ledger write failed") from exc
 
