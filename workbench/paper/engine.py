@@ -4,9 +4,9 @@ Rules (see README "Paper broker"):
 
 - MARKET fills at the current price moved against you by ``slippage_bps`` (rounded against you to
   0.0001); LIMIT fills when the price reaches the limit (never worse than the limit); STOP / STOP_LIMIT
-  trigger when the price crosses the stop, then behave as MARKET / LIMIT. TRAILING_STOP keeps its stop ``trail_price`` (or
-  ``trail_percent`` %) away from the best price since acceptance (the high for a sell, the low for a
-  buy); ``Order.stop_price`` is the current trigger. A notional MARKET order is sized at its first
+  trigger when the price crosses the stop, then behave as MARKET / LIMIT. TRAILING_STOP keeps its stop
+  ``trail_price`` (or ``trail_percent`` %) away from the best price since acceptance (the high for a
+  sell, the low for a buy); ``Order.stop_price`` is the current trigger. A notional MARKET order is sized at its first
   fill price (fractional, 9 decimals) and keeps ``notional``.
 - IOC fills what it can at once and cancels the rest; FOK fills completely at once or is cancelled.
   DAY expires at the session close (also with no price: on the ticker and on every read); GTC never
@@ -218,9 +218,9 @@ class PaperEngine(Matching):
                       stop_price: Decimal | None = None, trail_price: Decimal | None = None,
                       trail_percent: Decimal | None = None) -> Order:
         """The order as :meth:`replace` would make it, refused exactly as ``replace`` refuses it (InvalidOrder,
-        InsufficientFunds, OrderRejected...), with nothing written: the check of a cancel-and-replace
-        (Alpaca's replace is a new order taking the old one's place: buying power and position are counted
-        without the order being replaced)."""
+        InsufficientFunds, OrderRejected...), with nothing of it written (orders whose time is up expire, as
+        on every call): the check of a cancel-and-replace (Alpaca's replace is a new order taking the old
+        one's place: buying power and position are counted without the order being replaced)."""
         changes = {"qty": qty, "limit_price": limit_price, "stop_price": stop_price, "trail_price": trail_price,
                    "trail_percent": trail_percent}
         now, price = self._replace_price(order_id)
@@ -480,15 +480,17 @@ class PaperEngine(Matching):
 
     def _price_reservations(self, now: datetime) -> None:
         """Look up (outside the lock) a price for each symbol whose resting buys reserve at the market price
-        but have none yet (opened from the ledger): without it they would reserve nothing."""
+        but have none yet (opened from the ledger): without it they would reserve nothing until the ticker's
+        first price for them."""
         for symbol in list(self._unpriced):
             try:
-                price = self.prices.get_market_price(symbol, now)
-            except Exception as exc:  # the order's own first price will do; until then it reserves only commission
-                log.warning("no price for %s to reserve resting buy orders at: %s", symbol, exc)
-                continue
+                price: Decimal | None = self.prices.get_market_price(symbol, now)
+            except Exception as exc:  # once: the ticker's price will do
+                log.warning("no price for %s to reserve its resting buy orders at: %s", symbol, exc)
+                price = None
             with self._lock:
-                self._last_prices.setdefault(symbol, price)
+                if price is not None:
+                    self._last_prices.setdefault(symbol, price)
                 self._unpriced.discard(symbol)
 
     def _find_client(self, client_order_id: str) -> OrderRow | None:
