@@ -399,3 +399,38 @@ def test_a_failed_commit_leaves_neither_an_open_transaction_nor_phantom_state(en
     engine.close()
     reopened = engine_factory(db=db)
     assert [o.order_id for o in reopened.orders()] == [again.order_id] and reopened.cash == engine.cash
+
+
+def test_closing_an_adapter_while_it_connects_releases_the_engine_it_gets(tmp_path):
+    """connect() waits off the event loop for its engine (here: while another adapter's engine finishes
+    closing); a close() meanwhile must not leave the lease connect() then takes unreleased (an engine,
+    its ticker thread and the file lock leaked until the process exits)."""
+    import asyncio
+
+    from workbench.adapters.paper import PaperAdapter
+    from workbench.core.settings import load_settings
+
+    settings = load_settings({"paper": {"db_path": str(tmp_path / "race.sqlite"), "tick_interval": 0.01}})
+    prices = GatedPrices()
+    key = str((tmp_path / "race.sqlite").resolve())
+
+    async def scenario() -> None:
+        first, second = PaperAdapter(settings, provider=prices), PaperAdapter(settings, provider=prices)
+        await first.connect()
+        lim = (prices.get_market_price(SYM) / 2).quantize(D("0.01"))
+        await first.place_order(NeutralOrder(symbol=SYM, side="buy", qty=1, order_type="limit", limit_price=lim,
+                                             tif="GTC"))
+        prices.gate = threading.Event()
+        assert await asyncio.to_thread(prices.ticker_waiting.wait, 5)
+        closing = asyncio.ensure_future(first.close())  # its engine's close waits for the gated ticker
+        await asyncio.to_thread(eventually, lambda: shared.live_engines().get(key) == 0)
+        connecting = asyncio.ensure_future(second.connect())  # waits for that close to finish
+        await asyncio.sleep(0)
+        closed = asyncio.ensure_future(second.close())  # ... and is closed before it got its engine
+        prices.gate.set()
+        await asyncio.gather(closing, connecting, closed, return_exceptions=True)
+        assert second.engine is None and not second.is_connected()
+
+    asyncio.run(scenario())
+    assert shared.live_engines() == {}
+    eventually(lambda: not tickers())
