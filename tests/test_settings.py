@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -130,3 +134,49 @@ def test_secrets_are_masked_in_errors_and_tracebacks(monkeypatch: pytest.MonkeyP
         except RuntimeError:
             log.exception("request failed")
     assert "another-s3cret" not in caplog.text and "request failed" in caplog.text
+
+
+def test_the_widgets_section_is_validated_at_load_without_importing_ipywidgets(tmp_path: Path) -> None:
+    """It was validated only when the desk read it: a typo there passed every load (and connect)."""
+    code = textwrap.dedent("""
+        import sys, workbench
+        for bad, key in (({"widgets": {"confirm_notionl": 1}}, "widgets.confirm_notionl"),
+                         ({"widgets": {"refresh_seconds": float("inf")}}, "widgets.refresh_seconds"),
+                         ({"widgets": {"confirm_away_pct": "x"}}, "widgets.confirm_away_pct"),
+                         ({"widgets": 5}, "widgets")):
+            try:
+                workbench.connect(settings=bad)
+            except workbench.ConfigError as exc:
+                assert exc.key == key and exc.file == "settings argument", (exc.key, exc.file)
+            else:
+                raise SystemExit(f"accepted {bad}")
+        from workbench.core.widgets_config import WidgetsConfig
+        loaded = workbench.load_settings({"widgets": {"refresh_seconds": 2}})
+        assert loaded.section_model("widgets", WidgetsConfig).refresh_seconds == 2
+        print(sorted(m for m in sys.modules if m.startswith(("ipywidgets", "workbench.widgets"))))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={**os.environ, "HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_an_unknown_provider_is_refused_at_load_naming_its_true_source(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """It was refused only when the provider was built, blamed on the settings file found on disk."""
+    (tmp_path / "settings.json").write_text('{"paper": {"slippage_bps": 0}}', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(workbench.ConfigError) as info:
+        load_settings({"market_data": {"provider": "yahoo"}})
+    assert info.value.key == "market_data.provider" and info.value.file == "settings argument"
+    assert "sim, yfinance" in str(info.value)
+    assert load_settings({"market_data": {"provider": "YFinance"}}).data["market_data"]["provider"] == "YFinance"
+
+
+def test_a_boolean_request_timeout_is_refused() -> None:
+    """pydantic read ``true`` as a one-second timeout."""
+    for value in (True, False):
+        with pytest.raises(workbench.ConfigError) as info:
+            load_settings({"request_timeout": value})
+        assert info.value.key == "request_timeout"
+    assert load_settings({"request_timeout": "5"}).request_timeout == 5.0

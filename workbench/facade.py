@@ -9,7 +9,15 @@ as DataFrames with the fixed schemas of :mod:`workbench.core.frames`.
 Lifecycle (httpx-style): a Broker is *unopened* until ``connect()`` (:func:`connect` returns an open
 one), *open* after, and *closed* after :meth:`Broker.close` or when it is garbage-collected: closing
 stops the fill/order pumps and market-data subscriptions it handed out and closes the adapter. Every
-later call raises :class:`~workbench.core.errors.BrokerClosed`.
+later call raises :class:`~workbench.core.errors.BrokerClosed`, and so does a call that was still running
+when ``close()`` came.
+
+Re-running ``broker = workbench.connect(...)`` in a notebook is safe although the previous Broker is still
+referenced while the new one connects (and IPython's output history keeps any Broker that was displayed
+alive): :func:`connect` closes earlier Brokers that cannot stay open next to the new one
+(:meth:`AdapterBase.conflict`: the same IB client id; the same paper ledger with other settings), while
+paper Brokers with the same settings share their ledger's engine. A child made by ``os.fork()`` cannot use
+its parent's Brokers (BrokerClosed at once; they are left to the parent).
 """
 
 from __future__ import annotations
@@ -17,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures.thread  # noqa: F401  (its exit hook first: see _close_all_at_exit)
+import functools
 import inspect
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence  # noqa: F401  (annotations resolve here)
@@ -34,6 +44,7 @@ from workbench.core import display, frames
 from workbench.core.enums import Feature, Side  # noqa: F401
 from workbench.core.errors import (
     BrokerClosed,
+    BrokerUnavailable,
     ConfigError,
     InvalidInput,
     InvalidOrder,
@@ -153,6 +164,22 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 
+def _typed_arguments(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Arguments that do not fit a hand-written Broker method: InvalidInput naming them, not a TypeError."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def checked(self: Broker, *args: Any, **kwargs: Any) -> Any:
+        try:
+            signature.bind(self, *args, **kwargs)
+        except TypeError:
+            bad = argument_error(method.__name__, signature, args, kwargs, InvalidInput)
+            raise _own(bad or InvalidInput(f"{method.__name__}() takes {signature}", field="args"), self) from None
+        return method(self, *args, **kwargs)
+
+    return checked
+
+
 class Broker:
     """A connected broker for notebooks and scripts. Build it with :func:`workbench.connect`.
 
@@ -172,6 +199,7 @@ class Broker:
         self._pumps: list[asyncio.Task[Any]] = []
         self._subscriptions: list[Subscription] = []
         self._closed = False
+        self._closed_because = ""  # why, when something other than close() closed it
         # Holds what must be stopped, never the Broker itself, so dropping the Broker runs it.
         self._finalizer = weakref.finalize(self, _finalize, self._runner, adapter, self._pumps,
                                            self._subscriptions)
@@ -203,6 +231,7 @@ class Broker:
         """``connected``, ``reconnecting`` (after a gateway loss), ``disconnected`` or ``closed``."""
         return "closed" if self._closed else self.adapter.state
 
+    @_typed_arguments
     def on_fill(self, callback: Callable[[FillEvent], Any]) -> Callable[[], None]:
         """Call ``callback(fill)`` (on workbench's loop thread) for every new fill; returns ``stop()``.
 
@@ -210,6 +239,7 @@ class Broker:
         """
         return self._pump(self.adapter.stream_fills, callback, "on_fill")
 
+    @_typed_arguments
     def on_order(self, callback: Callable[[Order], Any]) -> Callable[[], None]:
         """Call ``callback(order)`` (on workbench's loop thread) on every order status or fill change.
 
@@ -254,15 +284,20 @@ class Broker:
         if self._closed:
             return
         self._closed = True
-        self._finalizer.detach()
         await self._runner.run_async(_shutdown(self.adapter, self._pumps, self._subscriptions))
+        self._finalizer.detach()  # only now: cancelled half-way, it still closes what is left when the Broker goes
 
     def _refuse_if_closed(self) -> None:
         if self._closed:
-            raise BrokerClosed(f"this {self.name} broker is closed; call workbench.connect() for a new one",
-                               broker=self.name, code="closed")
+            raise self._closed_error()
+
+    def _closed_error(self) -> BrokerClosed:
+        because = f" ({self._closed_because})" if self._closed_because else ""
+        return BrokerClosed(f"this {self.name} broker is closed{because}; call workbench.connect() for a new one",
+                            broker=self.name, code="closed")
 
     def __enter__(self) -> Broker:
+        self._refuse_if_closed()
         if self.adapter.lifecycle == "unopened":
             self.connect()  # type: ignore[attr-defined]
         return self
@@ -271,6 +306,7 @@ class Broker:
         self.close()
 
     async def __aenter__(self) -> Broker:
+        self._refuse_if_closed()
         if self.adapter.lifecycle == "unopened":
             await self.connect_async()  # type: ignore[attr-defined]
         return self
@@ -337,6 +373,30 @@ def _close_all_at_exit() -> None:
 # asyncio.to_thread to close): plain atexit would be too late. These hooks run in reverse order of
 # registration, and the thread pools registered theirs on import (above).
 getattr(threading, "_register_atexit", atexit.register)(_close_all_at_exit)
+
+
+def _forget_parent_brokers() -> None:
+    """In a forked child: the parent's Brokers are the parent's (their loop thread and pumps did not come
+    along, and their ledgers and sockets must not be touched from here), so refuse them and never close them."""
+    for broker in list(_LIVE):
+        broker._closed = True
+        broker._closed_because = f"it belongs to process {os.getppid()}, which forked this one"
+        broker._finalizer.detach()
+
+
+os.register_at_fork(after_in_child=_forget_parent_brokers)
+
+
+def _close_conflicting(adapter: AdapterBase) -> None:
+    """Close the open Brokers that cannot stay open next to ``adapter`` (see :meth:`AdapterBase.conflict`)."""
+    for broker in list(_LIVE):
+        if broker._closed or broker.adapter is adapter:
+            continue
+        why = adapter.conflict(broker.adapter)
+        if why:
+            log.warning("closing an earlier %s Broker: a new workbench.connect() takes over %s", broker.name, why)
+            broker._closed_because = f"a later workbench.connect() took over {why}"
+            broker.close()
 
 
 def _closed(task: asyncio.Task[Any]) -> None:
@@ -430,6 +490,11 @@ def _own(exc: WorkbenchError, broker: Broker) -> WorkbenchError:
     workbench refused itself: a library's complaint about the value adds nothing) or that quotes a secret."""
     if exc.broker is None:
         exc.broker = broker.name
+    if broker._closed and isinstance(exc, BrokerUnavailable) and not isinstance(exc, BrokerClosed):
+        closed = broker._closed_error()  # close() came while this call ran: not worth a retry
+        closed.__cause__ = exc if mask_secrets(str(exc)) == str(exc) else None
+        closed.__suppress_context__ = True
+        return closed
     if isinstance(exc, (InvalidInput, ConfigError)) and exc.raw is None:  # (raw: the broker said it; keep)
         exc.__cause__, exc.__suppress_context__ = None, True
         return exc
@@ -449,15 +514,19 @@ for _op in OPERATIONS:
 del _op, _sync, _async
 
 
-def connect(broker: str | None = None, settings: Settings | Mapping[str, Any] | str | None = None,
+def connect(broker: str | None = None,
+            settings: Settings | Mapping[str, Any] | str | os.PathLike[str] | None = None,
             **adapter_kwargs: Any) -> Broker:
     """Connect to ``broker`` (default: ``$BROKER_TYPE`` or the settings' ``default_broker``, i.e. paper).
 
     ``settings`` is a path to a settings.json or a dict merged over the defaults. A failed connect
-    closes what it opened.
+    closes what it opened. Open Brokers that cannot coexist with the new one (the same IB client id, the
+    same paper ledger with other settings) are closed first, with a warning: re-running a connect cell
+    replaces the previous Broker.
     """
     resolved = load_settings(settings)
     adapter = get_adapter(broker, resolved, **adapter_kwargs)
+    _close_conflicting(adapter)  # a re-run cell's previous Broker, still referenced while this one connects
     session = Broker(adapter)
     try:
         session.connect()  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -184,7 +185,7 @@ class Broker:
     async def get_market_price_async(self, symbol: str) -> Decimal:
         """Latest trade price for ``symbol``."""
         ...
-    def get_history(self, symbol: str | Sequence[str], days: int | None = None, start: datetime | str | None = None, end: datetime | str | None = None, interval: str = '1d') -> pd.DataFrame:
+    def get_history(self, symbol: str | Iterable[str], days: int | None = None, start: datetime | str | None = None, end: datetime | str | None = None, interval: str = '1d') -> pd.DataFrame:
         """Bars for ``symbol``, or for several symbols one long frame indexed by (symbol, ts).
 
         The history schema: float64 open/high/low/close/volume, tz-aware UTC index ``ts``. The
@@ -192,7 +193,7 @@ class Broker:
         ``end`` (default now). A list gives the yfinance provider's long frame on every broker.
         """
         ...
-    async def get_history_async(self, symbol: str | Sequence[str], days: int | None = None, start: datetime | str | None = None, end: datetime | str | None = None, interval: str = '1d') -> pd.DataFrame:
+    async def get_history_async(self, symbol: str | Iterable[str], days: int | None = None, start: datetime | str | None = None, end: datetime | str | None = None, interval: str = '1d') -> pd.DataFrame:
         """Bars for ``symbol``, or for several symbols one long frame indexed by (symbol, ts).
 
         The history schema: float64 open/high/low/close/volume, tz-aware UTC index ``ts``. The
@@ -220,10 +221,12 @@ class Broker:
         ...
 
 
-def connect(broker: str | None = None, settings: Settings | Mapping[str, Any] | str | None = None, **adapter_kwargs: Any) -> Broker:
+def connect(broker: str | None = None, settings: Settings | Mapping[str, Any] | str | os.PathLike[str] | None = None, **adapter_kwargs: Any) -> Broker:
     """Connect to ``broker`` (default: ``$BROKER_TYPE`` or the settings' ``default_broker``, i.e. paper).
 
     ``settings`` is a path to a settings.json or a dict merged over the defaults. A failed connect
-    closes what it opened.
+    closes what it opened. Open Brokers that cannot coexist with the new one (the same IB client id, the
+    same paper ledger with other settings) are closed first, with a warning: re-running a connect cell
+    replaces the previous Broker.
     """
     ...

@@ -36,7 +36,10 @@ def test_websocket_debug_log_never_carries_the_key_pair(emulator: Any, connect_a
     broker.get_account()
     broker.subscribe_market_data(["AAPL"], lambda quote: None).cancel()  # the market-data socket too (msgpack)
     records = [r.getMessage() for r in caplog.records]
-    assert sum("frame carrying credentials" in m for m in records) == 2  # both auth frames, masked
+    # Both auth frames, masked: replaced by the adapter's frame filter, or (a text frame) already masked by
+    # workbench.core.log's record factory, which runs first, when the record is made.
+    masked = [m for m in records if "frame carrying credentials" in m or "authenticate" in m and "**********" in m]
+    assert len(masked) == 2, masked
     assert not {piece for m in records for piece in _leaks(m)}
 
 

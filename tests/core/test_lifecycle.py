@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -221,3 +222,130 @@ def test_exit_closes_adapters_that_need_a_worker_thread_to_close(tmp_path: Path)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     assert marker.read_text() == "closed", out.stderr
+
+
+def test_entering_a_closed_broker_is_refused(settings_dict: dict) -> None:
+    broker = workbench.connect(settings=settings_dict)
+    broker.close()
+    with pytest.raises(workbench.BrokerClosed):
+        with broker:
+            pass
+    with pytest.raises(workbench.BrokerClosed):
+        asyncio.run(broker.__aenter__())
+
+
+class _HangingClose(PaperAdapter):
+    """A paper adapter whose close waits until told (a gateway that is slow to say goodbye)."""
+
+    name = "hanging-close"
+    release: asyncio.Event | None = None
+
+    async def disconnect(self) -> None:
+        if type(self).release is None:
+            type(self).release = asyncio.Event()
+        await type(self).release.wait()
+        await super().disconnect()
+
+
+def test_a_cancelled_close_async_leaves_the_finalizer_armed(settings_dict: dict) -> None:
+    workbench.register_adapter("hanging-close", _HangingClose, replace=True)
+    broker = workbench.connect("hanging-close", settings=settings_dict)
+
+    async def impatient() -> None:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(broker.close_async(), 0.2)
+
+    asyncio.run(impatient())
+    assert broker.closed and broker._finalizer.alive  # what close left undone is still closed when it goes
+    get_runner().loop.call_soon_threadsafe(_HangingClose.release.set)
+    broker._finalizer()
+    assert broker.adapter.lifecycle == "closed" and not broker.adapter.is_connected()
+
+
+class _DroppedMidCall(PaperAdapter):
+    """A network-style adapter: a call in flight fails with BrokerUnavailable when the connection goes."""
+
+    name = "dropped-mid-call"
+    in_flight: threading.Event = threading.Event()
+
+    async def get_account(self):  # type: ignore[override]
+        type(self).in_flight.set()
+        while self.lifecycle != "closed":
+            await asyncio.sleep(0.005)
+        raise workbench.BrokerUnavailable("connection lost", broker=self.name, code="disconnected")
+
+
+def test_a_call_that_close_interrupts_is_broker_closed_not_a_retryable_loss(settings_dict: dict) -> None:
+    workbench.register_adapter("dropped-mid-call", _DroppedMidCall, replace=True)
+    broker = workbench.connect("dropped-mid-call", settings=settings_dict)
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            broker.get_account()
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            errors.append(exc)
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    assert _DroppedMidCall.in_flight.wait(5)
+    broker.close()
+    worker.join(5)
+    assert len(errors) == 1 and type(errors[0]) is workbench.BrokerClosed, errors
+    assert not errors[0].retryable and isinstance(errors[0].__cause__, workbench.BrokerUnavailable)
+
+
+FORK_SCRIPT = """
+import json, multiprocessing, os, sys, time, workbench
+db = sys.argv[1]
+broker = workbench.connect(settings={"paper": {"db_path": db}})
+broker.place_market_order("AAPL", 1, "buy")
+
+def child(queue):
+    out = {}
+    try:
+        broker.get_account()
+        out["parent_broker"] = "answered"
+    except Exception as exc:
+        out["parent_broker"] = type(exc).__name__
+    try:
+        workbench.connect(settings={"paper": {"db_path": db}})
+        out["same_ledger"] = "connected"
+    except workbench.WorkbenchError as exc:
+        out["same_ledger"] = type(exc).__name__
+    with workbench.connect(settings={"paper": {"db_path": db + ".child"}}) as own:
+        out["own_ledger"] = own.place_market_order("AAPL", 1, "buy").status.value
+    queue.put(out)
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    started = time.monotonic()
+    proc = ctx.Process(target=child, args=(queue,))
+    proc.start()
+    result = queue.get(timeout=60)
+    proc.join(60)
+    result["child_seconds"] = time.monotonic() - started
+    result["exitcode"] = proc.exitcode
+    result["parent_orders"] = len(broker.get_orders_history())
+    print(json.dumps(result))
+"""
+
+
+def test_a_forked_child_neither_uses_nor_closes_its_parents_broker(tmp_path: Path) -> None:
+    """multiprocessing's fork: the parent's Broker refuses at once in the child (its loop thread stayed in
+    the parent; it waited for the full timeout, then the child's exit waited 10 s more to close it), the
+    child's own connect to the parent's ledger is refused by the ledger's lock (it shared the parent's
+    engine and SQLite connection), and a ledger of its own works."""
+    script = tmp_path / "fork.py"
+    script.write_text(FORK_SCRIPT, encoding="utf-8")
+    env = {**os.environ, "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "p.sqlite")], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["parent_broker"] == "BrokerClosed", result
+    assert result["same_ledger"] in ("BrokerUnavailable", "ConfigError"), result
+    assert result["own_ledger"] == "FILLED" and result["exitcode"] == 0, result
+    assert result["child_seconds"] < 10, result
+    assert result["parent_orders"] == 1 and "closing the paper broker failed" not in out.stderr, out.stderr

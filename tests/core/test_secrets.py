@@ -137,3 +137,62 @@ def test_settings_file_values_are_masked_too(tmp_path: Path) -> None:
                       PRINT_ERROR.format(call=f"workbench.connect(settings={str(path)!r})"))
     assert out.returncode == 0, out.stderr
     assert _clean(out.stdout) and "ib.client_id" in out.stdout and str(path) in out.stdout
+
+
+def test_sdk_loggers_are_masked_too(secret_env: str, caplog: pytest.LogCaptureFixture) -> None:
+    """ib_async, alpaca-py, websockets and urllib3 log through their own loggers, not workbench's."""
+    with caplog.at_level(logging.DEBUG):
+        for name in ("ib_async.client", "alpaca.trading.stream", "websockets.client", "urllib3.connectionpool"):
+            logging.getLogger(name).debug("header %s", SECRET.upper())
+        try:
+            raise RuntimeError(f"HTTP 401 for {SECRET}")
+        except RuntimeError:
+            logging.getLogger("some.sdk").exception("request failed")
+    assert SECRET.casefold() not in caplog.text.casefold()
+    mine = [r for r in caplog.records if r.name.endswith(("ib_async.client", "alpaca.trading.stream",
+                                                          "websockets.client", "urllib3.connectionpool", "some.sdk"))]
+    assert len(mine) >= 5 and all(MASK in r.getMessage() or MASK in (r.exc_text or "") for r in mine)
+
+
+def test_the_alpaca_sdk_at_debug_level_logs_no_part_of_the_keys(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """alpaca-py over loopback with every logger at DEBUG (what one turns on to debug a connection):
+    websockets logs the authentication frame shortened to its head and last 24 characters, the second half
+    of the 40-character secret key (masked twice over: the adapter's frame filter, and the record factory
+    for any logger)."""
+    pytest.importorskip("alpaca")
+    from workbench.emulators.alpaca import AlpacaEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.config import PaperConfig
+    from workbench.paper.engine import PaperEngine
+
+    key, secret = "PKDEBUGKEY0000000001", "DebugSecret0123456789abcdefghijKLMNOPQRS"  # Alpaca's lengths: 20 and 40
+    monkeypatch.setenv("ALPACA_API_KEY", key)
+    monkeypatch.setenv("ALPACA_SECRET_KEY", secret)
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "emulator.sqlite"), slippage_bps=0), SimProvider())
+    emulator = AlpacaEmulator(engine, tick_interval=None).start_in_thread()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            settings = {"paper": {"db_path": str(tmp_path / "p.sqlite")}, "alpaca": emulator.settings()}
+            with workbench.connect("alpaca", settings=settings) as broker:
+                broker.on_fill(lambda fill: None)  # the trade_updates stream authenticates over websockets
+                broker.place_market_order("AAPL", 1, "buy")
+                broker.get_account()
+    finally:
+        emulator.stop_thread()
+        engine.close()
+    text = caplog.text.casefold()
+    assert ("authenticate" in text or "frame carrying credentials" in text) and "/v2/account" in text  # logged
+    for value in (key, secret):
+        parts = {value.casefold()[i:i + 8] for i in range(len(value) - 7)}
+        assert not [p for p in parts if p in text], f"part of {value!r} logged"
+
+
+def test_short_secrets_are_masked_where_they_stand_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A four-letter rehearsal key masked inside every word mangled unrelated text (``latest`` ...)."""
+    register_secret("qtest")
+    register_secret("ab")  # too short to mask anything without masking everything
+    text = "the latest qtests: key=qtest, QTEST; broker=paper ab"
+    assert mask_secrets(text) == f"the latest qtests: key={MASK}, {MASK}; broker=paper ab"
+    err = workbench.InvalidInput("symbol 'QTEST' is unknown to the contest feed", field="symbol")
+    assert str(err).startswith(f"symbol '{MASK}' is unknown to the contest feed")

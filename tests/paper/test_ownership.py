@@ -67,8 +67,9 @@ def test_sharing_with_different_settings_is_refused_naming_what_differs(settings
     first = workbench.connect("paper", settings=settings_dict)
     try:
         other = {"paper": {**settings_dict["paper"], "slippage_bps": 7}}
+        # (workbench.connect() would close ``first`` instead: see tests/core/test_rerun.py)
         with pytest.raises(ConfigError) as info:
-            workbench.connect("paper", settings=other)
+            workbench.Broker(workbench.get_adapter("paper", other)).connect()
         assert "paper.slippage_bps" in str(info.value) and info.value.key == "paper.db_path"
         assert first.place_market_order("AAPL", 1, "buy").status.value == "FILLED"
     finally:

@@ -114,6 +114,7 @@ class AdapterBase(ABC):
     capabilities: ClassVar[Capabilities]
     #: ``unopened``, ``open`` or ``closed`` (see the module docstring).
     lifecycle: str = "unopened"
+    _closed_fully = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -139,10 +140,11 @@ class AdapterBase(ABC):
         Idempotent. Adapters holding more than a connection (engines, files) release it in
         :meth:`disconnect` or extend this method, calling ``super().close()``.
         """
-        if self.lifecycle == "closed":
+        if self._closed_fully:
             return
-        self.lifecycle = "closed"
+        self.lifecycle = "closed"  # from now on every operation refuses
         await self.disconnect()
+        self._closed_fully = True  # (not before: a close cancelled or failed half-way runs again)
 
     @property
     def closed(self) -> bool:
@@ -158,6 +160,15 @@ class AdapterBase(ABC):
         if self.lifecycle == "closed":
             return "closed"
         return "connected" if self.is_connected() else "disconnected"
+
+    def conflict(self, other: AdapterBase) -> str | None:
+        """Why ``other`` (an open adapter of this process) cannot stay open once this one connects, or None.
+
+        :func:`workbench.connect` closes the Brokers of conflicting adapters before connecting, so
+        re-running a notebook's connect cell replaces the previous Broker instead of fighting it (IB: the
+        same client id on the same gateway). Default: adapters never conflict.
+        """
+        return None
 
     def runs_inline(self, operation: str) -> bool:
         """Whether ``operation`` completes without ever awaiting (a local, thread-safe call).

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import threading
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.errors import ConfigError, InvalidInput
+from workbench.core.errors import ConfigError, InvalidInput, shown
 from workbench.core.settings import SCHEMA, Settings, load_settings, normalize_broker
+from workbench.marketdata import PROVIDERS
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["AdapterRegistry", "registry", "register_adapter", "known_adapters", "get_adapter"]
 
 ENTRY_POINT_GROUP = "workbench.adapters"
+_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")  # (the names NeutralOrder.broker accepts)
+_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 _BUILTIN = {
     "paper": "workbench.adapters.paper.adapter:PaperAdapter",
@@ -60,6 +64,15 @@ class AdapterRegistry:
         self._lock = threading.Lock()
 
     def register(self, name: str, target: str | type[AdapterBase], *, replace: bool = False) -> None:
+        from .base import AdapterBase
+
+        if not isinstance(name, str) or not _NAME.match(normalize_broker(name)):
+            raise InvalidInput(f"an adapter name is a short lower-case word such as 'mybroker', not {shown(name)}",
+                               field="name")
+        if not (isinstance(target, str) and _TARGET.match(target)
+                or isinstance(target, type) and issubclass(target, AdapterBase)):
+            raise InvalidInput(f"an adapter is an AdapterBase subclass or a 'module:Class' string, not {shown(target)}",
+                               field="target")
         key = normalize_broker(name)
         with self._lock:
             if key in self._targets and not replace and self._targets[key] != target:
@@ -86,13 +99,13 @@ class AdapterRegistry:
     def resolve(self, name: str, *, file: str | None = None, key: str = "broker") -> type[AdapterBase]:
         """The adapter class for ``name``. ``file``/``key`` say where the name came from, for errors."""
         if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"a broker is named by a string such as 'paper', not {name!r}", file=file, key=key)
+            raise ConfigError(f"a broker is named by a string such as 'paper', not {shown(name)}", file=file, key=key)
         canonical = normalize_broker(name)
         if canonical not in self._targets:
             self._load_entry_points()
         target = self._targets.get(canonical)
         if target is None:
-            raise ConfigError(f"unknown broker {name!r}; known brokers: {', '.join(sorted(self.names()))}",
+            raise ConfigError(f"unknown broker {shown(name)}; known brokers: {', '.join(sorted(self.names()))}",
                               file=file, key=key)
         if isinstance(target, str):
             module_name, _, attr = target.partition(":")
@@ -109,6 +122,7 @@ registry = AdapterRegistry(_BUILTIN)
 SCHEMA.set_broker_names(registry.names)
 for _section, _model in SECTION_MODELS.items():
     SCHEMA.add_section(_section, _model)
+SCHEMA.add_choices("market_data.provider", lambda: PROVIDERS)
 
 #: Where a broker name given to :func:`get_adapter` / ``connect`` came from, as errors say it.
 ARGUMENT = "the broker argument"
@@ -121,6 +135,10 @@ def register_adapter(name: str, target: str | type[AdapterBase], *, replace: boo
     ``config`` (a pydantic model, or a ``"module:Class"`` string of an SDK-free module) validates the
     ``name`` section of every settings load from now on.
     """
+    if not (config is None or isinstance(config, str) and _TARGET.match(config)
+            or isinstance(config, type) and hasattr(config, "model_validate")):
+        raise InvalidInput(f"config is a pydantic model or a 'module:Class' string, not {shown(config)}",
+                           field="config")
     registry.register(name, target, replace=replace)
     if config is not None:
         SCHEMA.add_section(normalize_broker(name), config)
@@ -149,6 +167,6 @@ def get_adapter(name: str | None = None, settings: Settings | dict[str, Any] | s
         for key in kwargs:
             if key not in params or key == "settings":
                 takes = ", ".join(p for p in params if p != "settings") or "none"
-                raise InvalidInput(f"the {cls.name} adapter takes no argument {key!r} (it takes: {takes})",
+                raise InvalidInput(f"the {cls.name} adapter takes no argument {shown(key)} (it takes: {takes})",
                                    field=key)
     return cls(resolved, **kwargs)

@@ -33,6 +33,7 @@ registered secrets masked (:func:`workbench.core.log.mask_secrets`).
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 from .log import mask_secrets, mask_value
@@ -56,7 +57,23 @@ __all__ = [
     "InsufficientFunds",
     "MarketClosed",
     "ERROR_CLASSES",
+    "shown",
 ]
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlong, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 40, 4, 4, 4, 4
+
+
+def shown(value: Any) -> str:
+    """How an error message quotes a caller's value: ``repr``, on one line, at most about 60 characters
+    (a 5,000-character string or a DataFrame does not make the error pages long), and never failing (an
+    object whose ``repr`` raises is named by its type)."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # noqa: BLE001 - the caller's repr failed; the error must not
+        return f"<{type(value).__name__}>"
+    return f"<{type(value).__name__}>" if "\n" in text else text
 
 
 class WorkbenchError(Exception):
@@ -104,10 +121,18 @@ class ConfigError(WorkbenchError):
     """
 
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None, **kw: Any):
-        where = " ".join(p for p in (f"in {file}" if file else "", f"at '{key}'" if key else "") if p)
+        where = " ".join(p for p in (f"in {_printable(file)}" if file else "", f"at '{_printable(key)}'" if key else "")
+                         if p)
         super().__init__(f"{message} ({where})" if where else message, field=key, **kw)
         self.file = mask_value(file)
         self.key = self.field
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """``text`` on one short line: control characters (a newline, a NUL in a path) escaped as in a repr,
+    and the middle of a very long one left out (the attribute keeps it whole)."""
+    text = text if text.isprintable() else repr(text)[1:-1]
+    return text if len(text) <= limit else f"{text[:limit // 2]}…{text[-(limit // 2 - 1):]}"
 
 
 class InvalidInput(WorkbenchError):

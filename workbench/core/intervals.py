@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidInput
+from .errors import InvalidInput, shown
 
 __all__ = ["Interval", "parse_interval"]
 
@@ -36,19 +36,19 @@ def parse_interval(text: str | Interval) -> Interval:
         return text
     match = _PATTERN.match(str(text))
     if not match:
-        raise InvalidInput(f"unknown interval {text!r}; use e.g. 1m, 5m, 1h, 1d, 1wk, 1mo", field="interval")
+        raise InvalidInput(f"unknown interval {shown(text)}; use e.g. 1m, 5m, 1h, 1d, 1wk, 1mo", field="interval")
     n, unit = int(match.group(1)), _UNIT[match.group(2).lower()]
     if n <= 0:
-        raise InvalidInput(f"interval must be positive, got {text!r}", field="interval")
+        raise InvalidInput(f"interval must be positive, got {shown(text)}", field="interval")
     if unit == "h":
         n, unit = n * 60, "m"
     if unit == "m":
         if 1440 % n and n not in (90,):
-            raise InvalidInput(f"intraday interval must divide a day, got {text!r}", field="interval")
+            raise InvalidInput(f"intraday interval must divide a day, got {shown(text)}", field="interval")
         return Interval(f"{n}m", n, f"{n}min")
     if unit == "d":
         if n != 1:
-            raise InvalidInput(f"only 1d daily bars are supported, got {text!r}", field="interval")
+            raise InvalidInput(f"only 1d daily bars are supported, got {shown(text)}", field="interval")
         return Interval("1d", None, "D")
     if unit == "wk":
         return Interval(f"{n}wk", None, f"{n}W-MON")

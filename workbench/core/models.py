@@ -7,6 +7,7 @@ Objects that come from a broker keep the broker's own payload in ``raw`` (and ``
 
 from __future__ import annotations
 
+import numbers
 import re
 import uuid
 from collections.abc import Mapping
@@ -18,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from . import display
 from .enums import OrderStatus, OrderType, Side, TimeInForce
-from .errors import InvalidInput, InvalidOrder
+from .errors import InvalidInput, InvalidOrder, shown
 from .settings import normalize_broker
 
 __all__ = [
@@ -57,7 +58,8 @@ def _utc(value: datetime) -> datetime:
 def _symbol(value: str) -> str:
     value = value.strip().upper()
     if not _SYMBOL.match(value):
-        raise ValueError(f"not a valid symbol: {value!r}")
+        hint = " (several symbols? pass a list: ['AAPL', 'MSFT'])" if "," in value else ""
+        raise ValueError(f"not a valid symbol: {shown(value)}{hint}")
     return value
 
 
@@ -83,7 +85,7 @@ def _broker_name(value: str | None) -> str | None:
         return None
     key = normalize_broker(value)
     if not _BROKER.match(key):
-        raise ValueError(f"not a broker name: {value!r}")
+        raise ValueError(f"not a broker name: {shown(value)}")
     return key
 
 
@@ -150,8 +152,28 @@ class NeutralOrder(_Model):
             raise InvalidOrder(f"an order payload must be a dict, not {type(payload).__name__}", field="order")
         for key in payload:
             if not isinstance(key, str):
-                raise InvalidOrder(f"order field names must be strings, got {key!r}", field="order")
+                raise InvalidOrder(f"order field names must be strings, got {shown(key)}", field="order")
         return cls(**payload)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_inputs(cls, data: Any) -> Any:
+        """One pass over what the caller gave: NumPy scalars (``np.int64`` from a DataFrame) become the Python
+        numbers they hold, and enum fields that are not strings are refused by type (the enum's own refusal
+        would quote the value's repr, which may fail)."""
+        if not isinstance(data, dict):
+            return data
+        for name, value in data.items():
+            if isinstance(value, (str, int, float, Decimal)) or value is None:
+                continue
+            if isinstance(value, (bytes, bytearray)):  # (pydantic would decode them as text)
+                raise InvalidOrder(f"{name} must be text, not {type(value).__name__}", field=name)
+            if name in _ENUM_FIELDS:
+                raise InvalidOrder(f"{name} must be a string such as {_ENUM_FIELDS[name]!r}, "
+                                   f"not {type(value).__name__}", field=name)
+            if isinstance(value, numbers.Real) and hasattr(value, "dtype") and not isinstance(value, bool):
+                data = {**data, name: value.item()}
+        return data
 
     @model_validator(mode="after")
     def _check_prices(self) -> NeutralOrder:
@@ -183,12 +205,16 @@ class NeutralOrder(_Model):
         return self
 
 
+_ENUM_FIELDS = {"side": "buy", "order_type": "limit", "tif": "day"}
+
+
 def _invalid_order(exc: ValidationError) -> InvalidOrder:
     details = exc.errors(include_url=False)
     first = details[0]
     field = ".".join(str(p) for p in first["loc"]) or "order"
     value = first.get("input")
-    return InvalidOrder(f"{field}: {first['msg']} (got {value!r})", field=field, errors=details)
+    message = " ".join(str(first["msg"]).split())[:160]
+    return InvalidOrder(f"{field}: {message} (got {shown(value)})", field=field, errors=details)
 
 
 class Order(_Model):

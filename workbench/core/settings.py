@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, shown
 from .log import register_env_secrets, register_secret
 
 __all__ = ["Settings", "SettingsSchema", "SCHEMA", "load_settings", "normalize_broker", "DEFAULTS",
@@ -113,11 +113,16 @@ class _Core(BaseModel):
     request_timeout: float = Field(gt=0, le=MAX_REQUEST_TIMEOUT, allow_inf_nan=False)
     market_data: _MarketData
 
+    @field_validator("request_timeout", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # (pydantic reads true as 1.0 s)
+            raise ValueError("a number of seconds, not a boolean")
+        return value
 
-#: Top-level keys besides broker sections.
-#: ``widgets`` is validated by workbench.widgets.config when the desk reads it (that package imports
-#: ipywidgets, which settings must not).
-_CORE_KEYS = {"default_broker", "request_timeout", "market_data", "widgets"}
+
+#: Top-level keys besides the sections that have a model in the schema.
+_CORE_KEYS = {"default_broker", "request_timeout", "market_data"}
 
 
 class SettingsSchema:
@@ -130,8 +135,18 @@ class SettingsSchema:
 
     def __init__(self) -> None:
         self._models: dict[str, type[BaseModel] | str] = {}
+        self._choices: dict[str, Callable[[], Iterable[str]]] = {}
         self._broker_names: Callable[[], Iterable[str]] = lambda: ()
         self._lock = threading.Lock()
+
+    def add_choices(self, dotted: str, names: Callable[[], Iterable[str]]) -> None:
+        """The value at ``dotted`` (``"market_data.provider"``) must be one of ``names()`` (any case)."""
+        with self._lock:
+            self._choices[dotted] = names
+
+    def choices(self) -> dict[str, Callable[[], Iterable[str]]]:
+        with self._lock:
+            return dict(self._choices)
 
     def add_section(self, dotted: str, model: type[BaseModel] | str) -> None:
         """Validate section ``dotted`` (``"ib"``, ``"market_data.yfinance"``) with ``model`` at every load."""
@@ -163,8 +178,9 @@ class SettingsSchema:
             return dict(self._models)  # type: ignore[arg-type]
 
 
-#: The process-wide schema (filled by :mod:`workbench.adapters.factory`).
+#: The process-wide schema (filled by :mod:`workbench.adapters.factory`; ``widgets`` is core's own).
 SCHEMA = SettingsSchema()
+SCHEMA.add_section("widgets", "workbench.core.widgets_config:WidgetsConfig")
 
 
 class Settings:
@@ -188,6 +204,12 @@ class Settings:
         for dotted, model in self._schema.models().items():
             if self._lookup(dotted) is not None:
                 self._models[dotted] = self.section_model(dotted, model)
+        for dotted, names in self._schema.choices().items():
+            value = self._lookup(dotted)
+            known = sorted(names())
+            if isinstance(value, str) and value.lower() not in known:
+                raise ConfigError(f"unknown {dotted.rsplit('.', 1)[-1]} {shown(value)}; known: {', '.join(known)}",
+                                  file=self.origin(dotted), key=dotted)
         self.default_broker = normalize_broker(core.default_broker)
         self.request_timeout = core.request_timeout
         self._secrets = {name: SecretStr(os.environ[name]) for name in SECRET_ENV_VARS if os.environ.get(name)}
@@ -244,7 +266,7 @@ class Settings:
             brokers = self._schema.broker_names()  # may scan entry points: only when needed
             for key in unknown:
                 if key not in brokers:
-                    raise ConfigError(f"unknown setting {key!r} (not a setting nor a known broker)",
+                    raise ConfigError(f"unknown setting {shown(key)} (not a setting nor a known broker)",
                                       file=self.origin(key), key=key)
 
     def _reject_secrets(self, data: Mapping[str, Any], prefix: str = "") -> None:
@@ -260,10 +282,10 @@ class Settings:
         details = exc.errors(include_url=False)
         first = details[0]
         key = (prefix + ".".join(str(p) for p in first["loc"])).rstrip(".")
-        shown = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
+        quoted = f" (got {shown(first['input'])})" if "input" in first and not isinstance(first["input"], dict) else ""
         more = f"; {len(details) - 1} more problem(s) in .errors" if len(details) > 1 else ""
-        what = "unknown setting" if first["type"] == "extra_forbidden" else f"invalid setting: {first['msg']}"
-        return ConfigError(f"{what}{shown}{more}", file=self.origin(key), key=key, errors=details)
+        what = "unknown setting" if first["type"] == "extra_forbidden" else f"invalid setting: {_brief(first['msg'])}"
+        return ConfigError(f"{what}{quoted}{more}", file=self.origin(key), key=key, errors=details)
 
     def secret(self, env_name: str) -> SecretStr | None:
         """A secret from the environment (masked in reprs), or None if unset."""
@@ -272,6 +294,12 @@ class Settings:
     def __repr__(self) -> str:
         secrets = ", ".join(f"{k}=**********" for k in self._secrets)
         return f"Settings(source={self.source!r}, default_broker={self.default_broker!r}{', ' + secrets if secrets else ''})"
+
+
+def _brief(text: str, limit: int = 160) -> str:
+    """A validator's message, on one line and short (a model's own check may quote a whole value)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def normalize_broker(name: str) -> str:
@@ -296,12 +324,21 @@ def find_settings_file(start: Path | None = None) -> Path | None:
     return None
 
 
+def _expanded(path: str | os.PathLike[str]) -> str:
+    try:
+        return str(Path(path).expanduser())
+    except RuntimeError:  # "~someone" who has no home directory here
+        raise ConfigError("cannot expand the ~ of this settings path", file=str(path)) from None
+
+
 def read_settings_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(path).expanduser()
+    path = Path(_expanded(path))
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read settings: {exc.strerror}", file=str(path)) from None
+    except ValueError:  # a NUL byte in the path (a file that is not UTF-8 text is a ValueError too)
+        raise ConfigError("cannot read settings: not a readable UTF-8 file path", file=str(path)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:  # not chained: the decoder's error holds the document's text
@@ -322,8 +359,11 @@ def load_settings(settings: Settings | str | os.PathLike[str] | Mapping[str, Any
     register_env_secrets()  # first: nothing below may quote a secret unmasked
     data = copy.deepcopy(DEFAULTS)
     origins: dict[str, str] = {}
+    if isinstance(settings, str) and settings.lstrip().startswith("{"):
+        raise ConfigError("settings is a path to a settings.json or a dict, and this looks like JSON text: "
+                          "pass json.loads(text), or the file's path", key="settings")
     if isinstance(settings, (str, os.PathLike)):
-        source: str | None = str(Path(settings).expanduser())
+        source: str | None = _expanded(settings)
     else:
         found = find_settings_file()
         source = None if found is None else str(found)
@@ -333,18 +373,25 @@ def load_settings(settings: Settings | str | os.PathLike[str] | Mapping[str, Any
     if settings is not None and not isinstance(settings, (str, os.PathLike)):
         if not isinstance(settings, Mapping):
             raise ConfigError(f"settings must be a path or a dict, not {type(settings).__name__}", key="settings")
-        _check_keys(settings, ARGUMENT)
-        _merge(data, copy.deepcopy(dict(settings)), origins, ARGUMENT)
+        _merge(data, _copy_checked(settings, ARGUMENT), origins, ARGUMENT)
     return Settings(data, source, origins)
 
 
-def _check_keys(data: Mapping[Any, Any], label: str, prefix: str = "") -> None:
+def _copy_checked(data: Mapping[Any, Any], label: str, prefix: str = "") -> dict[str, Any]:
+    """A deep copy of settings given in code, refusing non-string keys and values that are no setting."""
+    copied: dict[str, Any] = {}
     for key, value in data.items():
         if not isinstance(key, str):
-            raise ConfigError(f"setting names must be strings, got {key!r} ({type(key).__name__})",
-                              file=label, key=f"{prefix}{key!r}")
+            raise ConfigError(f"setting names must be strings, got {shown(key)} ({type(key).__name__})",
+                              file=label, key=f"{prefix}{shown(key)}")
         if isinstance(value, Mapping):
-            _check_keys(value, label, f"{prefix}{key}.")
+            copied[key] = _copy_checked(value, label, f"{prefix}{key}.")
+            continue
+        try:
+            copied[key] = copy.deepcopy(value)
+        except Exception:  # noqa: BLE001 - a generator, a socket...: not a setting value
+            raise ConfigError(f"not a setting value: {shown(value)}", file=label, key=prefix + key) from None
+    return copied
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str], label: str,
@@ -368,7 +415,7 @@ def _apply_env(data: dict[str, Any], origins: dict[str, str]) -> None:
         try:
             value = kind(raw)
         except ValueError:
-            raise ConfigError(f"{var}={raw!r} is not a valid {kind.__name__}", file=label, key=dotted) from None
+            raise ConfigError(f"{var}={shown(raw)} is not a valid {kind.__name__}", file=label, key=dotted) from None
         *parents, leaf = dotted.split(".")
         node = data
         for part in parents:

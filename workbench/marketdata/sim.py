@@ -79,7 +79,7 @@ class SimConfig(BaseModel):
     """``market_data.sim`` settings: the seed, and extra symbols merged over the built-in universe."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    seed: int = 7
+    seed: int = Field(default=7, ge=0)  # (numpy seeds are non-negative)
     symbols: dict[str, SimSymbol] = Field(default_factory=dict)
 
 

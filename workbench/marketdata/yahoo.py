@@ -29,11 +29,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.core.errors import BrokerUnavailable, InvalidInput, SymbolNotFound, WorkbenchError
 from workbench.core.frames import empty_history, history_frame, long_history_frame, quotes_frame
@@ -73,9 +74,20 @@ class YFinanceConfig(BaseModel):
     max_workers: int = Field(default=4, ge=1, le=32)
     requests_per_second: float = Field(default=2.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10)
-    backoff_seconds: float = Field(default=1.0, ge=0)
-    timeout: float = Field(default=10.0, gt=0)
+    backoff_seconds: float = Field(default=1.0, ge=0, le=3600, allow_inf_nan=False)  # (longer: timers overflow)
+    timeout: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
     progress: bool = True
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _usable_path(cls, value: str) -> str:
+        if "\x00" in value or not value.strip():
+            raise ValueError("not a usable folder path")
+        try:
+            Path(value).expanduser()
+        except RuntimeError:  # "~someone" without a home directory here
+            raise ValueError("cannot expand the ~ of this path") from None
+        return value
 
 
 class _Fetched(NamedTuple):

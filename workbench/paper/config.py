@@ -8,6 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+#: Bounds on money settings: beyond them the ledger's Decimal arithmetic (quantized to 0.0001) overflows
+#: its precision and an order fails with decimal.InvalidOperation instead of at load.
+MAX_CASH, MAX_FEE = Decimal("1e15"), Decimal("1e6")
+
 
 class Commission(BaseModel):
     """Commission of one order: ``max(minimum, per_order + per_share * filled qty)``.
@@ -17,9 +21,9 @@ class Commission(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    per_order: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
-    per_share: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
-    minimum: Decimal = Field(default=Decimal(0), ge=0, allow_inf_nan=False)
+    per_order: Decimal = Field(default=Decimal(0), ge=0, le=MAX_FEE, allow_inf_nan=False)
+    per_share: Decimal = Field(default=Decimal(0), ge=0, le=MAX_FEE, allow_inf_nan=False)
+    minimum: Decimal = Field(default=Decimal(0), ge=0, le=MAX_FEE, allow_inf_nan=False)
 
     def for_order(self, filled: Decimal) -> Decimal:
         """The order's total commission once ``filled`` shares have executed (0 before any fill)."""
@@ -37,13 +41,13 @@ class PaperConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     db_path: str = "~/.workbench/paper.sqlite"
-    starting_cash: Decimal = Field(default=Decimal(100000), gt=0)
+    starting_cash: Decimal = Field(default=Decimal(100000), gt=0, le=MAX_CASH, allow_inf_nan=False)
     slippage_bps: Decimal = Field(default=Decimal(1), ge=0, le=1000)
     commission: Commission = Commission()
     allow_short: bool = False
     enforce_market_hours: bool = False
     partial_fill_fraction: Decimal = Field(default=Decimal(0), ge=0, le=1)
-    tick_interval: float = Field(default=1.0, gt=0)
+    tick_interval: float = Field(default=1.0, gt=0, le=86_400, allow_inf_nan=False)  # (longer waits overflow timers)
     synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
     account_id: str = Field(default="PAPER-0001", min_length=1)
 
@@ -54,6 +58,10 @@ class PaperConfig(BaseModel):
             raise ValueError("the path contains a NUL byte")
         if not value.strip():
             raise ValueError("the path is empty")
+        try:
+            Path(value).expanduser()
+        except RuntimeError:  # "~someone" without a home directory here
+            raise ValueError("cannot expand the ~ of this path") from None
         return value
 
     @field_validator("commission", mode="before")

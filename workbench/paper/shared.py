@@ -12,11 +12,16 @@ and then opens the file afresh (never a "ledger in use" error from its own proce
 
 Sharing needs the same paper settings and the same price source; anything else is a ConfigError that
 says what differs (the open engine would otherwise silently apply settings that were not asked for).
-Another *process* on the same file is refused by the ledger's file lock.
+:func:`workbench.connect` avoids that refusal by closing, first, the Brokers open on the ledger with other
+settings (``PaperAdapter.conflict``): a re-run cell with edited settings replaces its previous Broker, even
+one IPython's output history still holds.
+Another *process* on the same file is refused by the ledger's file lock; a child made by ``os.fork()``
+shares none of its parent's engines (it opens its own, and the lock refuses it on the parent's file).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +35,7 @@ from workbench.marketdata.base import MarketDataProvider
 from .config import PaperConfig
 from .engine import PaperEngine
 
-__all__ = ["EngineLease", "acquire", "live_engines", "ledger_key"]
+__all__ = ["EngineLease", "acquire", "live_engines", "ledger_key", "fingerprint", "differences"]
 
 #: How long a connect waits for the previous owner's engine to finish closing.
 CLOSE_WAIT = 60.0
@@ -86,20 +91,19 @@ def acquire(config: PaperConfig, prices: MarketDataProvider, clock: Callable[[],
     ``sources`` describes where prices and time come from (market-data settings, injected objects); it
     must match for two adapters to share an engine. The path's spelling need not (the key is the file).
     """
-    settings = {f"paper.{k}": v for k, v in config.model_dump().items() if k != "db_path"}
-    fingerprint = {**settings, **(sources or {})}
+    wanted = fingerprint(config, sources)
     key = ledger_key(config)
     if key is None:  # nothing to share: every in-memory ledger is its own
-        return EngineLease(None, _Entry(_start(config, prices, clock), fingerprint))
+        return EngineLease(None, _Entry(_start(config, prices, clock), wanted))
     while True:
         with _lock:
             entry = _engines.get(key)
             if entry is None or entry.engine.closed and entry.owners:  # (closed behind the registry's back)
-                entry = _Entry(_start(config, prices, clock), fingerprint)
+                entry = _Entry(_start(config, prices, clock), wanted)
                 _engines[key] = entry
                 return EngineLease(key, entry)
             if entry.owners:
-                _check_same(key, entry, fingerprint)
+                _check_same(key, entry, wanted)
                 entry.owners += 1
                 return EngineLease(key, entry)
             closing = entry  # its last owner is closing it right now
@@ -108,11 +112,22 @@ def acquire(config: PaperConfig, prices: MarketDataProvider, clock: Callable[[],
                                     broker="paper", code="ledger_closing")
 
 
-def _check_same(key: str, entry: _Entry, fingerprint: dict[str, Any]) -> None:
-    differs = sorted(k for k in fingerprint.keys() | entry.fingerprint.keys()
-                     if fingerprint.get(k) != entry.fingerprint.get(k))
+def fingerprint(config: PaperConfig, sources: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What must be equal for two adapters to share one engine: the paper settings (but the path's spelling)
+    and the price sources."""
+    settings = {f"paper.{k}": v for k, v in config.model_dump().items() if k != "db_path"}
+    return {**settings, **(sources or {})}
+
+
+def differences(one: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    """The keys on which two fingerprints differ (sorted; empty when the two may share an engine)."""
+    return sorted(k for k in one.keys() | other.keys() if one.get(k) != other.get(k))
+
+
+def _check_same(key: str, entry: _Entry, wanted: dict[str, Any]) -> None:
+    differs = differences(wanted, entry.fingerprint)
     if differs:
-        detail = "; ".join(f"{k}: {entry.fingerprint.get(k)!r} open, {fingerprint.get(k)!r} asked" for k in differs)
+        detail = "; ".join(f"{k}: {entry.fingerprint.get(k)!r} open, {wanted.get(k)!r} asked" for k in differs)
         raise ConfigError(f"the paper ledger {key} is already open in this process with other settings "
                           f"({detail}); close the Broker using it first (broker.close()), or use another "
                           "paper.db_path", key="paper.db_path", broker="paper", code="ledger_shared")
@@ -128,3 +143,12 @@ def live_engines() -> dict[str, int]:
     """Ledger path -> number of owners, for every shared engine alive in this process (0: closing)."""
     with _lock:
         return {key: entry.owners for key, entry in _engines.items()}
+
+
+def _forget_parent_engines() -> None:
+    global _lock
+    _lock = threading.Lock()  # (another thread may have held it at the fork)
+    _engines.clear()  # the parent's: their SQLite connections and ticker threads are not this process's
+
+
+os.register_at_fork(after_in_child=_forget_parent_engines)

@@ -126,6 +126,14 @@ class IBAdapter(AdapterBase):
         self._state = "disconnected"
         self._lost()
 
+    def conflict(self, other: AdapterBase) -> str | None:
+        """The gateway allows one session per client id: a new connect replaces an open one with the same id."""
+        mine, theirs = self.config, getattr(other, "config", None)
+        if isinstance(other, IBAdapter) and (mine.host, mine.port) == (theirs.host, theirs.port) \
+                and getattr(other, "client_id", theirs.client_id) == mine.client_id:
+            return f"IB client id {mine.client_id} at {mine.host}:{mine.port}"
+        return None
+
     def is_connected(self) -> bool:
         """Connected and synced (a reconnect counts only once its order/fill/position resync is done)."""
         return self._state == "connected" and self.ib is not None and self.ib.isConnected()

@@ -134,6 +134,17 @@ class PaperAdapter(AdapterBase):
         if lease is not None:
             await asyncio.to_thread(lease.release)  # the last owner joins the ticker thread
 
+    def conflict(self, other: AdapterBase) -> str | None:
+        """One engine per ledger: an open adapter on the same ledger with other settings must give way."""
+        if not isinstance(other, PaperAdapter) or other.engine is None:
+            return None
+        ledger = shared.ledger_key(self.config)
+        if ledger is None or ledger != shared.ledger_key(other.config):
+            return None
+        differs = shared.differences(shared.fingerprint(self.config, self._sources),
+                                     shared.fingerprint(other.config, other._sources))
+        return f"the paper ledger {ledger} with other settings ({', '.join(differs)})" if differs else None
+
     def is_connected(self) -> bool:
         return self.engine is not None
 
