@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -71,3 +72,72 @@ def test_a_refused_order_raises_on_every_resubmit_and_is_not_recorded(gateway: A
     with pytest.raises(workbench.OrderNotFound):
         broker.get_order("too-big")
     assert broker.get_orders_history().empty and not gateway.engine.orders()
+
+
+def test_place_order_returns_the_perm_id_when_a_warning_arrives_first(gateway: Any, proxy: Any,
+                                                                        connect: Any) -> None:
+    # A real gateway often answers a placement with a warning before the order itself (399 "your order will not
+    # be placed at the exchange until 09:30", outside regular hours). ib_async marks the Trade "ValidationError"
+    # at once, which ended the wait for the acknowledgement: place_order returned IB's orderId ("7") as the
+    # order_id, and every later event, get_order and fill carried the permId instead.
+    from workbench.emulators.tws import messages as m
+
+    broker = connect(proxy.port)
+    broker.get_market_price("AAPL")
+    orders: list[workbench.Order] = []
+    broker.on_order(orders.append)
+    held: list[list[str]] = []
+
+    def warning_first(fields: list[str]) -> list[list[str]]:
+        if fields[0] == "5" and not held:  # the order's first openOrder: a 399 goes ahead, the rest waits
+            held.append(fields)
+            warning = "Order Message:\nBUY 1 AAPL NASDAQ.NMS\nWarning: your order will not be placed at the exchange"
+            return [[str(f) for f in m.error(gateway.emulator.server_version, int(fields[1]), 399, warning)]]
+        if held:
+            held.append(fields)
+            return []
+        return [fields]
+
+    proxy.on_down(warning_first)
+    placed: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: placed.update(order=broker.place_market_order(
+        "AAPL", 1, "buy", client_order_id="warned")))
+    thread.start()
+    eventually(lambda: held)
+    proxy.on_down(None, send_first=held)
+    thread.join(10)
+    order = placed["order"]
+    filled = _filled(broker, "warned")
+    perm = filled.raw["order"]["permId"]
+    assert perm and order.order_id == filled.order_id == str(perm)
+    assert broker.get_order(order.order_id).client_order_id == "warned"
+    eventually(lambda: any(o.status is OrderStatus.FILLED for o in orders))
+    assert {o.order_id for o in orders} == {order.order_id}
+    assert set(broker.get_fills()["order_id"]) == {order.order_id}
+
+
+def test_a_refusal_outside_the_error_table_still_raises(gateway: Any, proxy: Any, connect: Any) -> None:
+    # Error 110 (price increment) or 460 (no trading permission) refuses a new order; ib_async marks it Cancelled.
+    # Only codes in a short table counted as refusals, so place_order returned a CANCELLED order, no reason given,
+    # and recorded it.
+    from workbench.emulators.tws import messages as m
+
+    broker = connect(proxy.port)
+    price = broker.get_market_price("AAPL")
+    text = "The price does not conform to the minimum price variation for this contract."
+    answered: list[str] = []
+
+    def refuse(fields: list[str]) -> list[list[str]]:  # the gateway's answer to the order: 110 instead
+        if fields[0] in ("5", "3") and (not answered or fields[1] == answered[0]):
+            if answered:
+                return []
+            answered.append(fields[1])
+            return [[str(f) for f in m.error(gateway.emulator.server_version, int(fields[1]), 110, text)]]
+        return [fields]
+
+    proxy.on_down(refuse)
+    with pytest.raises(workbench.OrderRejected) as info:
+        broker.place_limit_order("AAPL", 1, "buy", (price / 2).quantize(Decimal("0.01")), client_order_id="tick")
+    assert info.value.code == 110 and "minimum price variation" in str(info.value)
+    with pytest.raises(workbench.OrderNotFound):
+        broker.get_order("tick")

@@ -13,6 +13,7 @@ id in use", a refused account) stop the watchdog instead of retrying forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import random
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -29,6 +30,7 @@ from workbench.core.errors import (
     ConfigError,
     NotSupported,
     OrderNotFound,
+    OrderRejected,
     RequestTimeout,
     SymbolNotFound,
     WorkbenchError,
@@ -43,7 +45,8 @@ from .config import IBConfig
 from .convert import bars_frame, order_key, perm_id, to_fill, to_order, to_position, utc
 from .events import Journal
 from .pacing import HistoricalPacer
-from .parse import ORDER_TYPES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, to_decimal
+from .parse import (ORDER_TYPES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, order_notice,
+                    to_decimal)
 from .sdk import load_sdk
 from .streams import DENIED_CODES, QuoteStreams
 
@@ -51,7 +54,7 @@ __all__ = ["IBAdapter", "bars_frame"]
 
 log = get_logger(__name__)
 
-_ORDER_ERRORS = (201, 103, 104, 321, 200)
+_ORDER_ERRORS = (201, 103, 104, 321, 200)  # refusals even where ib_async calls them warnings (321)
 _PENDING = ("PendingSubmit", "ApiPending")
 _DATA_NOTICES = DENIED_CODES | {10167}  # 10167: "displaying delayed market data"
 
@@ -456,10 +459,18 @@ class IBAdapter(AdapterBase):
         self._sent_at[coid] = datetime.now(UTC)
         order_id = trade.order.orderId
         self._errors.pop(order_id, None)  # an id reused after a reconnect must not inherit old errors
-        await self._until(lambda: trade.orderStatus.status not in _PENDING or self._order_error(order_id) is not None,
+        # Acknowledged = the gateway's orderStatus for it (which carries the permId, our order_id). A warning
+        # that comes first (399 outside regular hours, 10349 ...) changes ib_async's status but is no answer.
+        await self._until(lambda: trade.orderStatus.permId or self._refusal(order_id) is not None,
                           "order acknowledgement", epoch=epoch, coid=coid)
-        error = self._order_error(order_id)
-        if error is not None and (trade.orderStatus.status in (*_PENDING, "Cancelled", "Inactive")):
+        error = self._refusal(order_id)
+        if error is None and trade.orderStatus.status == "Inactive":  # refused; its reason may follow
+            with contextlib.suppress(RequestTimeout):
+                await self._until(lambda: self._refusal(order_id) is not None, "refusal reason", timeout=1.0)
+            error = self._refusal(order_id) or OrderRejected(f"IB refused order {coid!r} (status Inactive)",
+                                                             broker=self.name, code="Inactive")
+        if error is not None and trade.orderStatus.status in (*_PENDING, "ValidationError", "Cancelled",
+                                                               "ApiCancelled", "Inactive"):
             self._refused.add(coid)  # refused on placement: raise now, and again on a resubmit (as paper)
             if self._by_ref.get(coid) is trade:
                 del self._by_ref[coid]
@@ -526,9 +537,11 @@ class IBAdapter(AdapterBase):
         return next((t for t in self._recorded() if t.order.orderRef == key or perm_id(t) == key
                      or str(t.order.orderId) == key), None)
 
-    def _order_error(self, order_id: int) -> WorkbenchError | None:
+    def _refusal(self, order_id: int) -> WorkbenchError | None:
+        """The typed error of the first message refusing order ``order_id`` (notices and warnings that leave
+        the order working, such as 399 or 10349, are not refusals)."""
         for code, message in self._errors.get(order_id, []):
-            if code in _ORDER_ERRORS:
+            if code in _ORDER_ERRORS or not order_notice(code):
                 return error_from_ib(code, message, order_id)
         return None
 

@@ -34,7 +34,7 @@ from workbench.core.intervals import Interval
 
 __all__ = [
     "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "error_from_ib",
-    "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "client_id_in_use", "snapshot",
+    "order_notice", "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "client_id_in_use", "snapshot",
 ]
 
 # orderStatus as ib_async reports it (Trade.orderStatus):
@@ -92,6 +92,15 @@ ERROR_MAP: dict[int, type[WorkbenchError]] = {
 INFO_CODES = frozenset({202, 2100, 2101, 2103, 2104, 2105, 2106, 2107, 2108, 2119, 2137, 2158, 399})
 #: Connectivity restored (data lost / kept).
 RESTORED_CODES = frozenset({1101, 1102})
+#: Order messages that leave the order working: ib_async's warnings (404 held for a short-sale locate, 399 "not placed
+#: at the exchange until the open"...) and 10349 "TIF set to DAY by your order preset" (which ib_async marks
+#: Cancelled although the order lives). 110 (price increment) is absent: it refuses a new order.
+_ORDER_NOTICES = frozenset({105, 165, 329, 399, 404, 492, 10167, 10349})
+
+
+def order_notice(code: int) -> bool:
+    """Whether error ``code`` about an order is a notice (the order keeps working), not a refusal."""
+    return code in _ORDER_NOTICES or code in INFO_CODES or 2100 <= code < 2200
 
 
 #: Order rejection (201) reasons that mean "not enough money": IB's margin check, and the paper engine's
