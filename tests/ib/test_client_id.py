@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -53,3 +54,20 @@ def test_client_id_fallback_connects_with_the_next_id_and_still_never_doubles(ga
     again = broker.place_market_order("AAPL", 1, "buy", client_order_id="before-fallback")
     assert again.status is workbench.OrderStatus.FILLED and len(gateway.engine.orders()) == 1
     assert broker.get_account().cash > 0
+
+
+def test_an_order_of_another_client_is_refused_at_once_on_cancel(gateway: Any, proxy: Any, connect: Any) -> None:
+    # IB scopes cancelOrder(orderId) to the sending client: the cancel of client 5's order from client 6 found
+    # nothing at the gateway (or, worse, an order of client 6 with that orderId) and waited out the timeout.
+    broker = connect(proxy.port, client_id=5, client_id_fallback=1, connect_timeout=8)
+    price = broker.get_market_price("AAPL")
+    resting = broker.place_limit_order("AAPL", 1, "buy", (price / 2).quantize(Decimal("0.01")),
+                                       client_order_id="theirs")
+    proxy.cut(keep_gateway_side=True)  # client 5 stays registered at the gateway: we come back as 6
+    eventually(lambda: broker.state == "connected" and broker.adapter.client_id == 6, timeout=10)
+    started = time.monotonic()
+    with pytest.raises(workbench.NotSupported) as info:
+        broker.cancel_order(resting.order_id)
+    assert time.monotonic() - started < 1 and "client 5" in str(info.value)
+    assert broker.get_order("theirs").status is workbench.OrderStatus.NEW
+    assert gateway.engine.get_order("theirs").status is workbench.OrderStatus.NEW and not gateway.requests("4")

@@ -141,3 +141,26 @@ def test_a_refusal_outside_the_error_table_still_raises(gateway: Any, proxy: Any
     assert info.value.code == 110 and "minimum price variation" in str(info.value)
     with pytest.raises(workbench.OrderNotFound):
         broker.get_order("tick")
+
+
+def test_a_cancel_the_gateway_refuses_raises_at_once(gateway: Any, proxy: Any, connect: Any) -> None:
+    # The cancel waited for the order to finish whatever the gateway answered: 10147 ("order to cancel not
+    # found") or 10148 ("cannot be cancelled") surfaced as a RequestTimeout after the whole connect timeout.
+    from workbench.emulators.tws import messages as m
+
+    broker = connect(proxy.port, connect_timeout=8)
+    price = broker.get_market_price("AAPL")
+    order = broker.place_limit_order("AAPL", 1, "buy", (price / 2).quantize(Decimal("0.01")))
+    text = "OrderId that needs to be cancelled cannot be cancelled, state: PendingCancel."
+
+    def refuse(fields: list[str]) -> list[list[str]]:  # the gateway's answer to the cancel: 10148 instead
+        if fields[0] in ("3", "5") and "Cancelled" in fields:
+            return [[str(f) for f in m.error(gateway.emulator.server_version, int(fields[1]), 10148, text)]]
+        return [fields]
+
+    proxy.on_down(refuse)
+    started = datetime.now(UTC)
+    with pytest.raises(workbench.OrderRejected) as info:
+        broker.cancel_order(order.order_id)
+    assert info.value.code == 10148 and (datetime.now(UTC) - started).total_seconds() < 2
+    assert broker.get_order(order.order_id).status is OrderStatus.NEW  # still working (ib_async says Cancelled)

@@ -42,7 +42,7 @@ from workbench.core.settings import Settings
 from workbench.marketdata.base import resolve_range
 
 from .config import IBConfig
-from .convert import bars_frame, order_key, perm_id, to_fill, to_order, to_position, utc
+from .convert import bars_frame, order_key, perm_id, progress, to_fill, to_order, to_position, utc
 from .events import Journal
 from .pacing import HistoricalPacer
 from .parse import (ORDER_TYPES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, order_notice,
@@ -486,9 +486,20 @@ class IBAdapter(AdapterBase):
             raise OrderNotFound(f"no IB order {order_id!r}", broker=self.name, code=10147)
         if trade.isDone():
             return self._order(trade)
-        epoch = self._epoch
+        owner = trade.order.clientId
+        if owner != self.client_id:  # IB applies cancelOrder(orderId) to the sender's own orders only
+            who = "TWS or client 0" if owner == 0 else f"client {owner}"
+            raise NotSupported(f"IB order {order_id} was placed by {who}; IB lets only that client cancel it "
+                               f"(this Broker is client {self.client_id})", broker=self.name, code="other_client",
+                               field="order_id")
+        epoch, ib_id = self._epoch, trade.order.orderId
+        seen = len(self._errors.get(ib_id, []))  # earlier messages (a placement warning) are not the answer
         self._sdk_call(lambda: self.ib.cancelOrder(trade.order), f"the cancel of {order_id}")
-        await self._until(lambda: trade.isDone(), "cancel confirmation", epoch=epoch)
+        await self._until(lambda: trade.isDone() or self._refusal(ib_id, seen) is not None, "cancel confirmation",
+                          epoch=epoch)
+        refusal = self._refusal(ib_id, seen)  # 10147 not found, 10148 / 161 not cancellable now
+        if refusal is not None and not progress(trade)[0].is_terminal:  # (ib_async calls it Cancelled anyway)
+            raise refusal
         return self._order(trade)
 
     async def get_order(self, order_id: str) -> Order:
@@ -530,17 +541,20 @@ class IBAdapter(AdapterBase):
         return [t for t in self.ib.trades() if not self._hidden(t)]
 
     def _trade(self, key: str) -> Any:
-        """A trade by client order id (orderRef, indexed), permId (our order_id) or IB's orderId."""
+        """A trade by client order id (orderRef, indexed), permId (our order_id), else by IB's orderId among
+        this client's orders (orderIds are per client, and 0 for finished orders of earlier sessions)."""
         trade = self._by_ref.get(key)
         if trade is not None:
             return trade
-        return next((t for t in self._recorded() if t.order.orderRef == key or perm_id(t) == key
-                     or str(t.order.orderId) == key), None)
+        recorded = self._recorded()
+        return (next((t for t in recorded if t.order.orderRef == key or perm_id(t) == key), None)
+                or next((t for t in recorded if t.order.orderId and str(t.order.orderId) == key
+                         and t.order.clientId == self.client_id), None))
 
-    def _refusal(self, order_id: int) -> WorkbenchError | None:
-        """The typed error of the first message refusing order ``order_id`` (notices and warnings that leave
-        the order working, such as 399 or 10349, are not refusals)."""
-        for code, message in self._errors.get(order_id, []):
+    def _refusal(self, order_id: int, skip: int = 0) -> WorkbenchError | None:
+        """The typed error of the first message (after the first ``skip``) refusing a request about order
+        ``order_id``; notices and warnings that leave the order working (399, 10349...) are not refusals."""
+        for code, message in self._errors.get(order_id, [])[skip:]:
             if code in _ORDER_ERRORS or not order_notice(code):
                 return error_from_ib(code, message, order_id)
         return None

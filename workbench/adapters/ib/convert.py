@@ -17,7 +17,7 @@ from workbench.core.enums import OrderStatus, Side, TimeInForce
 from workbench.core.frames import empty_history, history_frame
 from workbench.core.models import FillEvent, Order, Position
 
-from .parse import ORDER_TYPES, TIFS, order_status, snapshot, to_decimal
+from .parse import ORDER_STANDS, ORDER_TYPES, TIFS, order_status, snapshot, to_decimal
 
 __all__ = ["bars_frame", "order_key", "perm_id", "progress", "to_fill", "to_order", "to_position", "utc"]
 
@@ -43,7 +43,11 @@ def progress(trade: Any) -> tuple[OrderStatus, Decimal, Decimal]:
     qty = to_decimal(trade.order.totalQuantity)
     filled = max(to_decimal(trade.orderStatus.filled),
                  sum((to_decimal(f.execution.shares) for f in trade.fills), Decimal(0)))
-    status = order_status(trade.orderStatus.status, filled, qty)
+    raw = trade.orderStatus.status
+    log = trade.log
+    if raw == "Cancelled" and log and log[-1].errorCode in ORDER_STANDS:  # ib_async's guess, not the gateway's
+        raw = next((e.status for e in reversed(log) if e.status not in ("Cancelled", "PendingCancel")), "Submitted")
+    status = order_status(raw, filled, qty)
     if status is OrderStatus.CANCELLED and any(e.errorCode == 201 for e in trade.log):
         status = OrderStatus.REJECTED  # the gateway rejected a working order; ib_async calls it Cancelled
     return status, qty, filled

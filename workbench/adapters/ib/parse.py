@@ -34,7 +34,7 @@ from workbench.core.intervals import Interval
 
 __all__ = [
     "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "error_from_ib",
-    "order_notice", "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "client_id_in_use", "snapshot",
+    "order_notice", "ORDER_STANDS", "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "client_id_in_use", "snapshot",
 ]
 
 # orderStatus as ib_async reports it (Trade.orderStatus):
@@ -96,6 +96,11 @@ RESTORED_CODES = frozenset({1101, 1102})
 #: at the exchange until the open"...) and 10349 "TIF set to DAY by your order preset" (which ib_async marks
 #: Cancelled although the order lives). 110 (price increment) is absent: it refuses a new order.
 _ORDER_NOTICES = frozenset({105, 165, 329, 399, 404, 492, 10167, 10349})
+
+
+#: Errors after which the order still stands although ib_async marks it Cancelled: a refused cancel (161, 10148)
+#: and 10349 (its TIF was set by a preset). The gateway's next orderStatus tells the truth again.
+ORDER_STANDS = frozenset({161, 10148, 10349})
 
 
 def order_notice(code: int) -> bool:
