@@ -6,8 +6,8 @@ needed in Jupyter. The client_order_id travels in ``orderRef``: an order already
 
 Lifecycle: ``connect()`` (one attempt, errors raised) -> connected; a lost connection starts one watchdog
 that reconnects with backoff (state ``reconnecting``), re-syncs, restores subscriptions and delivers what
-happened meanwhile exactly once; ``disconnect()`` stops all of it, in any state. Final errors (error 326 "client
-id in use", a refused account) stop the watchdog instead of retrying forever.
+happened meanwhile exactly once; ``disconnect()`` stops all of it, in any state. Final errors (a refused account;
+error 326 "client id in use" once ``ib.client_id_retry`` has passed) stop the watchdog instead of retrying forever.
 """
 
 from __future__ import annotations
@@ -303,14 +303,23 @@ class IBAdapter(AdapterBase):
             await asyncio.gather(task, return_exceptions=True)
 
     async def _reconnect_loop(self) -> None:
-        delay = 0.5
+        loop = asyncio.get_running_loop()
+        delay, held_since = 0.5, None
         while not self._closing:
             try:
                 await self._attempt()
                 log.warning("IB connection restored (orders, fills and positions re-synced)")
                 return
             except WorkbenchError as exc:
-                if not exc.retryable:  # client id taken, account refused: retrying cannot help
+                final = not exc.retryable  # client id taken for good, account refused: retrying cannot help
+                if final and exc.code == 326:  # ... but this may be our own vanished connection
+                    if held_since is None:
+                        held_since = loop.time()
+                        log.warning("IB client id %s is still held at the gateway, probably by the connection just "
+                                    "lost (the gateway frees it once it notices); retrying for up to %g s",
+                                    self.client_id, self.config.client_id_retry)
+                    final = loop.time() - held_since >= self.config.client_id_retry
+                if final:
                     log.error("IB reconnect stopped: %s", exc)
                     self.last_error = exc
                     self._state = "disconnected"
