@@ -3,6 +3,7 @@ needs to lose the connection at an exact moment, through :class:`tests.ib.proxy.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,21 @@ class Gateway:
     def close(self) -> None:
         self.stop()
         self.engine.close()
+
+
+def hold_client_id(port: int, client_id: int) -> socket.socket:
+    """Another program's API session holding ``client_id`` (a bare handshake and startApi); close the socket to
+    free it."""
+    from workbench.emulators.tws.codec import encode
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    greeting = b"v157..178"
+    sock.sendall(b"API\0" + len(greeting).to_bytes(4, "big") + greeting)
+    size = int.from_bytes(sock.recv(4), "big")
+    while size > 0:
+        size -= len(sock.recv(size))
+    sock.sendall(encode([71, 2, client_id, ""]))
+    return sock
 
 
 def _fast_clock() -> Callable[[], datetime]:

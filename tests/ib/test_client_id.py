@@ -12,12 +12,15 @@ import pytest
 import workbench
 from tests.conftest import eventually
 
+from .conftest import hold_client_id
+
 
 @pytest.mark.parametrize(("gateway", "sdk"), [({}, "ib_async"), ({"server_version": 176}, "ib_insync")],
                          indirect=["gateway"], ids=["ib_async", "ib_insync"])
-def test_client_id_in_use_is_final_and_names_the_id(gateway: Any, connect: Any, ib_settings: Any, sdk: str) -> None:
+def test_client_id_in_use_is_final_and_names_the_id(gateway: Any, ib_settings: Any, sdk: str) -> None:
     pytest.importorskip(sdk)
-    connect(gateway.port, client_id=5)
+    other = hold_client_id(gateway.port, 5)  # another program holds client id 5
+    eventually(lambda: gateway.requests("71"))
     adapter = workbench.get_adapter("ib", ib_settings(gateway.port, client_id=5, connect_timeout=8, sdk=sdk))
     second = workbench.Broker(adapter)
     started = time.monotonic()
@@ -27,8 +30,21 @@ def test_client_id_in_use_is_final_and_names_the_id(gateway: Any, connect: Any, 
     error = info.value
     assert error.key == "ib.client_id" and error.code == 326 and "client id 5 " in str(error)
     assert not error.retryable and second.state == "disconnected" and adapter._reconnect is None
-    assert len(gateway.requests("71")) == 2  # the first broker's startApi and this one: no retry storm
+    assert len(gateway.requests("71")) == 2  # the other program's startApi and this one: no retry storm
     second.close()
+    other.close()
+
+
+def test_rerunning_the_connect_cell_replaces_the_broker_holding_the_id(gateway: Any, connect: Any) -> None:
+    # broker = workbench.connect("ib") run twice: the Broker of the first run still held client id 5 at the
+    # gateway, so the second run always failed with 326 until the kernel was restarted.
+    first = connect(gateway.port, client_id=5)
+    second = connect(gateway.port, client_id=5)
+    assert second.is_connected() and second.adapter.client_id == 5 and first.state == "closed"
+    with pytest.raises(workbench.BrokerClosed):
+        first.get_account()
+    assert second.get_account().cash > 0
+    assert len([s for s in gateway.emulator.sessions if not s.closed]) == 1
 
 
 def test_a_half_open_gateway_holding_our_id_stops_the_watchdog_after_the_grace(gateway: Any, proxy: Any,

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import random
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -57,6 +58,9 @@ log = get_logger(__name__)
 _ORDER_ERRORS = (201, 103, 104, 321, 200)  # refusals even where ib_async calls them warnings (321)
 _PENDING = ("PendingSubmit", "ApiPending")
 _DATA_NOTICES = DENIED_CODES | {10167}  # 10167: "displaying delayed market data"
+#: (host, port, client id) -> the adapter of this process connected with it: a notebook cell that runs
+#: ``connect("ib")`` again replaces the Broker of its previous run instead of failing with 326.
+_HOLDERS: weakref.WeakValueDictionary[tuple[str, int, int], IBAdapter] = weakref.WeakValueDictionary()
 
 
 class IBAdapter(AdapterBase):
@@ -78,6 +82,7 @@ class IBAdapter(AdapterBase):
         self._closing = False  # disconnect() was called: no reconnects
         self._lock = asyncio.Lock()  # one connection attempt at a time
         self._reconnect: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop this adapter lives on (set by connect)
         self._epoch = 0  # bumped whenever a connection ends: waits from before it fail fast
         self._synced_once = False  # the first resync only seeds what counts as already delivered
         self.client_id = self.config.client_id  # in use (differs after an ib.client_id_fallback)
@@ -104,6 +109,7 @@ class IBAdapter(AdapterBase):
         the watchdog carries on if this attempt fails for a retryable reason)."""
         if self.is_connected():
             return
+        self._loop = asyncio.get_running_loop()
         reconnecting = self._reconnect is not None and not self._reconnect.done()
         await self._stop_watchdog()
         self._closing = False
@@ -128,6 +134,9 @@ class IBAdapter(AdapterBase):
                 self.ib.client.disconnect()  # a handshake in progress leaves a socket open
         self._state = "disconnected"
         self._lost()
+        key = (self.config.host, self.config.port, self.client_id)
+        if _HOLDERS.get(key) is self:
+            del _HOLDERS[key]
 
     def is_connected(self) -> bool:
         """Connected and synced (a reconnect counts only once its order/fill/position resync is done)."""
@@ -177,6 +186,7 @@ class IBAdapter(AdapterBase):
             self._errors.clear()  # request ids are reused after a reconnect
             ids = [self.config.client_id + n for n in range(self.config.client_id_fallback + 1)]
             for n, client_id in enumerate(ids):
+                await self._replace_holder(client_id)
                 try:
                     await self._handshake(client_id)
                     break
@@ -198,10 +208,22 @@ class IBAdapter(AdapterBase):
                                         code="connect") from exc
             self.last_error = None
             self._state = "connected"
+            _HOLDERS[(self.config.host, self.config.port, self.client_id)] = self
         trades = [t for t in self.ib.trades() if not self._hidden(t) and t.order.orderRef not in self._placing]
         self._journal.sweep(trades, self.ib.fills(), self._order, publish=self._synced_once)
         self._synced_once = True
         await self._streams.restore()
+
+    async def _replace_holder(self, client_id: int) -> None:
+        """Close the adapter of this process that holds ``client_id`` at this gateway (the Broker of an earlier
+        run of the same notebook cell): one connection per client id, and this one is the newer."""
+        key = (self.config.host, self.config.port, client_id)
+        holder = _HOLDERS.get(key)
+        if holder is None or holder is self or holder.lifecycle == "closed" or holder._loop is not self._loop:
+            return
+        log.warning("IB client id %s at %s:%s was held by an earlier Broker of this process: closing that one "
+                    "(give Brokers that should both stay open their own ib.client_id)", client_id, *key[:2])
+        await holder.close()
 
     async def _handshake(self, client_id: int) -> None:
         """ib_async's connectAsync, but failing at once on error 326 or a closed socket (instead of
