@@ -3,6 +3,7 @@ entitlement (error 354) gets delayed data marked as such, or DataEntitlementErro
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -79,3 +80,29 @@ def test_live_quotes_are_not_marked_delayed(gateway: Any, connect: Any) -> None:
     subscription = broker.subscribe_market_data(["AAPL"], quotes.append)
     eventually(lambda: quotes)
     assert not quotes[0].delayed and not subscription.delayed and not broker.get_quote("AAPL").delayed
+
+
+@pytest.mark.parametrize("gateway", [{"live_data": False}], indirect=True)
+def test_a_delayed_snapshot_leaves_no_other_request_delayed(gateway: Any, proxy: Any, connect: Any) -> None:
+    # reqMarketDataType is one setting per connection. The delayed fallback of a snapshot set it back to live only
+    # once the snapshot had answered, so a subscription started meanwhile went out as delayed: no 354 came, and
+    # its delayed quotes were labelled live.
+    broker = connect(proxy.port)
+    broker.get_quote("MSFT")  # both contracts known: the requests below are market data only
+    broker.get_quote("AAPL")
+    held: list[list[str]] = []
+    proxy.on_down(lambda fields: held.append(fields) or [] if fields[0] == "57" else [fields])  # snapshot ends
+    sent = len(gateway.requests("1"))
+    quote: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: quote.update(q=broker.get_quote("AAPL")))
+    thread.start()
+    eventually(lambda: len(gateway.requests("1")) == sent + 2 and held)  # live refused (354), delayed pending
+    quotes: list[workbench.Quote] = []
+    subscription = broker.subscribe_market_data(["MSFT"], quotes.append)
+    proxy.on_down(None, send_first=held)
+    thread.join(10)
+    assert quote["q"].delayed
+    assert subscription.delayed == {"MSFT"}
+    eventually(lambda: quotes)
+    assert all(q.delayed for q in quotes)
+    subscription.cancel()

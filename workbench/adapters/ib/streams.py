@@ -162,11 +162,7 @@ class QuoteStreams:
             if denied is not None and not adapter.config.delayed_data:
                 raise self._denied(contract.symbol, denied, "set ib.delayed_data to true for delayed quotes",
                                    field="symbol")
-            adapter.ib.reqMarketDataType(DELAYED)
-            try:
-                ticker = await self._snapshot(contract)
-            finally:
-                adapter.ib.reqMarketDataType(LIVE)  # the setting is per session: do not leave everything delayed
+            ticker = await self._snapshot(contract, DELAYED)
             last = last_price(ticker) if ticker is not None else None
         if last is None:
             raise SymbolNotFound(f"IB gave no price for {contract.symbol}", broker="ib", code="no_price",
@@ -177,11 +173,24 @@ class QuoteStreams:
 
     # -- internals ------------------------------------------------------------------------------
 
-    async def _snapshot(self, contract: Any) -> Any:
+    async def _snapshot(self, contract: Any, data_type: int = LIVE) -> Any:
+        """One snapshot ticker. ``data_type`` applies to this request only: reqMarketDataType is one setting per
+        connection, so it is set back to live as soon as the request is out, not once it is answered."""
+        ib = self._adapter.ib
+        if data_type != LIVE:
+            ib.reqMarketDataType(data_type)
         try:
-            tickers = await self._adapter.ib.reqTickersAsync(contract)
+            pending = asyncio.ensure_future(ib.reqTickersAsync(contract))
+            await asyncio.sleep(0)  # one loop step: reqTickersAsync sends its request before it first waits
+        finally:
+            if data_type != LIVE:
+                ib.reqMarketDataType(LIVE)
+        try:
+            tickers = await pending
         except ConnectionError as exc:
             raise self._adapter._gone(f"the quote request for {contract.symbol}") from exc
+        finally:
+            pending.cancel()  # (done already, unless this wait was cancelled)
         return tickers[0] if tickers else None
 
     def _cancel(self, key: int) -> None:
