@@ -46,7 +46,7 @@ from .config import IBConfig
 from .convert import bars_frame, order_key, perm_id, progress, to_fill, to_order, to_position, utc
 from .events import Journal
 from .pacing import HistoricalPacer
-from .parse import (ORDER_TYPES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, order_notice,
+from .parse import (GATEWAY_OFFLINE, ORDER_TYPES, RESTORED_CODES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, order_notice,
                     to_decimal)
 from .sdk import load_sdk
 from .streams import DENIED_CODES, QuoteStreams
@@ -83,6 +83,7 @@ class IBAdapter(AdapterBase):
         self._lock = asyncio.Lock()  # one connection attempt at a time
         self._reconnect: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop this adapter lives on (set by connect)
+        self._tasks: set[asyncio.Task[Any]] = set()  # short background work (a resubscription), stopped on disconnect
         self._epoch = 0  # bumped whenever a connection ends: waits from before it fail fast
         self._synced_once = False  # the first resync only seeds what counts as already delivered
         self.client_id = self.config.client_id  # in use (differs after an ib.client_id_fallback)
@@ -126,6 +127,9 @@ class IBAdapter(AdapterBase):
         """Stop everything: the watchdog (also mid-reconnect), subscriptions, waits, then the socket."""
         self._closing = True
         await self._stop_watchdog()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._streams.close()
         if self.ib is not None:
             if self.ib.isConnected():
@@ -392,8 +396,30 @@ class IBAdapter(AdapterBase):
         if code in _DATA_NOTICES and contract is not None and getattr(contract, "conId", 0):
             self._data_errors[contract.conId] = (code, message)
         self._poke()
-        if error_from_ib(code, message, req_id) is not None:
+        if code in GATEWAY_OFFLINE:
+            log.warning("IB %s: %s. The gateway is cut off from IB: orders are not sent on and market data stops "
+                        "until it reconnects", code, message)
+        elif code in RESTORED_CODES:
+            log.warning("IB %s: %s", code, message)
+            if code == 1101 and self._state == "connected":  # data lost: market data must be requested again
+                self._spawn(self._resubscribe(), "workbench-ib-resubscribe")
+        elif req_id <= 0 and not order_notice(code) and code != 326:  # a system message nobody else reports
+            log.warning("IB %s: %s", code, message)
+        elif error_from_ib(code, message, req_id) is not None:
             log.info("IB error %s on request %s: %s", code, req_id, message)
+
+    async def _resubscribe(self) -> None:
+        """After 1101 ("restored - data lost"): account updates and quote streams requested again."""
+        try:
+            await asyncio.wait_for(self.ib.reqAccountUpdatesAsync(self.account), self.config.connect_timeout)
+        except (asyncio.TimeoutError, OSError) as exc:
+            log.warning("IB: account updates could not be requested again after 1101: %r", exc)
+        await self._streams.restore(resubscribe=True)
+
+    def _spawn(self, work: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _on_commission(self, trade: Any, fill: Any, report: Any) -> None:
         """A fill is complete (commission known) here. During a resync the sweep delivers instead."""

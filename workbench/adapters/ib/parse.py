@@ -33,7 +33,7 @@ from workbench.core.errors import (
 from workbench.core.intervals import Interval
 
 __all__ = [
-    "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "error_from_ib",
+    "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "GATEWAY_OFFLINE", "error_from_ib",
     "order_notice", "ORDER_STANDS", "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "client_id_in_use", "snapshot",
 ]
 
@@ -92,6 +92,8 @@ ERROR_MAP: dict[int, type[WorkbenchError]] = {
 INFO_CODES = frozenset({202, 2100, 2101, 2103, 2104, 2105, 2106, 2107, 2108, 2119, 2137, 2158, 399})
 #: Connectivity restored (data lost / kept).
 RESTORED_CODES = frozenset({1101, 1102})
+#: The gateway lost IB (1100), TWS lost its server (2110), the API socket port was reset (1300).
+GATEWAY_OFFLINE = frozenset({1100, 2110, 1300})
 #: Order messages that leave the order working: ib_async's warnings (404 held for a short-sale locate, 399 "not placed
 #: at the exchange until the open"...) and 10349 "TIF set to DAY by your order preset" (which ib_async marks
 #: Cancelled although the order lives). 110 (price increment) is absent: it refuses a new order.

@@ -128,9 +128,13 @@ class QuoteStreams:
         sub.handle.delayed = frozenset(s for s in symbols if self._feeds[s].delayed)
         return sub.handle
 
-    async def restore(self) -> None:
-        """After a reconnect: a fresh ticker for every feed (the old ones died with the connection)."""
+    async def restore(self, resubscribe: bool = False) -> None:
+        """After a reconnect: a fresh ticker for every feed (the old ones died with the connection). With
+        ``resubscribe`` (the gateway lost its data, error 1101, on a live connection) the old streams are
+        cancelled first."""
         for feed in list(self._feeds.values()):
+            if resubscribe:
+                self._drop(feed)
             feed.detach()
             try:
                 await self._open(feed, delayed=feed.delayed)
