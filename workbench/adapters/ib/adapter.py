@@ -44,7 +44,7 @@ from workbench.marketdata.base import resolve_range
 
 from .config import IBConfig
 from .convert import bars_frame, order_key, perm_id, progress, to_fill, to_order, to_position, utc
-from .events import Journal
+from .events import RETENTION, Journal
 from .pacing import HistoricalPacer
 from .parse import (GATEWAY_OFFLINE, ORDER_TYPES, RESTORED_CODES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, order_notice,
                     to_decimal)
@@ -98,7 +98,7 @@ class IBAdapter(AdapterBase):
         self._changed = asyncio.Event()  # replaced on every poke: each waiter holds its own generation
         self._by_ref: dict[str, Any] = {}  # orderRef (our client_order_id) -> Trade
         self._placing: set[str] = set()  # client order ids being sent now
-        self._refused: set[str] = set()  # client order ids the gateway refused on placement (never recorded)
+        self._refused: dict[str, datetime] = {}  # client order id the gateway refused on placement -> when
         self._sent_at: dict[str, datetime] = {}  # order key -> when we sent it
         self._first_seen: dict[str, datetime] = {}  # order key -> when this adapter first saw it (not sent by us)
         self._fills_live = self._fills_in_portfolio = 0  # live fills so far / as of the last portfolio update
@@ -216,6 +216,7 @@ class IBAdapter(AdapterBase):
         trades = [t for t in self.ib.trades() if not self._hidden(t) and t.order.orderRef not in self._placing]
         self._journal.sweep(trades, self.ib.fills(), self._order, publish=self._synced_once)
         self._synced_once = True
+        self._forget({order_key(t) for t in self.ib.trades()}, datetime.now(UTC) - RETENTION)
         await self._streams.restore()
 
     async def _replace_holder(self, client_id: int) -> None:
@@ -293,6 +294,12 @@ class IBAdapter(AdapterBase):
         self._by_ref = {}
         for trade in ib.trades():
             self._index(trade)
+
+    def _forget(self, present: set[str | None], cutoff: datetime) -> None:
+        """Bounded memory: drop what we remember of orders no resync reports any more and older than ``cutoff``."""
+        for memory in (self._sent_at, self._first_seen, self._refused):
+            for key in [k for k, t in memory.items() if t < cutoff and k not in present]:
+                del memory[key]
 
     def _index(self, trade: Any) -> None:
         if trade.order.orderRef and not self._hidden(trade):
@@ -528,12 +535,12 @@ class IBAdapter(AdapterBase):
                                                              broker=self.name, code="Inactive")
         if error is not None and trade.orderStatus.status in (*_PENDING, "ValidationError", "Cancelled",
                                                                "ApiCancelled", "Inactive"):
-            self._refused.add(coid)  # refused on placement: raise now, and again on a resubmit (as paper)
+            self._refused[coid] = datetime.now(UTC)  # refused on placement: raise now, and again on a resubmit (as paper)
             if self._by_ref.get(coid) is trade:
                 del self._by_ref[coid]
             self._sent_at.pop(coid, None)
             raise error
-        self._refused.discard(coid)  # accepted this time
+        self._refused.pop(coid, None)  # accepted this time
         return trade
 
     async def cancel_order(self, order_id: str) -> Order:
