@@ -164,3 +164,25 @@ def test_a_cancel_the_gateway_refuses_raises_at_once(gateway: Any, proxy: Any, c
         broker.cancel_order(order.order_id)
     assert info.value.code == 10148 and (datetime.now(UTC) - started).total_seconds() < 2
     assert broker.get_order(order.order_id).status is OrderStatus.NEW  # still working (ib_async says Cancelled)
+
+
+def test_orders_of_types_the_adapter_does_not_place_are_still_shown(gateway: Any, proxy: Any, connect: Any) -> None:
+    # An account's orders include what TWS or other tools placed (REL, MIDPRICE, MOC...). Converting one raised a
+    # raw KeyError from get_orders_history, and from the resync after every reconnect, which then never finished
+    # (no fills delivered, no quote stream restored).
+    owner = connect(gateway.port, client_id=5)
+    price = owner.get_market_price("AAPL")
+    order = owner.place_limit_order("AAPL", 1, "buy", (price / 2).quantize(Decimal("0.01")))
+    owner.cancel_order(order.order_id)
+    proxy.on_down(lambda fields: [["REL" if f == "LMT" else f for f in fields]])  # as if TWS had placed a REL
+    broker = connect(proxy.port, client_id=6)
+    orders: list[workbench.Order] = []
+    broker.on_order(orders.append)
+    shown = broker.get_order(order.order_id)
+    assert shown.order_type is workbench.OrderType.LIMIT and shown.raw_status == "Cancelled (REL)"
+    assert shown.status is OrderStatus.CANCELLED and shown.raw["order"]["orderType"] == "REL"
+    proxy.cut()
+    eventually(lambda: proxy.connections == 2 and broker.state == "connected", timeout=10)  # resynced
+    broker.place_market_order("AAPL", 1, "buy", client_order_id="after")
+    eventually(lambda: any(o.client_order_id == "after" and o.status is OrderStatus.FILLED for o in orders))
+    assert len(broker.get_orders_history()) == 2

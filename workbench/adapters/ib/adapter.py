@@ -214,7 +214,10 @@ class IBAdapter(AdapterBase):
             self._state = "connected"
             _HOLDERS[(self.config.host, self.config.port, self.client_id)] = self
         trades = [t for t in self.ib.trades() if not self._hidden(t) and t.order.orderRef not in self._placing]
-        self._journal.sweep(trades, self.ib.fills(), self._order, publish=self._synced_once)
+        try:
+            self._journal.sweep(trades, self.ib.fills(), self._order, publish=self._synced_once)
+        except Exception:  # one odd order must not leave the resync half done (streams below not restored)
+            log.exception("IB: delivering what happened while disconnected failed")
         self._synced_once = True
         self._forget({order_key(t) for t in self.ib.trades()}, datetime.now(UTC) - RETENTION)
         await self._streams.restore()

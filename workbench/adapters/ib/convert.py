@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.core.enums import OrderStatus, Side, TimeInForce
+from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
 from workbench.core.frames import empty_history, history_frame
 from workbench.core.models import FillEvent, Order, Position
 
@@ -64,13 +64,20 @@ def to_order(trade: Any, created_at: datetime, updated_at: datetime) -> Order:
         sum((to_decimal(f.execution.shares) * to_decimal(f.execution.price) for f in fills), Decimal(0)) / filled
         if filled else Decimal(0))
     order_id = perm_id(trade) or str(o.orderId)
+    kind, tif, raw_status = _IB_TYPES.get(o.orderType), _IB_TIFS.get(o.tif), st.status
+    if kind is None or tif is None:  # placed elsewhere (TWS, another tool): REL, MIDPRICE, GTD...
+        unknown = [x for x, known in ((o.orderType, kind), (o.tif, tif)) if known is None]
+        raw_status = f"{st.status} ({', '.join(unknown)})"  # the neutral fields show the closest family
+        if kind is None:
+            kind = OrderType.LIMIT if to_decimal(o.lmtPrice) else OrderType.MARKET
+        tif = tif or TimeInForce.DAY
     # model_construct: every field below is already typed and normalised (this runs per order event)
     return Order.model_construct(
         broker="ib", order_id=order_id, client_order_id=o.orderRef or order_id, symbol=trade.contract.symbol,
-        side=Side(o.action), qty=qty, order_type=_IB_TYPES[o.orderType], tif=_IB_TIFS.get(o.tif, TimeInForce.DAY),
-        limit_price=to_decimal(o.lmtPrice) if o.orderType in ("LMT", "STP LMT") else None,
-        stop_price=to_decimal(o.auxPrice) if o.orderType in ("STP", "STP LMT") else None,
-        status=status, raw_status=st.status, filled_qty=filled,
+        side=Side(o.action), qty=qty, order_type=kind, tif=tif,
+        limit_price=to_decimal(o.lmtPrice) if kind.needs_limit_price else None,
+        stop_price=to_decimal(o.auxPrice) if kind.needs_stop_price else None,
+        status=status, raw_status=raw_status, filled_qty=filled,
         avg_fill_price=avg.quantize(Decimal("0.000001")) if filled else None,
         created_at=created_at, updated_at=updated_at, raw=snapshot(trade))
 
