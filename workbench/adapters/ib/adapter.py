@@ -46,7 +46,7 @@ from .config import IBConfig
 from .convert import bars_frame, order_key, perm_id, progress, to_fill, to_order, to_position, utc
 from .events import RETENTION, Journal
 from .pacing import HistoricalPacer
-from .parse import (GATEWAY_OFFLINE, ORDER_TYPES, RESTORED_CODES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, order_notice,
+from .parse import (GATEWAY_OFFLINE, announces_simulated, ORDER_TYPES, RESTORED_CODES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, order_notice,
                     to_decimal)
 from .sdk import load_sdk
 from .streams import DENIED_CODES, QuoteStreams
@@ -89,6 +89,9 @@ class IBAdapter(AdapterBase):
         self.client_id = self.config.client_id  # in use (differs after an ib.client_id_fallback)
         self.account = self.config.account or ""  # in use (default: the first managed account)
         self.last_error: WorkbenchError | None = None  # why the watchdog stopped, if it did
+        #: True when the gateway is workbench's TWS emulator over simulated prices (it says so at connect):
+        #: every quote and bar of the session is then labelled simulated.
+        self.simulated = False
         self._contracts: dict[str, Any] = {}
         self._journal = Journal()  # what on_fill / on_order got, once each, across reconnects
         self._errors: dict[int, list[tuple[int, str]]] = {}
@@ -188,6 +191,7 @@ class IBAdapter(AdapterBase):
             self.config.check_endpoint()
             ib = self._wire()
             self._errors.clear()  # request ids are reused after a reconnect
+            self.simulated = False  # until this gateway says otherwise, during the handshake
             ids = [self.config.client_id + n for n in range(self.config.client_id_fallback + 1)]
             for n, client_id in enumerate(ids):
                 await self._replace_holder(client_id)
@@ -401,6 +405,9 @@ class IBAdapter(AdapterBase):
         self._poke()
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None, *_: Any) -> None:
+        if announces_simulated(req_id, message):
+            self.simulated = True
+            return
         if req_id > 0:  # request/order errors only; -1 notices are logged, not kept
             self._errors.setdefault(req_id, []).append((code, message))
         if code in _DATA_NOTICES and contract is not None and getattr(contract, "conId", 0):
@@ -679,7 +686,7 @@ class IBAdapter(AdapterBase):
         contract = await self._contract(symbol)
         t0, t1 = resolve_range(start, end, days, datetime.now(UTC), iv.intraday)
         attrs = {"broker": self.name, "source": self.name, "symbol": contract.symbol, "interval": iv.name,
-                 "adjusted": False}
+                 "adjusted": False, "simulated": self.simulated}
         rows: list[Any] = []
         for chunk in history_chunks(t0, t1, iv):
             request = (contract.conId, chunk.end_text(), chunk.duration, size)

@@ -34,7 +34,7 @@ from workbench.core.intervals import Interval
 
 __all__ = [
     "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "GATEWAY_OFFLINE", "error_from_ib",
-    "order_notice", "ORDER_STANDS", "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "client_id_in_use", "snapshot",
+    "order_notice", "ORDER_STANDS", "SIMULATED_TEXT", "announces_simulated", "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "client_id_in_use", "snapshot",
 ]
 
 # orderStatus as ib_async reports it (Trade.orderStatus):
@@ -103,6 +103,16 @@ _ORDER_NOTICES = frozenset({105, 165, 329, 399, 404, 492, 10167, 10349})
 #: Errors after which the order still stands although ib_async marks it Cancelled: a refused cancel (161, 10148)
 #: and 10349 (its TIF was set by a preset). The gateway's next orderStatus tells the truth again.
 ORDER_STANDS = frozenset({161, 10148, 10349})
+
+
+#: The notice workbench's TWS emulator sends at connect when its prices are simulated (its ``SIMULATED_NOTICE``):
+#: errorEvent ``(-1, 2199, "workbench TWS emulator: simulated data")``. A real gateway never sends this text.
+SIMULATED_TEXT = "workbench TWS emulator: simulated data"
+
+
+def announces_simulated(req_id: int, message: str) -> bool:
+    """Whether a message says the gateway is workbench's emulator over simulated prices."""
+    return req_id == -1 and message.startswith(SIMULATED_TEXT)
 
 
 def order_notice(code: int) -> bool:

@@ -62,6 +62,7 @@ class Feed:
     contract: Any
     ticker: Any = None
     delayed: bool = False
+    simulated: bool = False  # from workbench's TWS emulator over simulated prices
     subscribers: dict[int, _Subscriber] = field(default_factory=dict)
 
     def on_update(self, ticker: Any, to: Iterable[_Subscriber] | None = None) -> None:
@@ -69,7 +70,7 @@ class Feed:
         if last is None:
             return
         quote = Quote(symbol=self.symbol, last=last, bid=price(ticker, "bid"), ask=price(ticker, "ask"),
-                      ts=datetime.now(UTC), source="ib", delayed=self.delayed)
+                      ts=datetime.now(UTC), source="ib", delayed=self.delayed, simulated=self.simulated)
         for sub in list(self.subscribers.values()) if to is None else to:
             try:
                 sub.callback(quote)
@@ -173,7 +174,7 @@ class QuoteStreams:
                                  field="symbol")
         # delayed: judged by what was asked (the SDK's Ticker is shared and keeps an older marketDataType)
         return Quote(symbol=contract.symbol, last=last, bid=price(ticker, "bid"), ask=price(ticker, "ask"),
-                     ts=datetime.now(UTC), source="ib", delayed=delayed)
+                     ts=datetime.now(UTC), source="ib", delayed=delayed, simulated=adapter.simulated)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -250,6 +251,7 @@ class QuoteStreams:
             if data_type != LIVE:
                 ib.reqMarketDataType(LIVE)  # per session: never leave every later request delayed
         feed.attach(ticker)
+        feed.simulated = adapter.simulated
         ticks: list[object] = []  # updates since this request (the Ticker object may hold an older snapshot)
 
         def on_tick(_: Any) -> None:
