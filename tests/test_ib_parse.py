@@ -10,7 +10,6 @@ import pytest
 import workbench
 from workbench import OrderStatus as S
 from workbench.adapters.ib.config import IBConfig
-from workbench.adapters.ib.pacing import HistoricalPacer
 from workbench.adapters.ib.parse import (
     STATUS_MAP,
     bar_size,
@@ -89,41 +88,6 @@ def test_history_chunks_cover_the_range_newest_first() -> None:
     daily = history_chunks(end - pd.Timedelta(days=800), end, parse_interval("1d"))
     assert [c.duration for c in daily] == ["1 Y", "1 Y", "70 D"]
     assert [c.duration for c in history_chunks(end - pd.Timedelta(hours=5), end, parse_interval("1d"))] == ["1 D"]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_pacer_spaces_identical_requests_by_15_seconds() -> None:
-    clock = FakeClock()
-    pacer = HistoricalPacer(clock=clock)
-    assert pacer.delay("AAPL", ("AAPL", "1 D")) == 0
-    pacer.record("AAPL", ("AAPL", "1 D"))
-    clock.now += 5
-    assert pacer.delay("AAPL", ("AAPL", "1 D")) == pytest.approx(10)
-    assert pacer.delay("AAPL", ("AAPL", "2 D")) == 0  # a different request may go now
-    clock.now += 10
-    assert pacer.delay("AAPL", ("AAPL", "1 D")) == 0
-
-
-def test_pacer_keeps_60_requests_per_10_minutes_and_6_per_contract_per_2_seconds() -> None:
-    clock = FakeClock()
-    pacer = HistoricalPacer(clock=clock)
-    for i in range(6):
-        pacer.record("AAPL", ("AAPL", i))
-    assert pacer.delay("AAPL", ("AAPL", 99)) == pytest.approx(2)  # the 7th in 2 s for one contract waits
-    assert pacer.delay("MSFT", ("MSFT", 0)) == 0
-    for i in range(54):
-        clock.now += 3
-        pacer.record(f"S{i}", (i,))
-    assert pacer.delay("XOM", ("XOM",)) == pytest.approx(1000 + 600 - clock.now)  # the oldest must age out
-    clock.now = 1000 + 600
-    assert pacer.delay("XOM", ("XOM",)) == 0
 
 
 def test_unset_ib_doubles_become_zero() -> None:

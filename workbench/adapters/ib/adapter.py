@@ -45,8 +45,7 @@ from workbench.marketdata.base import resolve_range
 from .config import IBConfig
 from .convert import bars_frame, order_key, perm_id, progress, to_fill, to_order, to_position, utc
 from .events import RETENTION, Journal
-from .pacing import HistoricalPacer
-from .parse import (GATEWAY_OFFLINE, announces_simulated, ORDER_TYPES, RESTORED_CODES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, order_notice,
+from .parse import (GATEWAY_OFFLINE, announces_simulated, history_refused, no_history, ORDER_TYPES, RESTORED_CODES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, order_notice,
                     to_decimal)
 from .sdk import load_sdk
 from .streams import DENIED_CODES, QuoteStreams
@@ -96,7 +95,7 @@ class IBAdapter(AdapterBase):
         self._journal = Journal()  # what on_fill / on_order got, once each, across reconnects
         self._errors: dict[int, list[tuple[int, str]]] = {}
         self._data_errors: dict[int, tuple[int, str]] = {}  # conId -> market-data refusal (354...)
-        self._pacer = HistoricalPacer()
+        self._history_errors: dict[int, tuple[int, str]] = {}  # conId -> an error about its history request
         self._streams = QuoteStreams(self)
         self._changed = asyncio.Event()  # replaced on every poke: each waiter holds its own generation
         self._by_ref: dict[str, Any] = {}  # orderRef (our client_order_id) -> Trade
@@ -410,8 +409,11 @@ class IBAdapter(AdapterBase):
             return
         if req_id > 0:  # request/order errors only; -1 notices are logged, not kept
             self._errors.setdefault(req_id, []).append((code, message))
-        if code in _DATA_NOTICES and contract is not None and getattr(contract, "conId", 0):
-            self._data_errors[contract.conId] = (code, message)
+        con_id = getattr(contract, "conId", 0) if contract is not None else 0
+        if code in _DATA_NOTICES and con_id:
+            self._data_errors[con_id] = (code, message)
+        if con_id and req_id > 0 and not order_notice(code):
+            self._history_errors[con_id] = (code, message)
         self._poke()
         if code in GATEWAY_OFFLINE:
             log.warning("IB %s: %s. The gateway is cut off from IB: orders are not sent on and market data stops "
@@ -688,19 +690,17 @@ class IBAdapter(AdapterBase):
         attrs = {"broker": self.name, "source": self.name, "symbol": contract.symbol, "interval": iv.name,
                  "adjusted": False, "simulated": self.simulated}
         rows: list[Any] = []
-        for chunk in history_chunks(t0, t1, iv):
-            request = (contract.conId, chunk.end_text(), chunk.duration, size)
-            wait = self._pacer.delay(contract.conId, request)
-            if wait > 0:
-                log.info("IB pacing: waiting %.1f s before a history request", wait)
-                await asyncio.sleep(wait)
-            self._pacer.record(contract.conId, request)
+        for chunk in history_chunks(t0, t1, iv):  # (IB paces only bars of 30 s or less: none of these)
+            self._history_errors.pop(contract.conId, None)
             try:
                 bars = await self.ib.reqHistoricalDataAsync(contract, endDateTime=chunk.end_text(),
                                                             durationStr=chunk.duration, barSizeSetting=size,
                                                             whatToShow="TRADES", useRTH=True, formatDate=2)
             except ConnectionError as exc:
                 raise self._gone(f"the history request for {contract.symbol}") from exc
+            refusal = self._history_errors.pop(contract.conId, None)
+            if not bars and refusal is not None and not no_history(*refusal):
+                raise history_refused(contract.symbol, *refusal)  # ib_async answers it with no bars
             rows.extend(bars or [])
         frame = bars_frame(rows, **attrs)
         return frame[(frame.index >= t0.normalize() if not iv.intraday else frame.index >= t0) & (frame.index < t1)]

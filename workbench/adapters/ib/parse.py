@@ -34,7 +34,7 @@ from workbench.core.intervals import Interval
 
 __all__ = [
     "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "GATEWAY_OFFLINE", "error_from_ib",
-    "order_notice", "ORDER_STANDS", "SIMULATED_TEXT", "announces_simulated", "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "client_id_in_use", "snapshot",
+    "order_notice", "ORDER_STANDS", "SIMULATED_TEXT", "announces_simulated", "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "no_history", "history_refused", "client_id_in_use", "snapshot",
 ]
 
 # orderStatus as ib_async reports it (Trade.orderStatus):
@@ -80,6 +80,7 @@ ERROR_MAP: dict[int, type[WorkbenchError]] = {
     354: DataEntitlementError,  # requested market data is not subscribed
     10167: DataEntitlementError,  # delayed data displayed (not subscribed)
     10168: DataEntitlementError,  # requested market data is not subscribed, delayed disabled
+    10187: DataEntitlementError,  # failed to request historical data: no market data permissions
     10147: OrderNotFound,  # order to cancel not found
     10148: OrderRejected,  # order cannot be cancelled (already done)
     326: ConfigError,  # client id already in use
@@ -137,6 +138,20 @@ def error_from_ib(code: int, message: str, req_id: int = -1) -> WorkbenchError |
     if code == 201 and _FUNDS_REASON.search(message):
         cls = InsufficientFunds
     return cls(f"IB {code}: {message}", broker="ib", code=code, raw=message)
+
+
+def no_history(code: int, message: str) -> bool:
+    """Whether a history error only says there are no bars: ``(162, "Historical Market Data Service error
+    message:HMDS query returned no data: AAPL@SMART Trades")``."""
+    return code == 162 and "returned no data" in message
+
+
+def history_refused(symbol: str, code: int, message: str) -> WorkbenchError:
+    """The typed error of a refused history request (162 pacing violation -> RateLimited, 10187 no data
+    permission -> DataEntitlementError, 200 -> SymbolNotFound ...), naming the symbol."""
+    cls = type(error_from_ib(code, message, 1) or BrokerUnavailable("", broker="ib"))
+    return cls(f"IB {code}: the history of {symbol} was refused: {message}", broker="ib", code=code, raw=message,
+               field="symbol")
 
 
 def client_id_in_use(client_id: int, message: str = "") -> ConfigError:
