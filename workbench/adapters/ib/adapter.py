@@ -45,8 +45,9 @@ from workbench.marketdata.base import resolve_range
 from .config import IBConfig
 from .convert import bars_frame, order_key, perm_id, progress, to_fill, to_order, to_position, utc
 from .events import RETENTION, Journal
-from .parse import (GATEWAY_OFFLINE, announces_simulated, history_refused, no_history, ORDER_TYPES, RESTORED_CODES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, order_notice,
-                    to_decimal)
+from .parse import (GATEWAY_OFFLINE, ORDER_TYPES, RESTORED_CODES, TIFS, announces_simulated, bar_size,
+                    client_id_in_use, error_from_ib, history_chunks, history_refused, no_history, order_fields,
+                    order_notice, to_decimal)
 from .sdk import load_sdk
 from .streams import DENIED_CODES, QuoteStreams
 
@@ -522,13 +523,7 @@ class IBAdapter(AdapterBase):
         """Send and wait for the gateway's acknowledgement; returns the Trade (raises a refusal)."""
         coid = order.client_order_id
         contract = await self._contract(order.symbol)
-        ib_order = self._sdk.Order(action=order.side.value, totalQuantity=float(order.qty),
-                                   orderType=ORDER_TYPES[order.order_type], tif=TIFS[order.tif],
-                                   orderRef=coid, account=self.account)
-        if order.limit_price is not None:
-            ib_order.lmtPrice = float(order.limit_price)
-        if order.stop_price is not None:
-            ib_order.auxPrice = float(order.stop_price)
+        ib_order = self._sdk.Order(**order_fields(order), orderRef=coid, account=self.account)
         epoch = self._epoch
         trade = self._sdk_call(lambda: self.ib.placeOrder(contract, ib_order), "the placement", coid)
         self._by_ref[coid] = trade

@@ -56,7 +56,10 @@ def progress(trade: Any) -> tuple[OrderStatus, Decimal, Decimal]:
 def to_order(trade: Any, created_at: datetime, updated_at: datetime) -> Order:
     """Sample Trade: ``Trade(contract=Stock(conId=265598, symbol='AAPL', ...), order=Order(orderId=7,
     permId=1000004, action='BUY', totalQuantity=10.0, orderType='LMT', lmtPrice=150.0, tif='DAY',
-    orderRef='wb-1f...'), orderStatus=OrderStatus(status='Submitted', filled=0.0, ...), fills=[], log=[...])``."""
+    orderRef='wb-1f...'), orderStatus=OrderStatus(status='Submitted', filled=0.0, ...), fills=[], log=[...])``.
+    A TRAIL order: ``orderType='TRAIL', auxPrice=1.5`` (the trailing amount) or ``trailingPercent=2.0``. Its
+    current stop is left unknown (``stop_price`` None): ib_async keeps an order's ``trailStopPrice`` as placed
+    and never applies the gateway's updates to it."""
     o, st = trade.order, trade.orderStatus
     status, qty, filled = progress(trade)
     fills = trade.fills
@@ -76,7 +79,9 @@ def to_order(trade: Any, created_at: datetime, updated_at: datetime) -> Order:
         broker="ib", order_id=order_id, client_order_id=o.orderRef or order_id, symbol=trade.contract.symbol,
         side=Side(o.action), qty=qty, order_type=kind, tif=tif,
         limit_price=to_decimal(o.lmtPrice) if kind.needs_limit_price else None,
-        stop_price=to_decimal(o.auxPrice) if kind.needs_stop_price else None,
+        stop_price=to_decimal(o.auxPrice) if kind.needs_stop_price else None,  # a TRAIL's: unknown, see below
+        trail_price=to_decimal(o.auxPrice) if kind.needs_trail and not to_decimal(o.trailingPercent) else None,
+        trail_percent=(to_decimal(o.trailingPercent) or None) if kind.needs_trail else None,
         status=status, raw_status=raw_status, filled_qty=filled,
         avg_fill_price=avg.quantize(Decimal("0.000001")) if filled else None,
         created_at=created_at, updated_at=updated_at, raw=snapshot(trade))

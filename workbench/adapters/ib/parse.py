@@ -31,10 +31,11 @@ from workbench.core.errors import (
     WorkbenchError,
 )
 from workbench.core.intervals import Interval
+from workbench.core.models import NeutralOrder
 
 __all__ = [
     "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "GATEWAY_OFFLINE", "error_from_ib",
-    "order_notice", "ORDER_STANDS", "SIMULATED_TEXT", "announces_simulated", "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "no_history", "history_refused", "client_id_in_use", "snapshot",
+    "order_notice", "ORDER_STANDS", "SIMULATED_TEXT", "announces_simulated", "ORDER_TYPES", "TIFS", "order_fields", "bar_size", "history_chunks", "no_history", "history_refused", "client_id_in_use", "snapshot",
 ]
 
 # orderStatus as ib_async reports it (Trade.orderStatus):
@@ -165,11 +166,34 @@ def client_id_in_use(client_id: int, message: str = "") -> ConfigError:
 #: Neutral order types -> IB orderType.
 ORDER_TYPES: dict[OrderType, str] = {
     OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT",
+    OrderType.TRAILING_STOP: "TRAIL",
 }
 #: Time in force the adapter carries (FOK and CLS are not offered for IB stock orders here).
 TIFS: dict[TimeInForce, str] = {
     TimeInForce.DAY: "DAY", TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.OPG: "OPG",
 }
+
+def order_fields(order: NeutralOrder) -> dict[str, Any]:
+    """The IB ``Order`` fields of a neutral order (ib_async's ``Order(**fields, orderRef=..., account=...)``).
+
+    Sample: a trailing stop selling 10 AAPL 2 % below the best price since placement ->
+    ``{"action": "SELL", "totalQuantity": 10.0, "orderType": "TRAIL", "tif": "GTC", "trailingPercent": 2.0}``;
+    by an amount: ``"auxPrice": 1.5`` instead (IB's TRAIL: auxPrice is the trailing amount). No
+    ``trailStopPrice`` is sent: IB then starts the stop at the trail from the current price, as the neutral
+    contract (and paper) do.
+    """
+    fields: dict[str, Any] = {"action": order.side.value, "totalQuantity": float(order.qty or 0),
+                              "orderType": ORDER_TYPES[order.order_type], "tif": TIFS[order.tif]}
+    if order.limit_price is not None:
+        fields["lmtPrice"] = float(order.limit_price)
+    if order.stop_price is not None:
+        fields["auxPrice"] = float(order.stop_price)
+    if order.trail_price is not None:
+        fields["auxPrice"] = float(order.trail_price)
+    if order.trail_percent is not None:
+        fields["trailingPercent"] = float(order.trail_percent)
+    return fields
+
 
 _BAR_SIZES = {1: "1 min", 2: "2 mins", 3: "3 mins", 5: "5 mins", 10: "10 mins", 15: "15 mins", 20: "20 mins",
               30: "30 mins", 60: "1 hour", 120: "2 hours", 180: "3 hours", 240: "4 hours", 480: "8 hours"}
