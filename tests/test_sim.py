@@ -126,3 +126,22 @@ def test_every_builtin_symbol_is_anchored_deterministic_and_labelled() -> None:
 def test_unknown_symbols_name_the_universe_size() -> None:
     with pytest.raises(workbench.SymbolNotFound, match=r"sim universe \(\d{3} symbols"):
         _sim().get_quote("NOPE")
+
+
+def test_prices_are_the_same_in_another_process() -> None:
+    """Seeds come from (seed, crc32(symbol)), never from hash(): another interpreter (another hash seed)
+    gives the same path, so a notebook rerun tomorrow shows the same simulated history."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from datetime import datetime, UTC; from workbench.marketdata.sim import SimProvider; "
+            "t = datetime(2026, 11, 18, 15, 0, tzinfo=UTC); s = SimProvider(clock=lambda: t); "
+            "print([str(s.get_market_price(x, t)) for x in ('AAPL', 'MSTR', 'SPY')], "
+            "float(s.get_history('TSLA', days=3, interval='1m')['volume'].sum()))")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    t = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+    here = SimProvider(clock=lambda: t)
+    assert outputs == {f"{[str(here.get_market_price(x, t)) for x in ('AAPL', 'MSTR', 'SPY')]} "
+                       f"{float(here.get_history('TSLA', days=3, interval='1m')['volume'].sum())}\n"}

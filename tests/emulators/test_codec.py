@@ -127,3 +127,33 @@ def test_new_builders_decode_with_ib_async(sv: int) -> None:
     assert calls["positionMulti"][3].symbol == "AMD" and calls["positionMulti"][4:] == (10.0, 80.5)
     order, state = calls["openOrder"][2:]
     assert order.whatIf and state.initMarginChange == "4022.50" and float(state.commission) == 2.0
+
+
+@pytest.mark.parametrize("client, sv", [("ib_async", sv) for sv in (157, 166, 176, 177, 178)]
+                         + [("ib_insync", sv) for sv in (157, 166, 176)])  # ib_insync 0.9.86 stops at 176
+def test_trail_and_scanner_builders_decode(client: str, sv: int) -> None:
+    """openOrder / completedOrder of a TRAIL order and scannerData, parsed by the client's own Decoder."""
+    import importlib
+
+    Decoder = importlib.import_module(f"{client}.decoder").Decoder
+    inst = m.Instrument("AMD", 4391)
+    by_amount = m.OrderView(7, 1, 1000007, inst, "SMART", "SELL", 10, "TRAIL", None, 1.25, "GTC", "DU1", "a",
+                            status="PreSubmitted", trail_stop_price=118.5)
+    by_percent = m.OrderView(8, 1, 1000008, inst, "SMART", "SELL", 10, "TRAIL", None, None, "DAY", "DU1", "b",
+                             status="Cancelled", trail_stop_price=117.3, trailing_percent=2.5)
+    recorder = _Recorder()
+    decoder = Decoder(recorder, sv)  # type: ignore[arg-type]
+    for message in (m.open_order(sv, by_amount), m.completed_order(sv, by_percent),
+                    md.scanner_data(9, [inst, m.Instrument("SPY", 756733, "ARCA", trading_class="SPY")])):
+        decoder.interpret(split(encode(message)[4:]))
+    calls: dict[str, list[tuple[object, ...]]] = {}
+    for name, args in recorder.calls:
+        calls.setdefault(name, []).append(args)
+    order = calls["openOrder"][0][2]
+    assert (order.orderType, order.auxPrice, order.trailStopPrice) == ("TRAIL", 1.25, 118.5)
+    done = calls["completedOrder"][0][1]
+    assert (done.orderType, done.trailingPercent, done.trailStopPrice, done.permId) == ("TRAIL", 2.5, 117.3, 1000008)
+    rows = calls["scannerData"]
+    assert [(r[1], r[2].contract.symbol, r[2].contract.conId, r[2].marketName) for r in rows] == \
+        [(0, "AMD", 4391, "NMS"), (1, "SPY", 756733, "SPY")]
+    assert calls["scannerDataEnd"] == [(9,)]

@@ -107,7 +107,8 @@ def test_unsupported_orders_are_rejected_over_the_wire(ib: Any, engine: Any) -> 
     parent = LimitOrder("BUY", 1, 10.0, transmit=False)
     trade = ib.placeOrder(contract, parent)
     cond = ib.placeOrder(contract, MarketOrder("BUY", 1, conditions=[PriceCondition(price=1.0, conId=1)]))
-    trail = ib.placeOrder(contract, Order(action="BUY", totalQuantity=1, orderType="TRAIL", auxPrice=1.0))
+    trail = ib.placeOrder(contract, Order(action="BUY", totalQuantity=1, orderType="TRAIL LIMIT", auxPrice=1.0,
+                                          lmtPriceOffset=0.1))
     ib_eventually(ib, lambda: {(trade.order.orderId, 201), (cond.order.orderId, 201),
                                (trail.order.orderId, 201)} <= set(errors))
     assert engine.orders() == []

@@ -1,7 +1,9 @@
-"""ib_insync 0.9.86 (server versions up to 176) against the emulator: connect and a market order."""
+"""ib_insync 0.9.86 (server versions up to 176) against the emulator: connect, a market order and a subset of
+the stock recipes (history in exchange time, conIds, scanners, what-if, TRAIL, streaming quotes, P&L)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -50,6 +52,13 @@ def test_ib_insync_runs_the_stock_recipes(engine_factory: Any, clock: Any, confi
         assert ib.reqHeadTimeStamp(amd, "TRADES", True).replace(tzinfo=UTC) == datetime(2000, 1, 3, 14, 30, tzinfo=UTC)
         hourly = ib.reqHistoricalData(amd, "", "2 D", "1 hour", "TRADES", True, 2)
         assert [b.date.minute for b in hourly[:2]] == [30, 0]
+        local = ib.reqHistoricalData(amd, "", "1 D", "1 hour", "TRADES", True, 1)  # exchange time, as a gateway
+        assert str(local[0].date.tzinfo) == "US/Eastern" and (local[0].date.hour, local[0].date.minute) == (9, 30)
+        (amd_by_id,) = ib.qualifyContracts(ib_insync.Contract(conId=4391))
+        assert amd_by_id == amd
+        scan = ib.reqScannerData(ib_insync.ScannerSubscription(instrument="STK", locationCode="STK.US.MAJOR",
+                                                               scanCode="MOST_ACTIVE", numberOfRows=3))
+        assert [sd.rank for sd in scan] == [0, 1, 2]
         assert ib.reqMatchingSymbols("intc")[0].contract.symbol == "INTC"
         assert len(ib.reqContractDetails(ib_insync.Stock("TSLA"))) > 10
         state = ib.whatIfOrder(intc, ib_insync.MarketOrder("SELL", 400))
@@ -63,6 +72,10 @@ def test_ib_insync_runs_the_stock_recipes(engine_factory: Any, clock: Any, confi
         trade = ib.placeOrder(amd, ib_insync.MarketOrder("BUY", 300))
         ib_eventually(ib, lambda: trade.orderStatus.status == "Filled" and trade.fills
                       and trade.fills[0].commissionReport.commission == 1.5)
+        trail = ib.placeOrder(amd, ib_insync.Order(action="SELL", orderType="TRAIL", totalQuantity=300,
+                                                   trailingPercent=1.5))
+        ib_eventually(ib, lambda: trail.orderStatus.status == "PreSubmitted")
+        assert engine.open_orders()[0].trail_percent == Decimal("1.5")
         pnl = ib.reqPnL(ACCOUNT)
         ib_eventually(ib, lambda: pnl.unrealizedPnL == pnl.unrealizedPnL)
         values = {(v.tag, v.currency) for v in ib.accountValues()}

@@ -359,7 +359,7 @@ def test_cash_account_refuses_a_short_sale(ib: Any, emulator: Any) -> None:
 # -- refusals -------------------------------------------------------------------------------
 
 
-def test_brackets_oca_and_trail_are_refused_with_201(ib: Any, engine: Any) -> None:
+def test_brackets_oca_and_trail_limit_are_refused_with_201(ib: Any, engine: Any) -> None:
     errors: list[tuple[int, int, str]] = []
     ib.errorEvent += lambda req_id, code, msg, contract: errors.append((req_id, code, msg))
     contract = qualified(ib, "AAPL")
@@ -368,13 +368,13 @@ def test_brackets_oca_and_trail_are_refused_with_201(ib: Any, engine: Any) -> No
     trades = [ib.placeOrder(contract, o) for o in bracket]
     oca = ib.oneCancelsAll([LimitOrder("BUY", 1, 50.0), LimitOrder("BUY", 1, 60.0)], "wb-oca-1", 1)
     trades += [ib.placeOrder(contract, o) for o in oca]
-    trail = Order(action="SELL", orderType="TRAIL", totalQuantity=1, auxPrice=1.0)
+    trail = Order(action="SELL", orderType="TRAIL LIMIT", totalQuantity=1, auxPrice=1.0, lmtPriceOffset=0.1)
     trades.append(ib.placeOrder(contract, trail))
     ib_eventually(ib, lambda: all(t.orderStatus.status == "Cancelled" for t in trades))
     by_id = {r: msg for r, code, msg in errors if code == 201}
     assert all(t.order.orderId in by_id for t in trades)
     assert "bracket" in by_id[bracket[0].orderId] and "OCA" in by_id[oca[0].orderId]
-    assert "TRAIL orders are not supported" in by_id[trail.orderId]
+    assert "TRAIL LIMIT orders are not supported" in by_id[trail.orderId]
     assert engine.orders() == []  # nothing accepted, so no OCA sibling can be left working
     assert Decimal(0) == sum((f.qty for f in engine.fills()), Decimal(0))
 

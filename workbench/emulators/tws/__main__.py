@@ -14,23 +14,8 @@ import asyncio
 import logging
 import sys
 
+from . import build_engine
 from .server import DEFAULT_SERVER_VERSION, TwsEmulator
-
-
-def build_engine(db: str | None, settings_path: str | None = None, margin: bool = False,
-                 tick_interval: float | None = None) -> object:
-    """A PaperEngine configured from the settings, on ``db`` (None: in memory)."""
-    from workbench.core.settings import load_settings
-    from workbench.marketdata import get_provider
-    from workbench.paper.config import PaperConfig
-    from workbench.paper.engine import PaperEngine
-
-    settings = load_settings(settings_path)
-    paper = settings.section_model("paper", PaperConfig)
-    update: dict[str, object] = {"db_path": db or ":memory:", "allow_short": paper.allow_short or margin}
-    if tick_interval is not None:
-        update["tick_interval"] = tick_interval
-    return PaperEngine(paper.model_copy(update=update), get_provider(settings))
 
 
 def parser() -> argparse.ArgumentParser:

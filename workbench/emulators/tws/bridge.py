@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
-from workbench.core.errors import WorkbenchError
-from workbench.core.models import FillEvent, NeutralOrder, Order, new_client_order_id
+from workbench.core.enums import OrderStatus, OrderType, Side
+from workbench.core.errors import InvalidOrder, WorkbenchError
+from workbench.core.models import FillEvent, Order
 
 from . import messages as m
 from .account import AccountModel, PnlBook, session_day
 from .codec import ib_time
+from .orders import PlaceOrder, dec, initial_stop_refusal, to_neutral, trail
 from .state import GatewayState, IbIds
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 #: client_id of restored orders whose placing client is unknown (placed through the engine directly).
 RESTORED = -1
 IB_TYPES = {OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT",
-            OrderType.TRAILING_STOP: "TRAIL"}  # TRAIL only for orders placed on the engine directly
+            OrderType.TRAILING_STOP: "TRAIL"}
 
 
 @dataclass
@@ -44,6 +45,7 @@ class OrderRecord:
     done: bool = False
     announced: bool = False
     modified: bool = False
+    initial_stop: float | None = None  # TRAIL: the trailStopPrice it was placed with
 
 
 class Bridge:
@@ -84,15 +86,17 @@ class Bridge:
                 self._record_fill(rec, fill)
             rec.unreported.clear()
             self._apply_status(rec, order)
-            rec.announced = True
+            rec.announced, rec.modified = True, False
 
     def _record(self, ids: IbIds, order: Order) -> OrderRecord:
         inst = self.server.catalog.placeholder(order.symbol)
+        trailing = order.order_type is OrderType.TRAILING_STOP
         view = m.OrderView(order_id=ids.order_id, client_id=ids.client_id, perm_id=ids.perm_id, inst=inst,
                            exchange="SMART", action=order.side.value, qty=order.qty,
                            order_type=IB_TYPES.get(order.order_type, "MKT"), lmt_price=_flt(order.limit_price),
-                           aux_price=_flt(order.stop_price), tif=order.tif.value, account=self.account,
-                           order_ref=order.client_order_id)
+                           aux_price=_flt(order.trail_price if trailing else order.stop_price), tif=order.tif.value,
+                           account=self.account, order_ref=order.client_order_id,
+                           trailing_percent=_flt(order.trail_percent))
         rec = OrderRecord(view=view, client_order_id=order.client_order_id, engine_id=order.order_id)
         self.records[(ids.client_id, ids.order_id)] = rec
         self.by_coid[order.client_order_id] = rec
@@ -107,18 +111,8 @@ class Bridge:
     def next_order_id(self) -> int:
         return self.max_order_id + 1
 
-    def neutral(self, inst: m.Instrument, action: str, qty: str, ib_type: str, lmt: float | None,
-                aux: float | None, tif: str, order_ref: str) -> NeutralOrder:
-        """The neutral order of a placeOrder (raises WorkbenchError/ValueError on bad fields)."""
-        kind = OrderType(ib_type)
-        return NeutralOrder(symbol=inst.symbol, side=Side(action), qty=Decimal(qty), order_type=kind,
-                            tif=TimeInForce(tif or "DAY"), limit_price=_dec(lmt) if kind.needs_limit_price else None,
-                            stop_price=_dec(aux) if kind.needs_stop_price else None,
-                            client_order_id=order_ref or new_client_order_id())
-
-    def place(self, session: Session, order_id: int, inst: m.Instrument, exchange: str, action: str, qty: str,
-              ib_type: str, lmt: float | None, aux: float | None, tif: str, account: str, order_ref: str) -> None:
-        sv = session.sv
+    def place(self, session: Session, inst: m.Instrument, req: PlaceOrder) -> None:
+        sv, order_id = session.sv, req.order_id
         self.max_order_id = max(self.max_order_id, order_id)
         key = (session.client_id, order_id)
         self.drain()  # fills already made by the engine decide whether this is still a live order
@@ -127,23 +121,29 @@ class Bridge:
             if rec.done:
                 session.send(m.error(sv, order_id, 104, f"Can't modify a filled order (order id {order_id})"))
             else:
-                self._modify(session, rec, qty, lmt, aux)
+                self._modify(session, rec, req)
             return
         try:
-            neutral = self.neutral(inst, action, qty, ib_type, lmt, aux, tif, order_ref)
+            neutral = to_neutral(req, inst.symbol)
+            refusal = initial_stop_refusal(req, neutral, lambda sym: self.engine.prices.get_market_price(
+                sym, self.engine.clock()))
         except (WorkbenchError, ValueError, ArithmeticError) as exc:
-            session.send(m.error(sv, order_id, 201, f"Order rejected - reason:{_reason(exc)}"))
+            refusal = _reason(exc)
+        if not refusal and neutral.client_order_id in self.by_coid:
+            refusal = f"orderRef {neutral.client_order_id!r} was already used"
+        if refusal:
+            session.send(m.error(sv, order_id, 201, f"Order rejected - reason:{refusal}"))
             return
-        if neutral.client_order_id in self.by_coid:
-            session.send(m.error(sv, order_id, 201, f"Order rejected - reason:orderRef "
-                                                     f"{neutral.client_order_id!r} was already used"))
-            return
+        trailing = neutral.order_type.needs_trail
         view = m.OrderView(order_id=order_id, client_id=session.client_id, perm_id=self.state.new_perm_id(),
-                           inst=inst, exchange=exchange or "SMART", action=neutral.side.value, qty=neutral.qty,
-                           order_type=IB_TYPES[neutral.order_type], lmt_price=lmt, aux_price=aux,
-                           tif=neutral.tif.value, account=account or self.account, order_ref=order_ref)
-        view.status = "PreSubmitted" if neutral.order_type.needs_stop_price else "Submitted"
-        rec = OrderRecord(view=view, client_order_id=neutral.client_order_id)
+                           inst=inst, exchange=req.contract["exchange"] or "SMART", action=neutral.side.value,
+                           qty=neutral.qty, order_type=IB_TYPES[neutral.order_type], lmt_price=req.lmt_price,
+                           aux_price=_flt(neutral.trail_price) if trailing else req.aux_price, tif=neutral.tif.value,
+                           account=req.account or self.account, order_ref=req.order_ref,
+                           trailing_percent=req.trailing_percent if trailing else None)
+        view.status = "PreSubmitted" if _held(neutral.order_type) else "Submitted"
+        rec = OrderRecord(view=view, client_order_id=neutral.client_order_id,
+                          initial_stop=req.trail_stop_price if trailing else None)
         self.records[key] = rec
         self.by_coid[rec.client_order_id] = rec
         try:
@@ -155,19 +155,27 @@ class Bridge:
             session.send(m.error(sv, order_id, 201, f"Order rejected - reason:{_reason(exc)}"))
             return
         rec.engine_id = result.order_id
+        if trailing:
+            view.trail_stop_price = _flt(result.stop_price)
         self.state.record(result.order_id, IbIds(order_id, session.client_id, view.perm_id))
         self.drain()
         if not rec.announced:  # no engine event (a listener-less engine): report the acknowledgement
             self._report(rec, status_changed=True)
 
-    def _modify(self, session: Session, rec: OrderRecord, qty: str, lmt: float | None, aux: float | None) -> None:
-        """placeOrder with a live order id: change quantity and prices in the engine, then report the order."""
+    def _modify(self, session: Session, rec: OrderRecord, req: PlaceOrder) -> None:
+        """placeOrder with a live order id: change quantity, prices or trail in the engine, then report it."""
         v = rec.view
         kind = OrderType(v.order_type)
+        changes: dict[str, Decimal | None] = {"qty": Decimal(req.total_quantity)}
         try:
-            self.engine.replace(rec.engine_id, qty=Decimal(qty),
-                                limit_price=_dec(lmt) if kind.needs_limit_price else None,
-                                stop_price=_dec(aux) if kind.needs_stop_price else None)
+            if kind.needs_limit_price:
+                changes["limit_price"] = dec(req.lmt_price)
+            if kind.needs_stop_price:
+                changes["stop_price"] = dec(req.aux_price)
+            if kind.needs_trail:
+                changes["trail_price"], changes["trail_percent"] = trail(req)
+                _check_trail_change(rec, req, changes)
+            self.engine.replace(rec.engine_id, **changes)
         except (WorkbenchError, ValueError, ArithmeticError) as exc:
             # 201 would make the client drop a still-live order: refuse the change, not the order.
             finished = getattr(exc, "code", None) == "not_modifiable"
@@ -178,7 +186,11 @@ class Bridge:
                 session.send(m.open_order(session.sv, v))  # the order as it still stands
                 session.send(m.order_status(v))
             return
-        v.qty, v.lmt_price, v.aux_price = Decimal(qty), lmt, aux
+        v.qty, v.lmt_price = changes["qty"], req.lmt_price
+        if kind.needs_trail:
+            v.aux_price, v.trailing_percent = _flt(changes["trail_price"]), _flt(changes["trail_percent"])
+        else:
+            v.aux_price = req.aux_price
         rec.modified = True
         self.drain()
 
@@ -280,7 +292,7 @@ class Bridge:
             v.status = "Cancelled"
         elif status is OrderStatus.REJECTED:
             v.status = "Inactive"
-        elif order.order_type.needs_stop_price and order.raw_status not in ("triggered",) and not order.filled_qty:
+        elif _held(order.order_type) and order.raw_status not in ("triggered",) and not order.filled_qty:
             v.status = "PreSubmitted"
         else:
             v.status = "Submitted"
@@ -288,6 +300,9 @@ class Bridge:
             v.avg_fill_price = order.avg_fill_price
         v.filled = order.filled_qty
         v.raw_status = order.raw_status
+        if order.order_type.needs_trail and _flt(order.stop_price) != v.trail_stop_price:
+            v.trail_stop_price = _flt(order.stop_price)  # the stop followed the price: openOrder carries it
+            rec.modified |= rec.announced
         if status.is_terminal:
             rec.done = True
             v.completed_time = ib_time(order.updated_at)
@@ -352,5 +367,19 @@ def _flt(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _dec(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(repr(value))
+def _held(kind: OrderType) -> bool:
+    """Stop orders wait untriggered as PreSubmitted, as IB shows them."""
+    return kind.needs_stop_price or kind.needs_trail
+
+
+def _check_trail_change(rec: OrderRecord, req: PlaceOrder, changes: dict[str, Decimal | None]) -> None:
+    """A modify of a TRAIL order may change its quantity and trail, but not its initial stop (trailStopPrice):
+    the stop already follows the price. The trail of an order placed with an initial stop stays as it is."""
+    v = rec.view
+    if req.trail_stop_price not in (None, rec.initial_stop, v.trail_stop_price):
+        raise InvalidOrder(f"trailStopPrice cannot change on a working TRAIL order (its stop is {v.trail_stop_price} "
+                           f"and follows the price)", field="trailStopPrice")
+    same = (changes["trail_price"], changes["trail_percent"]) == (dec(v.aux_price), dec(v.trailing_percent))
+    if rec.initial_stop is not None and not same:
+        raise InvalidOrder("the trail of a TRAIL order placed with a trailStopPrice cannot change (its initial stop "
+                           "would no longer hold); cancel it and place a new one", field="auxPrice")

@@ -17,7 +17,7 @@ from workbench.core.errors import WorkbenchError
 from . import messages as m
 from .codec import to_int
 from .history import HistoryError, parse_end
-from .orders import parse_place_order
+from .orders import parse_place_order, to_neutral
 
 if TYPE_CHECKING:
     from .server import Session, TwsEmulator
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 HANDLERS: dict[int, Callable[[Session, list[str]], None]] = {}
 NO_SECDEF = "No security definition has been found for the request"
-SUPPORTED_ORDER_TYPES = frozenset({"MKT", "LMT", "STP", "STP LMT"})
+SUPPORTED_ORDER_TYPES = frozenset({"MKT", "LMT", "STP", "STP LMT", "TRAIL"})
 
 
 def handles(*msg_ids: int) -> Callable[[Callable[[Session, list[str]], None]], Callable[[Session, list[str]], None]]:
@@ -200,7 +200,7 @@ def place_order(s: Session, f: list[str]) -> None:
                    "hedge orders are" if req.hedge_type or req.delta_neutral else "")
     if unsupported:
         s.error(order_id, 201, f"Order rejected - reason:{unsupported} not supported by the workbench emulator "
-                               f"(market, limit, stop and stop-limit orders are)")
+                               f"(market, limit, stop, stop-limit and trailing-stop (TRAIL) orders are)")
         return
     c = req.contract
     inst = s.server.catalog.resolve(to_int(c["conId"]), c["symbol"] or c["localSymbol"], c["secType"], c["currency"],
@@ -211,16 +211,13 @@ def place_order(s: Session, f: list[str]) -> None:
     if req.what_if:
         _what_if(s, b, order_id, inst, req)
         return
-    b.place(s, order_id, inst, exchange=c["exchange"], action=req.action, qty=req.total_quantity,
-            ib_type=req.order_type, lmt=req.lmt_price, aux=req.aux_price, tif=req.tif, account=req.account,
-            order_ref=req.order_ref)
+    b.place(s, inst, req)
 
 
 def _what_if(s: Session, b: Any, order_id: int, inst: m.Instrument, req: Any) -> None:
     """whatIfOrder: the order's margin impact and commission, from the paper rules; nothing is placed."""
     try:
-        order = b.neutral(inst, req.action, req.total_quantity, req.order_type, req.lmt_price, req.aux_price,
-                          req.tif, "what-if")
+        order = to_neutral(req, inst.symbol)
         price = order.limit_price or order.stop_price or b.engine.prices.get_market_price(inst.symbol,
                                                                                           b.engine.clock())
         refusal = _refusal(b, order, Decimal(price))

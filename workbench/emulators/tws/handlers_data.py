@@ -1,7 +1,7 @@
 """Request handlers for contracts, market data, history, real-time bars and P&L (registered in HANDLERS).
 
 :func:`push_market_data` runs on every emulator tick: streaming quotes, keepUpToDate bars, 5-second
-real-time bars and P&L updates for one connection.
+real-time bars, scanner subscriptions and P&L updates for one connection.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from workbench.core.calendar import Session as MarketSession
 
 from . import history as hist
 from . import messages_data as md
-from .codec import ib_time, to_int
+from .codec import to_int
 from .handlers import HANDLERS, NO_SECDEF, handles
 from .instruments import MARKET_RULES, OTHER_SEC_TYPES
 from .messages import pnl, pnl_single
 from .quotes import GENERIC_TICKS, Stream
+from .scanner import push_scanners
 from .subscriptions import HistorySub, PnlSub, RealTimeSub
 
 if TYPE_CHECKING:
@@ -136,6 +137,9 @@ def req_historical_data(s: Session, f: list[str]) -> None:
             return
         if keep_up and end_text.strip():
             raise hist.HistoryError("End date not supported with live updates (keepUpToDate needs endDateTime='')")
+        head = getattr(engine.prices, "first_timestamp", None)
+        if head is not None and start < head:  # the data begins inside the range: the bars there are, as IB does
+            start, sessions = head, [x for x in sessions if x.close > head]
         spec = hist.parse_bar_spec(inst.symbol, bar_size, what, format_date)
         bars = hist.build_bars(engine.prices, spec, start, end, sessions)
     except hist.HistoryError as exc:
@@ -148,7 +152,7 @@ def req_historical_data(s: Session, f: list[str]) -> None:
         s.error(req_id, 162, f"Historical Market Data Service error message:HMDS query returned no data: "
                              f"{inst.symbol}@SMART {what.title()}")
         return
-    s.send(md.historical_data(req_id, ib_time(start), ib_time(end), bars))
+    s.send(md.historical_data(req_id, hist.range_stamp(start, format_date), hist.range_stamp(end, format_date), bars))
     if keep_up:
         s.subs.history[req_id] = HistorySub(spec, bars[-1] if bars else None)
 
@@ -188,9 +192,7 @@ def req_real_time_bars(s: Session, f: list[str]) -> None:
         s.error(req_id, 162, f"Historical Market Data Service error message:real-time bars are 5 seconds of TRADES, "
                              f"MIDPOINT, BID or ASK (got {bar_size} s of {what})")
         return
-    now = _now(s)
-    start = now - timedelta(seconds=now.timestamp() % 5, microseconds=now.microsecond)
-    s.subs.realtime[req_id] = RealTimeSub(inst.symbol, what, f[17] == "1", start)
+    s.subs.realtime[req_id] = RealTimeSub(inst.symbol, what, f[17] == "1", hist.align(_now(s), 5))
 
 
 @handles(51)
@@ -235,7 +237,7 @@ def _push_pnl(s: Session, req_id: int, sub: PnlSub) -> None:
 # -- every tick -----------------------------------------------------------------------------
 
 def push_market_data(s: Session, now: datetime) -> None:
-    """Streaming quotes, keepUpToDate bars, real-time bars and P&L of one connection."""
+    """Streaming quotes, keepUpToDate bars, real-time bars, scanners and P&L of one connection."""
     for req_id, stream in list(s.subs.market.items()):
         _guarded(lambda: [s.send(msg) for msg in
                           s.server.feed.stream_messages(req_id, stream, s.server.feed.quote(stream.symbol, now))],
@@ -244,6 +246,7 @@ def push_market_data(s: Session, now: datetime) -> None:
         _guarded(lambda: _push_history(s, req_id, sub, now), sub.spec.symbol)
     for req_id, rt in list(s.subs.realtime.items()):
         _guarded(lambda: _push_realtime(s, req_id, rt, now), rt.symbol)
+    push_scanners(s, now, _guarded)
     push_pnl(s)
 
 
@@ -290,7 +293,7 @@ def _later(a: str, b: str, spec: hist.BarSpec) -> bool:
 
 
 def _push_realtime(s: Session, req_id: int, rt: RealTimeSub, now: datetime) -> None:
-    end = now - timedelta(seconds=now.timestamp() % 5, microseconds=now.microsecond)
+    end = hist.align(now, 5)
     if end <= rt.next_start:
         return
     start = max(rt.next_start, end - timedelta(seconds=5 * MAX_REALTIME_BACKLOG))
@@ -301,5 +304,5 @@ def _push_realtime(s: Session, req_id: int, rt: RealTimeSub, now: datetime) -> N
         sessions = [MarketSession(end.date(), start, end)]
     spec = hist.BarSpec(rt.symbol, 5, "sec", rt.what, 2)
     for date, o, h, low, c, v, wap, count in hist.build_bars(engine.prices, spec, start, end, sessions):
-        s.send(md.realtime_bar(req_id, int(date), o, h, low, c, max(v, 0), wap, max(count, 0)))
+        s.send(md.realtime_bar(req_id, int(date), o, h, low, c, v, wap, count))  # MIDPOINT/BID/ASK: -1, as IB
     rt.next_start = end

@@ -2,6 +2,8 @@
 
 - ``durationStr``: ``N D`` is N *sessions* ending at ``endDateTime`` (so ``1 D`` is the current or last
   session, not the last 24 hours); ``N W`` / ``N M`` / ``N Y`` are calendar spans; ``N S`` seconds.
+- Intraday bars with ``formatDate=1`` are dated in exchange time with the zone name, as a gateway dates them
+  (``20261118 09:30:00 US/Eastern``); ``formatDate=2`` gives epoch seconds, daily and longer bars ``YYYYMMDD``.
 - Intraday bars are aligned to the New York clock as IB aligns them: ``1 hour`` bars start 09:30
   (a half-hour bar), then 10:00, 11:00 ... 15:00; sessions come from exchange_calendars (holidays and
   early closes included). The provider has regular-session data only, so ``useRTH=0`` returns the same.
@@ -26,10 +28,11 @@ from .codec import ib_time
 from .messages_data import Bar
 
 __all__ = ["HistoryError", "BarSpec", "parse_bar_spec", "request_range", "build_bars", "parse_end", "schedule",
-           "head_timestamp", "NY"]
+           "head_timestamp", "align", "range_stamp", "NY", "TIME_ZONE"]
 
 NY = "America/New_York"
 NY_TZ = ZoneInfo(NY)
+TIME_ZONE = "US/Eastern"  # the zone name IB gives US stocks (contract details' timeZoneId)
 _DURATION = re.compile(r"^\s*(\d+)\s*([SDWMY])\s*$", re.I)
 _BAR = re.compile(r"^\s*(\d+)\s*(secs?|mins?|hours?|days?|weeks?|months?)\s*$", re.I)
 _SECOND_BARS = (1, 5, 10, 15, 30)
@@ -37,6 +40,10 @@ _MINUTE_BARS = (1, 2, 3, 5, 10, 15, 20, 30, 60, 120, 180, 240, 480)
 _SHOWS = ("TRADES", "MIDPOINT", "BID", "ASK", "BID_ASK", "ADJUSTED_LAST")
 TRADE_SIZE = 150  # average shares per trade, for trade counts
 _MAX_SECOND_SAMPLES = 100_000
+_UNIX = datetime(1970, 1, 1, tzinfo=UTC)
+#: formatDate=1 intraday dates: exchange time with its zone, as a gateway sends them ("20261118 09:30:00 US/Eastern").
+_LOCAL_FORMAT = f"%Y%m%d %H:%M:%S {TIME_ZONE}"
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class HistoryError(ValueError):
@@ -152,6 +159,14 @@ def bar_start(spec: BarSpec, ts: datetime) -> datetime:
     return local.normalize().tz_convert(UTC).to_pydatetime()
 
 
+def align(ts: datetime, seconds: int, up: bool = False) -> datetime:
+    """``ts`` rounded down (or up) to a multiple of ``seconds`` since the epoch, exactly (a real clock has
+    microseconds; float arithmetic on them drifts off the grid)."""
+    step = seconds * 1_000_000
+    micros = (ts - _UNIX) // _MICROSECOND
+    return _UNIX + timedelta(microseconds=(-(-micros // step) if up else micros // step) * step)
+
+
 def schedule(calendar: Any, sessions: list[Any], use_rth: bool) -> tuple[str, str, str, list[tuple[str, str, str]]]:
     """(start, end, timeZone, sessions) of a historicalSchedule answer, in New York time as IB sends it."""
     rows = []
@@ -163,7 +178,7 @@ def schedule(calendar: Any, sessions: list[Any], use_rth: bool) -> tuple[str, st
         rows.append((f"{local_open:%Y%m%d-%H:%M:%S}", f"{local_close:%Y%m%d-%H:%M:%S}", f"{s.date:%Y%m%d}"))
     start = rows[0][0] if rows else ""
     end = rows[-1][1] if rows else ""
-    return start, end, "US/Eastern", rows
+    return start, end, TIME_ZONE, rows
 
 
 def head_timestamp(first: datetime, format_date: int) -> str:
@@ -242,15 +257,19 @@ def _dates(index: pd.DatetimeIndex, spec: BarSpec) -> list[str]:
         return list(index.strftime("%Y%m%d"))
     if spec.format_date == 2:
         return [str(x) for x in index.as_unit("ns").asi8 // 1_000_000_000]
-    return list(index.tz_convert(UTC).strftime("%Y%m%d %H:%M:%S UTC"))
+    return list(index.tz_convert(NY).strftime(_LOCAL_FORMAT))
+
+
+def range_stamp(ts: datetime, format_date: int) -> str:
+    """historicalData's start / end: exchange time as a gateway writes it (UTC for formatDate=2)."""
+    return ib_time(ts) if format_date == 2 else pd.Timestamp(ts).tz_convert(NY).strftime(_LOCAL_FORMAT)
 
 
 def _second_bars(prices: Any, spec: BarSpec, start: datetime, end: datetime, sessions: list[Any]) -> list[Bar]:
     step = spec.seconds
     stamps: list[datetime] = []
     for s in sessions:
-        t0 = max(s.open, start)
-        t0 = t0 + timedelta(seconds=(-t0.timestamp()) % step)
+        t0 = align(max(s.open, start), step, up=True)
         t1 = min(s.close, end)
         n = int((t1 - t0).total_seconds() // step)
         stamps += [t0 + timedelta(seconds=i * step) for i in range(max(n, 0))]

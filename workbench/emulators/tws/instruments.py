@@ -10,19 +10,18 @@ from __future__ import annotations
 import zlib
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from . import messages_data as md
+from .history import NY_TZ as NEW_YORK
+from .history import TIME_ZONE
 from .messages import Instrument
 
-__all__ = ["Catalog", "con_id_for", "MARKET_RULES", "US_STOCK_RULE"]
+__all__ = ["Catalog", "con_id_for", "IB_CON_IDS", "MARKET_RULES", "US_STOCK_RULE"]
 
 #: Venues of a US stock's SMART routing (one contract-details row each for an ambiguous query).
 VENUES = ("SMART", "AMEX", "NYSE", "CBOE", "PHLX", "ISE", "CHX", "ARCA", "ISLAND", "DRCTEDGE", "BEX", "BATS",
           "EDGEA", "BYX", "IEX", "EDGX", "PSX", "MEMX", "LTSE", "PEARL")
-ORDER_TYPES = "ACTIVETIM,DAY,GTC,IOC,LMT,MKT,OPG,STP,STPLMT,WHATIF"
-TIME_ZONE = "US/Eastern"
-NEW_YORK = ZoneInfo("America/New_York")
+ORDER_TYPES = "ACTIVETIM,DAY,GTC,IOC,LMT,MKT,OPG,STP,STPLMT,TRAIL,WHATIF"
 #: The one tick rule of US stocks (SEC Rule 612, as the paper engine enforces it): 0.0001 below $1.
 US_STOCK_RULE = 26
 MARKET_RULES: dict[int, tuple[tuple[float, float], ...]] = {US_STOCK_RULE: ((0.0, 0.0001), (1.0, 0.01))}
@@ -33,9 +32,15 @@ OTHER_SEC_TYPES = {"CASH": "forex", "OPT": "options", "FUT": "futures", "FOP": "
 _SEARCH_LIMIT = 16
 
 
+#: IB's own conIds of the symbols ib_async's notebooks and docs name (so a copied ``Contract(conId=4391)`` finds AMD).
+IB_CON_IDS = {"AAPL": 265598, "AMD": 4391, "IBM": 8314, "INTC": 270639, "IWM": 9579970, "MSFT": 272093,
+              "NVDA": 4815747, "SPY": 756733, "TSLA": 76792991}
+
+
 def con_id_for(symbol: str) -> int:
-    """A stable conId per symbol (the same across runs)."""
-    return 100_000 + zlib.crc32(symbol.upper().encode()) % 89_900_000
+    """A stable conId per symbol (the same across runs): IB's own for the symbols above, else derived."""
+    sym = symbol.upper()
+    return IB_CON_IDS.get(sym) or 100_000 + zlib.crc32(sym.encode()) % 89_900_000
 
 
 class Catalog:

@@ -78,6 +78,7 @@ _OPEN_ORDER_157 = (
     "0|0|0|||||||||||||0|0|0|0"
 ).split("|")
 _STATUS_IDX_157 = 86
+_TRAIL_IDX_157 = (66, 67, 106)  # trailStopPrice, trailingPercent, and trailStopPrice again (the adjusted block)
 #: The OrderState fields after ``status`` in openOrder (what-if answers fill them).
 WHAT_IF_FIELDS = ("initMarginBefore", "maintMarginBefore", "equityWithLoanBefore", "initMarginChange",
                   "maintMarginChange", "equityWithLoanChange", "initMarginAfter", "maintMarginAfter",
@@ -109,6 +110,8 @@ class OrderView:
     completed_time: str = ""
     parent_id: int = 0
     raw_status: str = ""
+    trail_stop_price: float | None = None  # TRAIL: the current stop (it follows the price)
+    trailing_percent: float | None = None  # TRAIL by a percentage (auxPrice is then unset)
 
 
 def open_order(sv: int, o: OrderView, what_if: dict[str, Any] | None = None) -> list[Any]:
@@ -120,6 +123,8 @@ def open_order(sv: int, o: OrderView, what_if: dict[str, Any] | None = None) -> 
     f[13:19] = [o.action, num(o.qty), o.order_type, num(o.lmt_price), num(o.aux_price), o.tif]
     f[20], f[23], f[24], f[25] = o.account, o.order_ref, integer(o.client_id), integer(o.perm_id)
     f[_STATUS_IDX_157] = o.status
+    stop, percent, again = _TRAIL_IDX_157
+    f[stop], f[percent], f[again] = num(o.trail_stop_price), num(o.trailing_percent), num(o.trail_stop_price)
     if what_if is not None:
         f[_STATUS_IDX_157 - 1] = 1
         f[_STATUS_IDX_157 + 1:_STATUS_IDX_157 + 1 + len(WHAT_IF_FIELDS)] = [fmt_field(what_if[k])
@@ -156,7 +161,7 @@ def completed_order(sv: int, o: OrderView) -> list[Any]:
     if sv < 177:
         f.append("")  # faProfile
     f += ["", "", "", "", "", "", "", "-1", "", "", "", "", "", "", 0, 0, "", 0, 0, "", "", "", ""]
-    f += [0, 0, "", "", ""]  # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, comboDescrip
+    f += [0, 0, num(o.trail_stop_price), num(o.trailing_percent), ""]  # continuousUpdate ... comboLegsDescrip
     f += ["0", "0", "0"]  # combo legs, order combo legs, smart routing params
     f += ["", "", ""]  # scaleInitLevelSize, scaleSubsLevelSize, scalePriceIncrement
     f += [""]  # hedgeType
@@ -164,7 +169,7 @@ def completed_order(sv: int, o: OrderView) -> list[Any]:
     f += [""]  # algoStrategy
     f += [0, o.status, 0, 0]  # solicited, status, randomizeSize, randomizePrice
     f += ["0"]  # conditions
-    f += ["", "", "", 0, 0, "", num(o.filled), 0, 0, "", 0, 0, "", o.completed_time, o.status]
+    f += [num(o.trail_stop_price), "", "", 0, 0, "", num(o.filled), 0, 0, "", 0, 0, "", o.completed_time, o.status]
     if sv >= 170:
         f += ["", "", "", "", ""]
     return f
@@ -206,7 +211,8 @@ def commission_report(e: ExecView) -> list[Any]:
 
 
 def position(account: str, inst: Instrument, qty: Any, avg_cost: Any) -> list[Any]:
-    return [POSITION_DATA, 3, account, *inst.block11(""), num(qty), num(avg_cost)]
+    # the exchange slot holds the listing exchange, as a gateway fills it (Stock(..., exchange='NASDAQ'))
+    return [POSITION_DATA, 3, account, *inst.block11(inst.primary_exchange), num(qty), num(avg_cost)]
 
 
 def position_end() -> list[Any]:
@@ -251,7 +257,8 @@ def account_summary_end(req_id: int) -> list[Any]:
 
 
 def position_multi(req_id: int, account: str, inst: Instrument, qty: Any, avg_cost: Any) -> list[Any]:
-    return [POSITION_MULTI, 1, integer(req_id), account, *inst.block11(""), num(qty), num(avg_cost), ""]
+    return [POSITION_MULTI, 1, integer(req_id), account, *inst.block11(inst.primary_exchange), num(qty), num(avg_cost),
+            ""]
 
 
 def position_multi_end(req_id: int) -> list[Any]:
@@ -263,4 +270,4 @@ def pnl(req_id: int, daily: Any, unrealized: Any, realized: Any) -> list[Any]:
 
 
 def pnl_single(req_id: int, position: Any, daily: Any, unrealized: Any, realized: Any, value: Any) -> list[Any]:
-    return [PNL_SINGLE, integer(req_id), integer(position), num(daily), num(unrealized), num(realized), num(value)]
+    return [PNL_SINGLE, integer(req_id), num(position), num(daily), num(unrealized), num(realized), num(value)]

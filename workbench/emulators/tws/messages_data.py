@@ -13,7 +13,7 @@ from .codec import integer, num
 from .messages import Instrument
 
 # Incoming message ids (server -> client).
-TICK_PRICE, TICK_SIZE, CONTRACT_DATA, HISTORICAL_DATA, SCANNER_PARAMETERS = 1, 2, 10, 17, 19
+TICK_PRICE, TICK_SIZE, CONTRACT_DATA, HISTORICAL_DATA, SCANNER_PARAMETERS, SCANNER_DATA = 1, 2, 10, 17, 19, 20
 RECEIVE_FA, TICK_GENERIC, TICK_STRING, REALTIME_BAR, CONTRACT_DATA_END = 16, 45, 46, 50, 52
 TICK_SNAPSHOT_END, MARKET_DATA_TYPE, VERIFY_COMPLETED, DISPLAY_GROUP_LIST, DISPLAY_GROUP_UPDATED = 57, 58, 66, 67, 68
 VERIFY_AND_AUTH_COMPLETED, SOFT_DOLLAR_TIERS, FAMILY_CODES, SYMBOL_SAMPLES, MKT_DEPTH_EXCHANGES = 70, 77, 78, 79, 80
@@ -143,6 +143,15 @@ def realtime_bar(req_id: int, epoch: int, o: Any, h: Any, low: Any, c: Any, volu
                  count: int) -> list[Any]:
     return [REALTIME_BAR, 3, integer(req_id), integer(epoch), num(o), num(h), num(low), num(c), num(volume), num(wap),
             integer(count)]
+
+
+def scanner_data(req_id: int, insts: Sequence[Instrument]) -> list[Any]:
+    """scannerData: rank, the contract (as a scan result carries it), distance, benchmark, projection, legs."""
+    f: list[Any] = [SCANNER_DATA, 3, integer(req_id), integer(len(insts))]
+    for rank, inst in enumerate(insts):
+        f += [integer(rank), integer(inst.con_id), inst.symbol, inst.sec_type, "", "0", "", "SMART", inst.currency,
+              inst.symbol, inst.trading_class, inst.trading_class, "", "", "", ""]
+    return f
 
 
 # -- answers carrying no data (the account has none of it) -----------------------------------

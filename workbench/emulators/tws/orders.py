@@ -1,19 +1,34 @@
-"""Sequential parser of the client's placeOrder request (message 3), per server version.
+"""The client's placeOrder request (message 3): a sequential parser per server version, and the neutral
+order it asks for.
 
 The layout mirrors ib_async 2.1.0's ``Client.placeOrder`` (protocol reference §5.8): a fixed prefix, then
 variable blocks (combo legs, delta-neutral, scale, hedge, algo params, PEG BENCH, conditions) and
 version-gated trailing fields. :func:`parse_place_order` walks it with a cursor, so every later field is
 read from the right place and a malformed request is detected instead of mis-read.
+
+IB's ``TRAIL`` order becomes the paper engine's TRAILING_STOP: ``auxPrice`` is the trailing amount
+(``trail_price``), or ``trailingPercent`` the trail in percent (``trail_percent``); exactly one. An initial
+stop (``trailStopPrice``) is honoured when it lies at or beyond the trail from the current price (the IB
+order then behaves exactly as the engine's, whose stop starts at the trail and only follows the price);
+a tighter one is refused, since the engine cannot start a stop inside its trail.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
+
+from workbench.core.enums import OrderType, Side, TimeInForce
+from workbench.core.errors import InvalidOrder
+from workbench.core.models import NeutralOrder, new_client_order_id
+from workbench.paper.rules import trail_stop
 
 from .codec import UNSET_DOUBLE, to_float, to_int
 
-__all__ = ["PlaceOrder", "parse_place_order", "CONTRACT_FIELDS"]
+__all__ = ["PlaceOrder", "parse_place_order", "CONTRACT_FIELDS", "to_neutral", "trail", "initial_stop_refusal",
+           "dec"]
 
 CONTRACT_FIELDS = ("conId", "symbol", "secType", "lastTradeDateOrContractMonth", "strike", "right", "multiplier",
                    "exchange", "primaryExchange", "currency", "localSymbol", "tradingClass")
@@ -43,6 +58,8 @@ class PlaceOrder:
     conditions: int = 0
     hedge_type: str = ""
     delta_neutral: bool = False
+    trail_stop_price: float | None = None  # TRAIL: the initial stop (unset: trailing amount away from the price)
+    trailing_percent: float | None = None  # TRAIL: the trail as a percentage (else auxPrice is the amount)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -98,7 +115,9 @@ def parse_place_order(fields: list[str], sv: int) -> PlaceOrder:
     c.skip(1)  # deltaNeutralAuxPrice
     if dn_type:
         c.skip(8)
-    c.skip(6)  # continuousUpdate, referencePriceType, trailStopPrice, trailingPercent, scaleInit/SubsLevelSize
+    c.skip(2)  # continuousUpdate, referencePriceType
+    order.trail_stop_price, order.trailing_percent = to_float(c.next()), to_float(c.next())
+    c.skip(2)  # scaleInitLevelSize, scaleSubsLevelSize
     increment = to_float(c.next())
     if increment is not None and 0 < increment < UNSET_DOUBLE:
         c.skip(7)
@@ -139,3 +158,46 @@ def parse_place_order(fields: list[str], sv: int) -> PlaceOrder:
     if c.pos != len(fields):
         raise ValueError(f"placeOrder has {len(fields) - c.pos} unexpected trailing fields")
     return order
+
+
+# -- the neutral order ----------------------------------------------------------------------
+
+def to_neutral(req: PlaceOrder, symbol: str) -> NeutralOrder:
+    """The neutral order ``req`` asks for (raises WorkbenchError / ValueError on bad fields)."""
+    kind = OrderType(req.order_type)
+    trail_price, trail_percent = trail(req) if kind.needs_trail else (None, None)
+    return NeutralOrder(symbol=symbol, side=Side(req.action), qty=Decimal(req.total_quantity), order_type=kind,
+                        tif=TimeInForce(req.tif or "DAY"),
+                        limit_price=dec(req.lmt_price) if kind.needs_limit_price else None,
+                        stop_price=dec(req.aux_price) if kind.needs_stop_price else None,
+                        trail_price=trail_price, trail_percent=trail_percent,
+                        client_order_id=req.order_ref or new_client_order_id())
+
+
+def trail(req: PlaceOrder) -> tuple[Decimal | None, Decimal | None]:
+    """(trail_price, trail_percent) of a TRAIL order: auxPrice is the trailing amount, or trailingPercent."""
+    amount = req.aux_price or None  # unset or 0: no trailing amount
+    if (amount is None) == (req.trailing_percent is None):
+        raise InvalidOrder("a TRAIL order needs exactly one of auxPrice (the trailing amount) and trailingPercent",
+                           field="auxPrice" if amount is None else "trailingPercent")
+    return dec(amount), dec(req.trailing_percent)
+
+
+def initial_stop_refusal(req: PlaceOrder, order: NeutralOrder, price_of: Callable[[str], Decimal]) -> str:
+    """Why the trailStopPrice of a TRAIL order cannot be honoured at the current price ("" if it can, or has none)."""
+    if req.trail_stop_price is None or not order.order_type.needs_trail:
+        return ""
+    price = price_of(order.symbol)
+    start = trail_stop(order.side, price, order.trail_price, order.trail_percent)
+    wanted = dec(req.trail_stop_price)
+    assert wanted is not None
+    if (wanted > start) if order.side is Side.SELL else (wanted < start):
+        return (f"trailStopPrice {wanted} starts the stop inside the trail (at {price} the stop is {start}); the "
+                f"emulator's trailing stop starts at the trail, so give a trailStopPrice at or "
+                f"{'below' if order.side is Side.SELL else 'above'} {start}, or none")
+    return ""
+
+
+def dec(value: float | None) -> Decimal | None:
+    """A request's float as the Decimal it was written as (``1.05`` -> ``Decimal("1.05")``)."""
+    return None if value is None else Decimal(repr(value))

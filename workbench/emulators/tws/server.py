@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from . import handlers_data  # noqa: F401  (registers the market-data handlers)
+from . import handlers_data, scanner  # noqa: F401  (register the market-data and scanner handlers)
 from . import messages as m
 from .bridge import Bridge
 from .codec import encode, parse_greeting, read_frame, split
@@ -157,21 +157,34 @@ class Session:
 
 
 class TwsEmulator:
-    """A TWS / IB Gateway emulator over a :class:`~workbench.paper.engine.PaperEngine`.
+    """A TWS / IB Gateway emulator over a :class:`~workbench.paper.engine.PaperEngine`, on 127.0.0.1 and a
+    free port by default.
 
-    ``tick_interval`` (seconds) drives resting orders and streaming quotes from a background task;
-    ``None`` disables it (tests call :meth:`tick`).
+    Without ``engine`` it builds its own from ``settings`` (workbench settings: the paper rules and the
+    market-data provider) over an in-memory ledger, or ``db``, and closes it on stop. ``tick_interval``
+    (seconds) drives resting orders and streaming quotes from a background task; ``None`` disables it
+    (tests call :meth:`tick`).
+
+    >>> with TwsEmulator(margin=True) as emu:           # a notebook cell: stopped when the block ends
+    ...     broker = workbench.connect("ib", settings={"ib": emu.settings()})
     """
 
-    def __init__(self, engine: Any, *, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, engine: Any = None, *, host: str = "127.0.0.1", port: int = 0,
                  server_version: int = DEFAULT_SERVER_VERSION, accounts: tuple[str, ...] = ("DU1234567",),
                  tick_interval: float | None = 1.0, farm_notices: bool = True, live_data: bool = True,
-                 margin: bool | None = None, state_path: str | None = None) -> None:
+                 margin: bool | None = None, state_path: str | None = None, settings: Any = None,
+                 db: str | None = None) -> None:
         if not MIN_SERVER_VERSION <= server_version <= MAX_SERVER_VERSION or server_version in (158, 163):
             raise ValueError(f"server_version must be in {MIN_SERVER_VERSION}..{MAX_SERVER_VERSION} "
                              f"(not 158 or 163), got {server_version}")
         if not accounts:
             raise ValueError("at least one account is needed")
+        #: Built here (from ``settings``): closed on stop.
+        self.owns_engine = engine is None
+        if engine is None:
+            from . import build_engine
+
+            engine = build_engine(db, settings, margin=bool(margin))
         self.engine = engine
         self.host = host
         self._port = port
@@ -206,6 +219,21 @@ class TwsEmulator:
     def port(self) -> int:
         return self._port
 
+    def settings(self) -> dict[str, Any]:
+        """The ``ib`` settings section that points workbench at this emulator (``{"ib": emu.settings()}``)."""
+        return {"host": self.host, "port": self._port, "account": self.accounts[0]}
+
+    def __repr__(self) -> str:
+        where = f"{self.host}:{self._port}" if self.bridge is not None else "not running"
+        return (f"<TwsEmulator {where} server version {self.server_version}, "
+                f"{'margin' if self.margin else 'cash'} account {self.accounts[0]}>")
+
+    def __enter__(self) -> TwsEmulator:
+        return self.start_in_thread()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_thread()
+
     async def start(self) -> TwsEmulator:
         self._loop = asyncio.get_running_loop()
         self.state = GatewayState(self.state_path)
@@ -221,12 +249,17 @@ class TwsEmulator:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        tasks = [t for t in (self._ticker, *self._tasks) if t is not None]
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+            self._ticker = None
         for session in list(self.sessions):
-            session.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            session.close()  # its transport closes: the session's reader sees EOF and run() returns
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=1)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 1)
@@ -235,6 +268,8 @@ class TwsEmulator:
             self.bridge.close()
             self.state.close()
             self.bridge = None  # type: ignore[assignment]
+        if self.owns_engine:
+            self.engine.close()
 
     async def serve_forever(self, on_started: Callable[[TwsEmulator], None] | None = None) -> None:
         """Serve until cancelled, or until SIGINT / SIGTERM when run in the main thread."""
@@ -259,7 +294,9 @@ class TwsEmulator:
             await self.stop()
 
     def start_in_thread(self, timeout: float = 5.0) -> TwsEmulator:
-        """Start on a fresh loop in a daemon thread; returns once listening."""
+        """Start on a fresh loop in a daemon thread; returns once listening (at once if it already runs)."""
+        if self._thread is not None and self._thread.is_alive():
+            return self
         ready = threading.Event()
         failure: list[BaseException] = []
         loop = asyncio.new_event_loop()
@@ -330,6 +367,8 @@ class TwsEmulator:
         self.sessions.add(session)
         try:
             await session.run()
+        except asyncio.CancelledError:  # stop() gave up waiting: end like a closed connection (Python 3.11's
+            session.close()             # start_server logs a cancelled handler as an error)
         finally:
             self.sessions.discard(session)
             if task is not None:

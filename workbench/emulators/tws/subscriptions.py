@@ -49,3 +49,4 @@ class Subscriptions:
     history: dict[int, HistorySub] = field(default_factory=dict)
     realtime: dict[int, RealTimeSub] = field(default_factory=dict)
     pnl: dict[int, PnlSub] = field(default_factory=dict)
+    scanners: dict[int, Any] = field(default_factory=dict)  # reqId -> scanner.ScannerSub

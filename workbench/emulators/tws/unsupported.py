@@ -42,8 +42,6 @@ class Refusal:
 UNSUPPORTED: dict[int, Refusal] = {
     10: Refusal("reqMktDepth", 10092, f"Deep market data {_NOT} (no order book is simulated)", 2),
     21: Refusal("exerciseOptions", 200, f"No security definition has been found for the request: options {_NOT}", 2),
-    22: Refusal("reqScannerSubscription", 162, f"Historical Market Data Service error message:market scanners {_NOT}",
-                1),
     52: Refusal("reqFundamentalData", 430, f"The fundamentals data for the security specified is not available: "
                                            f"reqFundamentalData {_NOT}", 2),
     54: Refusal("calculateImpliedVolatility", 200,
@@ -67,13 +65,13 @@ UNSUPPORTED: dict[int, Refusal] = {
 
 #: Cancels and settings: no answer exists in the protocol (name for the log).
 SILENT: dict[int, str] = {11: "cancelMktDepth", 12: "reqNewsBulletins (no bulletins are simulated)",
-                          13: "cancelNewsBulletins", 14: "setServerLogLevel", 23: "cancelScannerSubscription",
+                          13: "cancelNewsBulletins", 14: "setServerLogLevel",
                           53: "cancelFundamentalData", 56: "cancelCalculateImpliedVolatility",
                           57: "cancelCalculateOptionPrice", 70: "unsubscribeFromGroupEvents", 89: "cancelHistogramData",
                           98: "cancelTickByTickData", 101: "cancelWshMetaData", 103: "cancelWshEventData"}
 
 #: The reqId's field index per message id, for errors about malformed requests.
-REQ_ID_FIELD: dict[int, int] = {1: 2, 2: 2, 3: 1, 4: 2, 7: 2, 9: 2, 20: 1, 25: 2, 50: 2, 51: 2, 62: 2, 63: 2, 74: 2,
+REQ_ID_FIELD: dict[int, int] = {1: 2, 2: 2, 3: 1, 4: 2, 7: 2, 9: 2, 20: 1, 22: 1, 23: 2, 25: 2, 50: 2, 51: 2, 62: 2, 63: 2, 74: 2,
                                 76: 2, 77: 2, 81: 1, 87: 1, 92: 1, 93: 1, 94: 1, 95: 1,
                                 **{k: r.req_field for k, r in UNSUPPORTED.items()}}
 
@@ -87,7 +85,6 @@ EMPTY_ANSWERS: dict[int, Callable[[Session, list[str]], None]] = {
     18: _empty(lambda s, f: md.receive_fa(to_int(f[2]))),  # requestFA: not an advisor account, no FA data
     19: _empty(lambda s, f: md.replace_fa_end(to_int(f[4]), "FA data operations are not available: not an FA "
                                                             "account")),
-    24: _empty(lambda s, f: md.scanner_parameters("<?xml version=\"1.0\"?><ScanParameterResponse/>")),
     65: _empty(lambda s, f: md.verify_completed(False, f"API verification {_NOT}")),
     66: _empty(lambda s, f: md.verify_completed(False, f"API verification {_NOT}")),
     67: _empty(lambda s, f: md.display_group_list(to_int(f[2]))),
