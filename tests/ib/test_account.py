@@ -30,3 +30,14 @@ def test_an_account_the_login_does_not_manage_is_refused(gateway: Any, connect: 
     with pytest.raises(workbench.ConfigError) as info:
         connect(gateway.port, account="DU9999999")
     assert info.value.key == "ib.account" and "DU1111111" in str(info.value)
+
+
+def test_a_closed_position_is_gone(gateway: Any, connect: Any) -> None:
+    # The emulator's portfolio updates listed open positions only; IB sends a zero row for a closed one, without
+    # which ib_async (and so get_positions) kept showing the position after it was sold.
+    broker = connect(gateway.port)
+    broker.place_market_order("AAPL", 10, "buy")
+    eventually(lambda: not broker.get_positions().empty)
+    broker.place_market_order("AAPL", 10, "sell")
+    eventually(lambda: broker.get_positions().empty)
+    assert gateway.engine.position("AAPL") is None
