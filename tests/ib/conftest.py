@@ -24,7 +24,8 @@ class Gateway:
     """A TWS emulator over one paper engine (ledger in tmp_path) that can be stopped and restarted on its port."""
 
     def __init__(self, tmp_path: Path, *, accounts: tuple[str, ...] = ("DU1234567",), live_data: bool = True,
-                 server_version: int = 178, fast_clock: bool = False, **engine: Any) -> None:
+                 server_version: int = 178, fast_clock: bool = False, tick_interval: float | None = 0.02,
+                 **engine: Any) -> None:
         from workbench.emulators.tws import TwsEmulator
         from workbench.marketdata.sim import SimProvider
         from workbench.paper.config import PaperConfig
@@ -36,7 +37,7 @@ class Gateway:
         self.engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "gateway.sqlite"), **config),
                                   SimProvider(clock=clock) if clock else SimProvider(), clock=clock)
         self.options = {"accounts": accounts, "live_data": live_data, "server_version": server_version,
-                        "tick_interval": 0.02}
+                        "tick_interval": tick_interval}  # None: prices move only by engine.on_price
         self.port = 0
         self.emulator: Any = None
         self.start()
