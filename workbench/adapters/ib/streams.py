@@ -96,6 +96,9 @@ class QuoteStreams:
         self._feeds: dict[str, Feed] = {}
         self._subs: dict[int, _Subscriber] = {}
         self._keys = itertools.count(1)
+        #: conIds IB refused live data for on this connection (354): later requests go straight to delayed
+        self._live_denied: set[int] = set()
+        self._warned: set[str] = set()  # symbols whose fallback to delayed data was logged (once each)
 
     async def subscribe(self, symbols: tuple[str, ...], callback: Callable[[Quote], Any]) -> Subscription:
         contracts = [await self._adapter._contract(sym) for sym in symbols]  # SymbolNotFound: nothing opened
@@ -133,6 +136,8 @@ class QuoteStreams:
         """After a reconnect: a fresh ticker for every feed (the old ones died with the connection). With
         ``resubscribe`` (the gateway lost its data, error 1101, on a live connection) the old streams are
         cancelled first."""
+        if not resubscribe:
+            self._live_denied.clear()  # a new connection: entitlements are asked again
         for feed in list(self._feeds.values()):
             if resubscribe:
                 self._drop(feed)
@@ -155,26 +160,39 @@ class QuoteStreams:
     async def quote(self, contract: Any) -> Quote:
         """A snapshot quote; without a live entitlement (354) one delayed snapshot, marked ``delayed``."""
         adapter = self._adapter
-        adapter._data_errors.pop(contract.conId, None)
-        ticker = await self._snapshot(contract)
-        last = last_price(ticker) if ticker is not None else None
-        denied = adapter._data_errors.get(contract.conId)
-        denied = denied if denied is not None and denied[0] in DENIED_CODES else None
-        # No live entitlement (354; the SDK's shared Ticker may still hold an older answer's prices) or no
-        # price at all: ask for delayed data.
-        delayed = denied is not None or last is None
-        if delayed:
+        denied: tuple[int, str] | None = None
+        delayed = contract.conId in self._live_denied and adapter.config.delayed_data
+        if not delayed:
+            adapter._data_errors.pop(contract.conId, None)
+            ticker = await self._snapshot(contract)
+            last = last_price(ticker) if ticker is not None else None
+            denied = adapter._data_errors.get(contract.conId)
+            denied = denied if denied is not None and denied[0] in DENIED_CODES else None
+            # No live entitlement (354; the SDK's shared Ticker may still hold an older answer's prices) or no
+            # price at all: ask for delayed data.
+            delayed = denied is not None or last is None
             if denied is not None and not adapter.config.delayed_data:
                 raise self._denied(contract.symbol, denied, "set ib.delayed_data to true for delayed quotes",
                                    field="symbol")
+        if delayed:
             ticker = await self._snapshot(contract, DELAYED)
             last = last_price(ticker) if ticker is not None else None
+            if denied is not None:
+                self._fell_back(contract, denied[0], "delayed quotes")
         if last is None:
             raise SymbolNotFound(f"IB gave no price for {contract.symbol}", broker="ib", code="no_price",
                                  field="symbol")
         # delayed: judged by what was asked (the SDK's Ticker is shared and keeps an older marketDataType)
         return Quote(symbol=contract.symbol, last=last, bid=price(ticker, "bid"), ask=price(ticker, "ask"),
                      ts=datetime.now(UTC), source="ib", delayed=delayed, simulated=adapter.simulated)
+
+    def _fell_back(self, contract: Any, code: int, what: str) -> None:
+        """Remember that live data is refused for ``contract``; say so once per symbol."""
+        self._live_denied.add(contract.conId)
+        if contract.symbol not in self._warned:
+            self._warned.add(contract.symbol)
+            log.warning("IB: no live market data for %s (error %s); %s instead (Quote.delayed=True)",
+                        contract.symbol, code, what)
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -222,6 +240,7 @@ class QuoteStreams:
 
     async def _open(self, feed: Feed, delayed: bool) -> None:
         """Start the stream; on error 354 retry with delayed data (or raise DataEntitlementError)."""
+        delayed = delayed or (feed.contract.conId in self._live_denied and self._adapter.config.delayed_data)
         denied = await self._request(feed, DELAYED if delayed else LIVE)
         if denied is None:
             feed.delayed = delayed
@@ -234,8 +253,7 @@ class QuoteStreams:
         if denied is not None:
             raise self._denied(feed.symbol, denied, "no delayed data either")
         feed.delayed = True
-        log.warning("IB: no live market data for %s (error %s); streaming delayed quotes instead "
-                    "(Quote.delayed=True)", feed.symbol, code)
+        self._fell_back(feed.contract, code, "streaming delayed quotes")
 
     async def _request(self, feed: Feed, data_type: int) -> tuple[int, str] | None:
         """One reqMktData; waits for the first price or a refusal. Returns the refusal (code, message)."""
