@@ -664,8 +664,9 @@ class IBAdapter(AdapterBase):
                 raise self._gone(f"the wait for the {what}", coid)
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise RequestTimeout(f"IB: no {what} in time", broker=self.name, code="timeout",
-                                     raw=coid)
+                hint = "" if coid is None else (f" for order {coid!r}; it may have reached the gateway: resubmit the "
+                                                 "same client_order_id (matched by orderRef, never sent twice)")
+                raise RequestTimeout(f"IB: no {what} in time{hint}", broker=self.name, code="timeout", raw=coid)
             try:
                 await asyncio.wait_for(changed.wait(), min(remaining, 0.25))
             except asyncio.TimeoutError:
