@@ -41,3 +41,16 @@ def test_a_closed_position_is_gone(gateway: Any, connect: Any) -> None:
     broker.place_market_order("AAPL", 10, "sell")
     eventually(lambda: broker.get_positions().empty)
     assert gateway.engine.position("AAPL") is None
+
+
+def test_an_account_in_another_base_currency(gateway: Any, proxy: Any, connect: Any) -> None:
+    # Only USD, BASE and currency-less values were read: for a EUR-based account (account-wide values in EUR) cash,
+    # equity and buying power all came back 0, labelled USD; and of a tag sent in two currencies the one that
+    # happened to arrive last was taken.
+    proxy.on_down(lambda f: [[("EUR" if x == "USD" else x) for x in f] if f[0] == "6" else f])  # a EUR account
+    broker = connect(proxy.port)
+    eventually(lambda: broker.get_account().cash > 0)
+    account = broker.get_account()
+    assert account.currency == "EUR" and account.equity > 0 and account.buying_power > 0
+    assert account.raw["NetLiquidation"] == next(v.value for v in broker.adapter.ib.accountValues()
+                                                  if v.tag == "NetLiquidation")

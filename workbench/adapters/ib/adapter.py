@@ -19,7 +19,6 @@ import random
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -43,11 +42,12 @@ from workbench.core.settings import Settings
 from workbench.marketdata.base import resolve_range
 
 from .config import IBConfig
-from .convert import bars_frame, order_key, perm_id, progress, to_fill, to_order, to_position, utc
+from .convert import (bars_frame, order_key, perm_id, progress, to_account, to_fill, to_order, to_position,
+                      utc)
 from .events import RETENTION, Journal
 from .parse import (GATEWAY_OFFLINE, ORDER_TYPES, RESTORED_CODES, TIFS, announces_simulated, bar_size,
                     client_id_in_use, error_from_ib, history_chunks, history_refused, no_history, order_fields,
-                    order_notice, to_decimal)
+                    order_notice)
 from .sdk import load_sdk
 from .streams import DENIED_CODES, QuoteStreams
 
@@ -477,16 +477,7 @@ class IBAdapter(AdapterBase):
     async def get_account(self) -> AccountInfo:
         """Balances of ``ib.account`` (default: the first managed account); values of other accounts ignored."""
         self._require_connected()
-        values = {v.tag: v.value for v in self.ib.accountValues(self.account)
-                  if v.currency in ("USD", "BASE", "") and not getattr(v, "modelCode", "")}
-
-        def num(*tags: str) -> Decimal:
-            return next((to_decimal(values[t]) for t in tags if t in values), Decimal(0))
-
-        equity = num("NetLiquidation", "EquityWithLoanValue")
-        return AccountInfo(id=self.account, currency="USD", cash=num("TotalCashValue"),
-                           buying_power=num("BuyingPower"), equity=equity, portfolio_value=equity,
-                           last_equity=num("PreviousDayEquityWithLoanValue", "NetLiquidation"), raw=values)
+        return to_account(self.account, self.ib.accountValues(self.account))
 
     async def get_positions(self) -> list[Position]:
         """Positions of ``ib.account``, including every fill already reported (IB's portfolio update follows

@@ -6,6 +6,7 @@ ib_async object, which the SDK keeps mutating.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,11 +16,11 @@ import pandas as pd
 
 from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
 from workbench.core.frames import empty_history, history_frame
-from workbench.core.models import FillEvent, Order, Position
+from workbench.core.models import AccountInfo, FillEvent, Order, Position
 
 from .parse import ORDER_STANDS, ORDER_TYPES, TIFS, order_status, snapshot, to_decimal
 
-__all__ = ["bars_frame", "order_key", "perm_id", "progress", "to_fill", "to_order", "to_position", "utc"]
+__all__ = ["bars_frame", "order_key", "to_account", "perm_id", "progress", "to_fill", "to_order", "to_position", "utc"]
 
 _IB_TYPES = {v: k for k, v in ORDER_TYPES.items()}
 _IB_TIFS = {v: k for k, v in TIFS.items()}
@@ -98,6 +99,31 @@ def to_fill(fill: Any) -> FillEvent:
     return FillEvent(broker="ib", local_id=ex.orderRef or order_id, broker_id=order_id, exec_id=ex.execId,
                      symbol=fill.contract.symbol, side=Side(ex.side), qty=to_decimal(ex.shares),
                      price=to_decimal(ex.price), commission=commission, ts=utc(fill.time), raw=snapshot(fill))
+
+
+def to_account(account: str, values: Iterable[Any]) -> AccountInfo:
+    """Sample AccountValue rows (updateAccountValue): ``AccountValue(account='DU1234567', tag='NetLiquidation',
+    value='1000512.40', currency='USD', modelCode='')``, ``(tag='TotalCashValue', value='998555.40',
+    currency='USD')``, ``(tag='CashBalance', value='998555.40', currency='BASE')``, ``(tag='AccountType',
+    value='INDIVIDUAL', currency='')``. Account-wide values come in the account's base currency (EUR for a
+    EUR-based account: what its NetLiquidation row says), ledger values per currency and as BASE; a tag is read
+    in the base currency first, then BASE, then without currency (never another currency's ledger)."""
+    rows = [v for v in values if not getattr(v, "modelCode", "")]
+    base = next((v.currency for v in rows if v.tag == "NetLiquidation" and v.currency not in ("", "BASE")), "USD")
+    rank = {base: 0, "BASE": 1, "": 2}
+    chosen: dict[str, Any] = {}
+    for v in rows:
+        if v.currency in rank and (v.tag not in chosen or rank[v.currency] < rank[chosen[v.tag].currency]):
+            chosen[v.tag] = v
+    raw = {tag: v.value for tag, v in chosen.items()}
+
+    def num(*tags: str) -> Decimal:
+        return next((to_decimal(raw[t]) for t in tags if t in raw), Decimal(0))
+
+    equity = num("NetLiquidation", "EquityWithLoanValue")
+    return AccountInfo(id=account, currency=base, cash=num("TotalCashValue"), buying_power=num("BuyingPower"),
+                       equity=equity, portfolio_value=equity,
+                       last_equity=num("PreviousDayEquityWithLoanValue", "NetLiquidation"), raw=raw)
 
 
 def to_position(item: Any) -> Position | None:
