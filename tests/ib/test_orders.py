@@ -186,3 +186,37 @@ def test_orders_of_types_the_adapter_does_not_place_are_still_shown(gateway: Any
     broker.place_market_order("AAPL", 1, "buy", client_order_id="after")
     eventually(lambda: any(o.client_order_id == "after" and o.status is OrderStatus.FILLED for o in orders))
     assert len(broker.get_orders_history()) == 2
+
+
+def test_an_unknown_message_about_an_order_the_gateway_accepts_is_no_refusal(gateway: Any, proxy: Any,
+                                                                             connect: Any) -> None:
+    # ib_async marks a Trade Cancelled on any error code it does not know as a warning. Only the gateway's own
+    # order status says whether the order lives: reporting a live order refused invites a second order.
+    from workbench.emulators.tws import messages as m
+
+    broker = connect(proxy.port)
+    broker.get_market_price("AAPL")
+    held: list[list[str]] = []
+
+    def note_first(fields: list[str]) -> list[list[str]]:  # the notice first; the order's answer a moment later
+        if held or fields[0] == "5":
+            held.append(fields)
+            if len(held) == 1:
+                return [[str(f) for f in m.error(gateway.emulator.server_version, int(fields[1]), 10999,
+                                                 "Some order information.")]]
+            return []
+        return [fields]
+
+    proxy.on_down(note_first)
+    placed: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: placed.update(order=broker.place_market_order(
+        "AAPL", 1, "buy", client_order_id="noted")))
+    thread.start()
+    eventually(lambda: held, interval=0.001)
+    proxy.on_down(None, send_first=held)  # within the second the adapter gives the gateway to answer
+    thread.join(10)
+    order = placed["order"]  # accepted (it was OrderRejected, for an order the gateway went on to fill)
+    shown = broker.get_order("noted")
+    assert order.order_id == shown.order_id == str(shown.raw["order"]["permId"])
+    eventually(lambda: broker.get_order("noted").status is OrderStatus.FILLED)
+    assert len(gateway.engine.orders()) == 1

@@ -55,7 +55,9 @@ __all__ = ["IBAdapter", "bars_frame"]
 
 log = get_logger(__name__)
 
-_ORDER_ERRORS = (201, 103, 104, 321, 200)  # refusals even where ib_async calls them warnings (321)
+#: Errors that refuse a new order outright (also 321, which ib_async calls a warning: read-only API). Any other
+#: error about it counts as a refusal only if the gateway does not acknowledge the order within a second.
+_REFUSALS = frozenset({103, 104, 110, 200, 201, 321, 434, 460})
 _PENDING = ("PendingSubmit", "ApiPending")
 _DATA_NOTICES = DENIED_CODES | {10167}  # 10167: "displaying delayed market data"
 #: (host, port, client id) -> the adapter of this process connected with it: a notebook cell that runs
@@ -523,9 +525,13 @@ class IBAdapter(AdapterBase):
         self._errors.pop(order_id, None)  # an id reused after a reconnect must not inherit old errors
         # Acknowledged = the gateway's orderStatus for it (which carries the permId, our order_id). A warning
         # that comes first (399 outside regular hours, 10349 ...) changes ib_async's status but is no answer.
-        await self._until(lambda: trade.orderStatus.permId or self._refusal(order_id) is not None,
-                          "order acknowledgement", epoch=epoch, coid=coid)
+        acked = lambda: bool(trade.orderStatus.permId)  # noqa: E731
+        await self._until(lambda: acked() or self._refusal(order_id) is not None, "order acknowledgement",
+                          epoch=epoch, coid=coid)
         error = self._refusal(order_id)
+        if error is not None and not acked() and error.code not in _REFUSALS:  # a code we do not know as a
+            with contextlib.suppress(RequestTimeout):  # refusal: the gateway's status tells (a live order is
+                await self._until(acked, "order acknowledgement", timeout=1.0, epoch=epoch, coid=coid)  # no refusal)
         if error is None and trade.orderStatus.status == "Inactive":  # refused; its reason may follow
             with contextlib.suppress(RequestTimeout):
                 await self._until(lambda: self._refusal(order_id) is not None, "refusal reason", timeout=1.0)
@@ -617,7 +623,7 @@ class IBAdapter(AdapterBase):
         """The typed error of the first message (after the first ``skip``) refusing a request about order
         ``order_id``; notices and warnings that leave the order working (399, 10349...) are not refusals."""
         for code, message in self._errors.get(order_id, [])[skip:]:
-            if code in _ORDER_ERRORS or not order_notice(code):
+            if code in _REFUSALS or not order_notice(code):
                 return error_from_ib(code, message, order_id)
         return None
 
