@@ -117,3 +117,20 @@ def test_snapshot_is_detached_from_the_live_sdk_object() -> None:
     trade.fills.append(None)
     assert raw["orderStatus"]["status"] == "Submitted" and raw["fills"] == () and raw["order"]["orderRef"] == "x"
     assert "statusEvent" not in raw  # fields only, no SDK machinery
+
+
+def test_order_fields_of_a_trailing_stop() -> None:
+    from workbench.adapters.ib.parse import order_fields
+    from workbench.core.models import NeutralOrder
+
+    by_amount = NeutralOrder(symbol="AAPL", side="sell", qty=10, order_type="trailing_stop", trail_price="1.5",
+                             tif="gtc")
+    assert order_fields(by_amount) == {"action": "SELL", "totalQuantity": 10.0, "orderType": "TRAIL", "tif": "GTC",
+                                       "auxPrice": 1.5}
+    by_percent = NeutralOrder(symbol="AAPL", side="buy", qty=3, order_type="trailing_stop", trail_percent="2")
+    assert order_fields(by_percent) == {"action": "BUY", "totalQuantity": 3.0, "orderType": "TRAIL", "tif": "DAY",
+                                        "trailingPercent": 2.0}
+    stop_limit = NeutralOrder(symbol="AAPL", side="buy", qty=1, order_type="stop_limit", stop_price=10,
+                              limit_price="10.5")
+    assert order_fields(stop_limit) == {"action": "BUY", "totalQuantity": 1.0, "orderType": "STP LMT", "tif": "DAY",
+                                        "lmtPrice": 10.5, "auxPrice": 10.0}

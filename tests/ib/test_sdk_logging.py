@@ -57,7 +57,8 @@ def test_sdk_records_are_kept_under_workbench_logger(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.DEBUG, logger=SDK_LOGGER):
         logging.getLogger("ib_async.wrapper").error("Error 200, reqId 7: No security definition")
     routed = [r for r in caplog.records if r.name == f"{SDK_LOGGER}.ib_async.wrapper"]
-    assert [(r.levelno, r.getMessage()) for r in routed] == [(logging.DEBUG, "Error 200, reqId 7: No security definition")]
+    assert [(r.levelno, r.getMessage()) for r in routed] == [(logging.DEBUG,
+                                                              "Error 200, reqId 7: No security definition")]
 
 
 def test_the_gateway_losing_ib_is_a_warning_and_data_lost_is_requested_again(gateway: Any, proxy: Any,

@@ -539,7 +539,7 @@ class IBAdapter(AdapterBase):
                                                              broker=self.name, code="Inactive")
         if error is not None and trade.orderStatus.status in (*_PENDING, "ValidationError", "Cancelled",
                                                                "ApiCancelled", "Inactive"):
-            self._refused[coid] = datetime.now(UTC)  # refused on placement: raise now, and again on a resubmit (as paper)
+            self._refused[coid] = datetime.now(UTC)  # refused on placement: raised now and on a resubmit (as paper)
             if self._by_ref.get(coid) is trade:
                 del self._by_ref[coid]
             self._sent_at.pop(coid, None)

@@ -20,7 +20,8 @@ from workbench.core.models import AccountInfo, FillEvent, Order, Position
 
 from .parse import ORDER_STANDS, ORDER_TYPES, TIFS, order_status, snapshot, to_decimal
 
-__all__ = ["bars_frame", "order_key", "to_account", "perm_id", "progress", "to_fill", "to_order", "to_position", "utc"]
+__all__ = ["bars_frame", "order_key", "perm_id", "progress", "to_account", "to_fill", "to_order", "to_position",
+           "utc"]
 
 _IB_TYPES = {v: k for k, v in ORDER_TYPES.items()}
 _IB_TIFS = {v: k for k, v in TIFS.items()}

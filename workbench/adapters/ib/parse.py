@@ -35,7 +35,8 @@ from workbench.core.models import NeutralOrder
 
 __all__ = [
     "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "GATEWAY_OFFLINE", "error_from_ib",
-    "order_notice", "ORDER_STANDS", "SIMULATED_TEXT", "announces_simulated", "ORDER_TYPES", "TIFS", "order_fields", "bar_size", "history_chunks", "no_history", "history_refused", "client_id_in_use", "snapshot",
+    "order_notice", "ORDER_STANDS", "SIMULATED_TEXT", "announces_simulated", "ORDER_TYPES", "TIFS", "order_fields",
+    "bar_size", "history_chunks", "no_history", "history_refused", "client_id_in_use", "snapshot",
 ]
 
 # orderStatus as ib_async reports it (Trade.orderStatus):
