@@ -112,3 +112,22 @@ def test_the_exactly_once_memory_is_bounded() -> None:
         return event.exec_id
 
     assert asyncio.run(next_delivered()) == "e.999"
+
+
+def test_a_new_broker_is_not_sent_old_fills_whose_commission_comes_late(gateway: Any, proxy: Any,
+                                                                       connect: Any) -> None:
+    # The first resync only seeded executions whose commission report had already arrived. A report that came
+    # after the startup sync (a gateway may send them after execDetailsEnd) made an old fill look new: a Broker
+    # created again in the same kernel got it as a live fill.
+    first = connect(gateway.port, client_id=5)
+    first.place_market_order("AAPL", 1, "buy", client_order_id="old")
+    eventually(lambda: first.get_order("old").status is OrderStatus.FILLED)
+    held: list[list[str]] = []
+    proxy.on_down(lambda fields: held.append(fields) or [] if fields[0] == "59" else [fields])  # commissions
+    broker = connect(proxy.port, client_id=6)
+    fills: list[workbench.FillEvent] = []
+    broker.on_fill(fills.append)
+    proxy.on_down(None, send_first=held)  # the startup sync's commission reports, late
+    broker.place_market_order("AAPL", 1, "buy", client_order_id="new")
+    eventually(lambda: any(f.local_id == "new" for f in fills))
+    assert [f.local_id for f in fills] == ["new"] and held

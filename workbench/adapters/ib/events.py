@@ -68,7 +68,9 @@ class Journal:
         connect) only records what exists: the streams start "from now on"."""
         for trade in trades:
             self.order(trade, make, publish)
-        for fill in sorted((f for f in fills if f.commissionReport.execId), key=lambda f: utc(f.time)):
+        # A fill whose commission report has not come yet is delivered when it comes (as a live one); on the
+        # first connect every execution is history, whenever its report arrives.
+        for fill in sorted((f for f in fills if f.commissionReport.execId or not publish), key=lambda f: utc(f.time)):
             self.fill(fill, publish)
         self.forget_before(datetime.now(UTC) - RETENTION)
 
