@@ -559,11 +559,11 @@ def test_reopen_restores_everything(engine_factory, clock, tmp_path):
                             partial_fill_fraction=D("0.5"))
     p = px(engine)
     engine.submit(order("BUY", 10))
-    engine.on_price(SYM, p + 1, T0)
+    engine.on_price(SYM, p + 1, clock())
     engine.submit(order("SELL", 4, symbol="MSFT"))
     resting = engine.submit(limit("BUY", 4, p - 3, client_order_id="rest-1"))
     stop = engine.submit(order("BUY", 2, order_type="STOP_LIMIT", stop_price=p + 5, limit_price=p + 6))
-    engine.on_price(SYM, p + 7, T0)  # triggers the stop-limit without filling it
+    engine.on_price(SYM, p + 7, clock())  # triggers the stop-limit without filling it
     engine.cancel(engine.submit(limit("BUY", 1, p - 9)).order_id)
     state = memory_snapshot(engine), [o.model_dump() for o in engine.orders()], [f.model_dump() for f in engine.fills()]
     engine.close()
@@ -573,8 +573,8 @@ def test_reopen_restores_everything(engine_factory, clock, tmp_path):
             [f.model_dump() for f in again.fills()]) == state
     assert len(state[0][2]) == 3 and len(state[2]) == 3  # rest-1, the triggered stop-limit, the MSFT remainder
     assert again.submit(limit("BUY", 4, p - 3, client_order_id="rest-1")).order_id == resting.order_id
-    again.on_price(SYM, p - 3, T0)
-    again.on_price(SYM, p - 3, T0)
+    again.on_price(SYM, p - 3, clock())
+    again.on_price(SYM, p - 3, clock())
     assert again.get_order(resting.order_id).status is OrderStatus.FILLED
     assert again.get_order(stop.order_id).status is OrderStatus.FILLED  # stayed triggered across reopen
     assert len({f.exec_id for f in again.fills()}) == len(again.fills())

@@ -188,6 +188,10 @@ def test_one_call_starts_an_emulator_with_its_own_engine(tmp_path: Any) -> None:
             assert emu.engine.position("AAPL").qty == -3 and float(emu.engine.fills()[0].commission) == 1
         finally:
             broker.close()
+        taken = TwsEmulator(port=emu.port)
+        with pytest.raises(OSError):  # the port is in use: nothing is left running, its own engine closed
+            taken.start_in_thread()
+        assert taken.engine.closed and taken._thread is None
         engine, port = emu.engine, emu.port
     assert _refused(port) and "not running" in repr(emu)
     with pytest.raises(BrokerUnavailable):

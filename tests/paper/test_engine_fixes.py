@@ -168,7 +168,7 @@ def test_day_order_expires_on_the_ticker_even_when_prices_fail(tmp_path, clock):
     engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "t.sqlite"), slippage_bps=0, commission=0), prices,
                          clock=clock)
     seen: list = []
-    engine.add_order_listener(seen.append)
+    stop_listening = engine.add_order_listener(seen.append)
     try:
         lim = px(engine) - 5
         day = engine.submit(limit("buy", 1, lim))
@@ -179,7 +179,7 @@ def test_day_order_expires_on_the_ticker_even_when_prices_fail(tmp_path, clock):
         prices.broken = False
         other = engine.submit(limit("buy", 1, lim, tif="DAY"))
         prices.broken = True
-        engine._order_listeners.clear()  # with nobody listening, expiring still counts and commits
+        stop_listening()  # with nobody listening, expiring still counts and commits
         assert engine.tick(THU_CLOSE) == 1
         assert engine.ledger.order(other.order_id).status is OrderStatus.EXPIRED
     finally:

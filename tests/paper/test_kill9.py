@@ -118,3 +118,60 @@ def test_kill_9_mid_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
     total = {k: sum(f[k] for f in figures) for k in figures[0]}
     print(f"\nkill -9: {TRIALS} trials, {total['acked']} acknowledged orders, {total['fills']} fills, "
           f"0 lost, 0 doubled; in-flight order already committed at the kill: {total['in_flight_committed']} trials")
+
+
+MID_TRANSACTION = textwrap.dedent("""
+    import json, sys, workbench
+    db, at, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    broker = workbench.connect("paper", settings={"paper": {"db_path": db, **settings}})
+    for i in range(5):
+        broker.place_market_order("AAPL", 1 + i, "buy", client_order_id=f"ok-{i}")
+        print("ack", f"ok-{i}", flush=True)
+
+    def trace(sql):  # SQLite calls this as each statement starts executing
+        if sql.startswith(at):
+            print("inside", flush=True)
+            sys.stdin.read()  # the parent kills us here: the order's transaction is open
+
+    broker.adapter.engine.ledger._conn.set_trace_callback(trace)
+    broker.place_market_order("MSFT", 5, "buy", client_order_id="in-flight")
+    print("ack", "in-flight", flush=True)  # never reached
+""")
+
+
+@pytest.mark.parametrize("at", ["INSERT INTO fills", "COMMIT"], ids=["after-the-order-row", "at-commit"])
+def test_kill_9_inside_the_transaction_loses_only_the_unacknowledged_order(tmp_path: Path, at: str) -> None:
+    """The burst above kills wherever the child happens to be; this kills it deterministically with the
+    order's transaction open (its order row already written, or at the COMMIT statement itself)."""
+    import json
+
+    db = tmp_path / "mid.sqlite"
+    child = subprocess.Popen([sys.executable, "-c", MID_TRANSACTION, str(db), at, json.dumps(SETTINGS)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=ROOT)
+    acked = []
+    try:
+        for line in child.stdout:
+            kind, _, coid = line.strip().partition(" ")
+            if kind == "inside":
+                os.kill(child.pid, signal.SIGKILL)
+                break
+            acked.append(coid)
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL and acked == [f"ok-{i}" for i in range(5)], child.stderr.read()
+    assert Path(f"{db}-wal").stat().st_size > 0  # the ledger was left mid-WAL, not cleanly closed
+
+    broker = workbench.connect("paper", settings={"paper": {"db_path": str(db), **SETTINGS}})
+    try:
+        engine = broker.adapter.engine
+        assert sorted(o.client_order_id for o in engine.orders()) == acked  # the open transaction rolled back
+        fills = engine.fills()
+        assert [f.local_id for f in fills] == acked and engine.positions()[0].qty == 15
+        assert engine.cash == START - sum(f.qty * f.price + f.commission for f in fills)
+        again = broker.place_market_order("MSFT", 5, "buy", client_order_id="in-flight")  # resubmit: fills once
+        assert again.status is OrderStatus.FILLED and len(engine.fills(order_id=again.order_id)) == 1
+        assert engine.ledger._query("PRAGMA integrity_check") == [("ok",)]
+    finally:
+        broker.close()

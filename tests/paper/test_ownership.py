@@ -183,7 +183,7 @@ def test_order_events_are_built_only_while_someone_streams_them_and_none_are_los
     broker = workbench.connect("paper", settings=settings_dict)
     try:
         engine = broker.adapter.engine
-        listeners = engine._order_listeners + engine._fill_listeners
+        listeners = engine.listeners.orders + engine.listeners.fills
         assert listeners and not any(wanted() for _, wanted in listeners)  # nobody listens: no snapshots
         seen: list = []
         fills: list = []

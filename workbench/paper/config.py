@@ -33,7 +33,7 @@ class Commission(BaseModel):
 
 
 class PaperConfig(BaseModel):
-    """The embedded paper broker. ``commission`` may be a number (flat per fill) or an object."""
+    """The embedded paper broker. ``commission`` may be a number (flat, per order) or an object."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     db_path: str = "~/.workbench/paper.sqlite"

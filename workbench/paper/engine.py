@@ -2,27 +2,29 @@
 
 Rules (see README "Paper broker"):
 
-- MARKET fills at the current price moved against you by ``slippage_bps``; LIMIT fills when the
-  price reaches the limit (never worse than the limit); STOP / STOP_LIMIT trigger when the price
-  crosses the stop, then behave as MARKET / LIMIT. TRAILING_STOP keeps its stop ``trail_price`` (or
-  ``trail_percent`` %) away from the best price since acceptance (the high for a sell, the low for a
-  buy); ``Order.stop_price`` is the current trigger. A notional MARKET order is sized at its first
+- MARKET fills at the current price moved against you by ``slippage_bps`` (rounded against you to
+  0.0001); LIMIT fills when the price reaches the limit (never worse than the limit); STOP / STOP_LIMIT
+  trigger when the price crosses the stop, then behave as MARKET / LIMIT. TRAILING_STOP keeps its stop
+  ``trail_price`` (or ``trail_percent`` %) away from the best price since acceptance (the high for a
+  sell, the low for a buy); ``Order.stop_price`` is the current trigger. A notional MARKET order is sized at its first
   fill price (fractional, 9 decimals) and keeps ``notional``.
 - IOC fills what it can at once and cancels the rest; FOK fills completely at once or is cancelled.
   DAY expires at the session close (also with no price: on the ticker and on every read); GTC never
   expires; OPG / CLS execute only at the first price of the session open / close they were placed
-  for (within :data:`AUCTION_WINDOW`), else expire.
+  for (within ``max(AUCTION_WINDOW, 2 × tick_interval)``), else expire.
 - ``partial_fill_fraction`` > 0 caps each fill at that fraction of the order (per price update).
 - Commission is ``max(minimum, per_order + per_share × filled)`` per order, charged fill by fill.
 - Buying power is cash minus what open buy orders reserve (price × remaining qty plus the expected
   commission); a sell beyond the position (net of open sells) is refused unless ``allow_short``.
-  :meth:`PaperEngine.replace` runs the same checks.
+  :meth:`PaperEngine.replace` runs the same checks (:meth:`PaperEngine.check_replace`: only the checks).
+  A market buy waiting for its session reserves at the last price seen (after a reopen: the provider's).
 - ``enforce_market_hours``: outside the session nothing executes (DAY/GTC orders wait for the open)
   and IOC/FOK are refused with MarketClosed. Off by default, so rehearsals work at night.
 - Resubmitting a ``client_order_id`` returns the existing order and never fills twice. Client order
   ids shaped like the engine's ids (``P000000001``) are refused, so a lookup key is never ambiguous.
 
-Prices arrive through :meth:`PaperEngine.on_price` (or :meth:`tick`, which polls the provider).
+Prices arrive through :meth:`PaperEngine.on_price` (or :meth:`tick`, which polls the provider); a price
+older than an order never fills it. Listeners see every change after it is committed, in commit order.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from workbench.core.enums import OrderStatus, OrderType, TimeInForce
+from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
 from workbench.core.errors import (BrokerUnavailable, InvalidInput, InvalidOrder, MarketClosed, OrderNotFound,
                                    OrderRejected, SymbolNotFound, WorkbenchError)
 from workbench.core.log import get_logger
@@ -43,6 +45,7 @@ from workbench.marketdata.base import MarketDataProvider
 from workbench.paper.config import PaperConfig
 
 from . import rules
+from .events import Listeners
 from .ledger import Change, Ledger, OrderRow
 from .matching import _IMMEDIATE, Matching
 
@@ -54,7 +57,6 @@ log = get_logger(__name__)
 AUCTION_WINDOW = timedelta(minutes=1)
 
 _ZERO = Decimal(0)
-_Listener = tuple[Callable[[Any], None], Callable[[], bool] | None]
 
 
 class PaperEngine(Matching):
@@ -82,8 +84,7 @@ class PaperEngine(Matching):
         self._window = max(AUCTION_WINDOW, timedelta(seconds=2 * config.tick_interval))
         self._closed = False
         self._last_prices: dict[str, Decimal] = {}
-        self._fill_listeners: list[_Listener] = []
-        self._order_listeners: list[_Listener] = []
+        self.listeners = Listeners()  # events queued in commit order, delivered outside the lock
         self._ticker: threading.Thread | None = None
         self._stop_ticking = threading.Event()
         try:
@@ -103,6 +104,8 @@ class PaperEngine(Matching):
             self._client_ids = self.ledger.client_ids()
             self._next_seq = self.ledger.last_order_seq() + 1
             self._next_expiry = min((r.expires_at for r in self._open.values() if r.expires_at), default=None)
+            # Resting buys that reserve at the market price need one; after a restart none was seen yet.
+            self._unpriced = {r.symbol for r in self._open.values() if _reserves_at_market(r)} - set(self._last_prices)
 
     @property
     def calendar(self) -> Any:
@@ -123,19 +126,12 @@ class PaperEngine(Matching):
         ``wanted()``, if given, says whether the listener currently wants events; when no listener
         does, the engine builds none (the hot path stays cheap).
         """
-        return self._listen(self._fill_listeners, callback, wanted)
+        return self.listeners.add("fills", callback, wanted)
 
     def add_order_listener(self, callback: Callable[[Order], None], *,
                            wanted: Callable[[], bool] | None = None) -> Callable[[], None]:
         """Call ``callback(order)`` after each committed order change; returns an unsubscribe function."""
-        return self._listen(self._order_listeners, callback, wanted)
-
-    @staticmethod
-    def _listen(listeners: list[_Listener], callback: Callable[[Any], None],
-                wanted: Callable[[], bool] | None) -> Callable[[], None]:
-        entry = (callback, wanted)
-        listeners.append(entry)
-        return lambda: listeners.remove(entry) if entry in listeners else None
+        return self.listeners.add("orders", callback, wanted)
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -149,11 +145,12 @@ class PaperEngine(Matching):
         rules.check_tick_size(order, self.broker)
         now = self.clock()
         price = self._price(order.symbol, now)  # may do I/O: never under the lock
-        events: list[Any] = []
+        if self._unpriced:
+            self._price_reservations(now)
         try:
             with self._lock:
                 self._require_open()
-                events += self._sweep(now)
+                self._sweep(now)
                 existing = self._find_client(order.client_order_id)
                 if existing is not None:
                     return self._resubmitted(existing, order)
@@ -162,9 +159,9 @@ class PaperEngine(Matching):
                 self._work(row, price, now, change)
                 if row.status.is_open and row.tif is TimeInForce.DAY:
                     row.expires_at = self.calendar.next_close(now)
-                events += self._commit(change)
+                self._commit(change)
         finally:
-            self._notify(events)
+            self._deliver()
         return self._snapshot(row)
 
     def _accept(self, order: NeutralOrder, price: Decimal, now: datetime) -> OrderRow:
@@ -199,27 +196,53 @@ class PaperEngine(Matching):
         one (buying power, no short) against the order as it stands when the change is applied; a change
         that makes the order marketable fills at once. A finished order raises OrderRejected.
         """
-        now = self.clock()
-        with self._lock:
-            self._require_open()
-            symbol = self._existing(order_id).symbol
-        price = self._price(symbol, now)  # price I/O outside the lock
-        events: list[Any] = []
+        changes = {"qty": qty, "limit_price": limit_price, "stop_price": stop_price, "trail_price": trail_price,
+                   "trail_percent": trail_percent}
+        now, price = self._replace_price(order_id)
         try:
             with self._lock:  # everything below sees and changes the fresh row: concurrent replaces lose nothing
                 self._require_open()
-                events += self._sweep(now)
-                work = self._replaced(self._existing(order_id), price, now, qty=qty, limit_price=limit_price,
-                                      stop_price=stop_price, trail_price=trail_price, trail_percent=trail_percent)
+                self._sweep(now)
+                work = self._replaced(self._existing(order_id), price, now, **changes)
                 change = Change(orders=[work])
                 if work.qty is not None and work.filled_qty == work.qty:  # reduced to the filled part: done
                     self._close(work, OrderStatus.FILLED, "filled", now)
                 else:
                     self._work(work, price, now, change)
-                events += self._commit(change)
+                self._commit(change)
         finally:
-            self._notify(events)
+            self._deliver()
         return self._snapshot(work)
+
+    def check_replace(self, order_id: str, *, qty: Decimal | None = None, limit_price: Decimal | None = None,
+                      stop_price: Decimal | None = None, trail_price: Decimal | None = None,
+                      trail_percent: Decimal | None = None) -> Order:
+        """The order as :meth:`replace` would make it, refused exactly as ``replace`` refuses it (InvalidOrder,
+        InsufficientFunds, OrderRejected...), with nothing of it written (orders whose time is up expire, as
+        on every call): the check of a cancel-and-replace (Alpaca's replace is a new order taking the old
+        one's place: buying power and position are counted without the order being replaced)."""
+        changes = {"qty": qty, "limit_price": limit_price, "stop_price": stop_price, "trail_price": trail_price,
+                   "trail_percent": trail_percent}
+        now, price = self._replace_price(order_id)
+        try:
+            with self._lock:
+                self._require_open()
+                self._sweep(now)  # an order whose day is over cannot be replaced
+                work = self._replaced(self._existing(order_id), price, now, **changes)
+        finally:
+            self._deliver()
+        return self._snapshot(work)
+
+    def _replace_price(self, order_id: str) -> tuple[datetime, Decimal]:
+        """(now, the current price of the order's symbol), the price looked up outside the lock."""
+        now = self.clock()
+        with self._lock:
+            self._require_open()
+            symbol = self._existing(order_id).symbol
+        price = self._price(symbol, now)
+        if self._unpriced:
+            self._price_reservations(now)
+        return now, price
 
     def _replaced(self, row: OrderRow, price: Decimal, now: datetime, **changes: Decimal | None) -> OrderRow:
         """``row`` with ``changes``, validated and checked like a new order (nothing is written here)."""
@@ -268,40 +291,37 @@ class PaperEngine(Matching):
     def cancel(self, order_id: str) -> Order:
         """Cancel a working order (by order id or client order id). A finished order is returned as is."""
         now = self.clock()
-        events: list[Any] = []
         try:
             with self._lock:
                 self._require_open()
-                events += self._sweep(now)
+                self._sweep(now)
                 row = self._existing(order_id)
                 if row.status.is_open:
                     row = dataclasses.replace(row)
                     self._close(row, OrderStatus.CANCELLED, "canceled", now)
-                    events += self._commit(Change(orders=[row]))
+                    self._commit(Change(orders=[row]))
         finally:
-            self._notify(events)
+            self._deliver()
         return self._snapshot(row)
 
     def get_order(self, order_id: str) -> Order:
         """An order by order id (``P000000001``) or client order id."""
-        events = self._sweep_now()
+        self._sweep_now()
         with self._lock:
             self._require_open()
             row = self._existing(order_id)
-        self._notify(events)
         return self._snapshot(row)
 
     def orders(self, limit: int | None = None, since: datetime | None = None) -> list[Order]:
         """Order history, most recent first."""
-        self._notify(self._sweep_now())
+        self._sweep_now()
         return [self._snapshot(r) for r in self.ledger.orders(limit=limit, since=since)]
 
     def open_orders(self) -> list[Order]:
-        events = self._sweep_now()
+        self._sweep_now()
         with self._lock:
             self._require_open()
             rows = list(self._open.values())
-        self._notify(events)
         return [self._snapshot(r) for r in rows]
 
     def fills(self, since: datetime | None = None, order_id: str | None = None) -> list[FillEvent]:
@@ -322,14 +342,15 @@ class PaperEngine(Matching):
         ts = ts or self.clock()
         symbol = symbol.strip().upper()
         price = _feed_price(price)
-        events: list[Any] = []
         changed = 0
         try:
             with self._lock:
                 if self._closed:
                     return 0
                 self._last_prices[symbol] = price
-                for row in [r for r in self._open.values() if r.symbol == symbol]:
+                self._unpriced.discard(symbol)
+                # A price from before an order existed (a tick that started earlier) is not the order's to act on.
+                for row in [r for r in self._open.values() if r.symbol == symbol and r.created_at <= ts]:
                     work = dataclasses.replace(row)
                     change = Change(orders=[work])
                     if work.expires_at is not None and ts >= work.expires_at:
@@ -337,23 +358,25 @@ class PaperEngine(Matching):
                     else:
                         self._work(work, price, ts, change)
                     if work != row:
-                        events += self._commit(change)
+                        self._commit(change)
                         changed += 1
         finally:
-            self._notify(events)
+            self._deliver()
         return changed
 
     def tick(self, now: datetime | None = None) -> int:
         """Expire what is due, then poll the provider for every symbol with working orders."""
         now = now or self.clock()
-        with self._lock:
-            if self._closed:
-                return 0
-            working = len(self._open)
-            events = self._sweep(now)
-            changed = working - len(self._open)  # expired
-            symbols = sorted({r.symbol for r in self._open.values()})
-        self._notify(events)
+        try:
+            with self._lock:
+                if self._closed:
+                    return 0
+                working = len(self._open)
+                self._sweep(now)
+                changed = working - len(self._open)  # expired
+                symbols = sorted({r.symbol for r in self._open.values()})
+        finally:
+            self._deliver()
         for symbol in symbols:
             try:
                 price = self.prices.get_market_price(symbol, now)
@@ -406,12 +429,13 @@ class PaperEngine(Matching):
         return next((p for p in self.positions() if p.symbol == symbol), None)
 
     def account(self) -> AccountInfo:
-        events = self._sweep_now()  # expired DAY orders stop reserving buying power
+        if self._unpriced:
+            self._price_reservations(self.clock())
+        self._sweep_now()  # expired DAY orders stop reserving buying power
         with self._lock:  # cash and holdings from the same instant; marks are fetched after
             self._require_open()
             cash, held = self._cash, dict(self._positions)
             reserved = self._reserved_cash()
-        self._notify(events)
         positions = self._marked(held)
         value = sum((p.market_value if p.market_value is not None else p.qty * p.avg_price for p in positions), _ZERO)
         equity = cash + value
@@ -438,8 +462,7 @@ class PaperEngine(Matching):
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._fill_listeners.clear()
-                self._order_listeners.clear()
+                self.listeners.clear()
                 self.ledger.close()
 
     def _require_open(self) -> None:
@@ -454,6 +477,21 @@ class PaperEngine(Matching):
         except WorkbenchError as exc:
             claim(exc, self.broker)
             raise
+
+    def _price_reservations(self, now: datetime) -> None:
+        """Look up (outside the lock) a price for each symbol whose resting buys reserve at the market price
+        but have none yet (opened from the ledger): without it they would reserve nothing until the ticker's
+        first price for them."""
+        for symbol in list(self._unpriced):
+            try:
+                price: Decimal | None = self.prices.get_market_price(symbol, now)
+            except Exception as exc:  # once: the ticker's price will do
+                log.warning("no price for %s to reserve its resting buy orders at: %s", symbol, exc)
+                price = None
+            with self._lock:
+                if price is not None:
+                    self._last_prices.setdefault(symbol, price)
+                self._unpriced.discard(symbol)
 
     def _find_client(self, client_order_id: str) -> OrderRow | None:
         order_id = self._client_ids.get(client_order_id)
@@ -485,30 +523,33 @@ class PaperEngine(Matching):
                                code="client_order_id_reused")
         return self._snapshot(row)
 
-    def _sweep(self, now: datetime) -> list[Any]:
+    def _sweep(self, now: datetime) -> None:
         """Expire every open order whose time is up (DAY at the close, OPG/CLS after their window).
 
-        Under the lock; one transaction; returns the events to publish.
+        Under the lock; one transaction; its events are queued for delivery.
         """
         if self._next_expiry is None or now < self._next_expiry:
-            return []
+            return
         change = Change()
         for row in self._open.values():
             if row.expires_at is not None and now >= row.expires_at:
                 work = dataclasses.replace(row)
                 self._close(work, OrderStatus.EXPIRED, "expired", row.expires_at)
                 change.orders.append(work)
-        events = self._commit(change) if change.orders else []
+        if change.orders:
+            self._commit(change)
         self._next_expiry = min((r.expires_at for r in self._open.values() if r.expires_at), default=None)
-        return events
 
-    def _sweep_now(self) -> list[Any]:
-        with self._lock:
-            self._require_open()
-            return self._sweep(self.clock())
+    def _sweep_now(self) -> None:
+        try:
+            with self._lock:
+                self._require_open()
+                self._sweep(self.clock())
+        finally:
+            self._deliver()
 
-    def _commit(self, change: Change) -> list[Any]:
-        """Write ``change`` in one transaction, then apply it to memory. Returns events to publish."""
+    def _commit(self, change: Change) -> None:
+        """Write ``change`` in one transaction, then apply it to memory and queue its events (under the lock)."""
         try:
             self.ledger.commit(change)
         except Exception:
@@ -533,21 +574,14 @@ class PaperEngine(Matching):
             else:
                 self._open.pop(row.order_id, None)
         # Events are built only for listeners that want them; the hot path without any builds none.
-        events: list[Any] = []
-        if change.fills and self._fill_listeners and _wanted(self._fill_listeners):
-            events += [f.to_event(self.broker) for f in change.fills]
-        if self._order_listeners and _wanted(self._order_listeners):
-            events += [self._snapshot(row) for row in rows]
-        return events
+        listeners = self.listeners
+        if change.fills and listeners.fills and listeners.wanted(listeners.fills):
+            listeners.queue(f.to_event(self.broker) for f in change.fills)
+        if listeners.orders and listeners.wanted(listeners.orders):
+            listeners.queue(self._snapshot(row) for row in rows)
 
-    def _notify(self, events: list[Any]) -> None:
-        for event in events:
-            listeners = self._fill_listeners if isinstance(event, FillEvent) else self._order_listeners
-            for callback, _wanted_now in list(listeners):
-                try:
-                    callback(event)
-                except Exception:  # a broken listener must not break the engine
-                    log.exception("listener %r failed", callback)
+    def _deliver(self) -> None:
+        self.listeners.deliver()
 
     def _snapshot(self, row: OrderRow) -> Order:
         return _order({
@@ -596,8 +630,7 @@ def claim(exc: WorkbenchError, broker: str) -> None:
         exc.raw = exc.message
 
 
-def _wanted(listeners: list[_Listener]) -> bool:
-    for _, wanted in listeners:
-        if wanted is None or wanted():
-            return True
-    return False
+def _reserves_at_market(row: OrderRow) -> bool:
+    """Whether an open order reserves buying power at the market price (a buy with no limit or stop price,
+    not yet partly filled: a market order, sized by qty or notional, waiting for its session)."""
+    return row.side is Side.BUY and row.limit_price is None and row.stop_price is None and row.avg_fill_price is None

@@ -108,6 +108,15 @@ def _typed(exc: sqlite3.Error, path: str, action: str) -> WorkbenchError:
     return BrokerError(text, broker=_BROKER, code="ledger_error", raw=code)
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """End the failed transaction, if SQLite has not already, so the next write starts clean."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:  # pragma: no cover - the original error is the one to report
+            pass
+
+
 # -- the one-owner lock -----------------------------------------------------------------------
 
 
@@ -266,7 +275,8 @@ class Ledger:
             except OSError as exc:
                 raise ConfigError(f"cannot create the ledger folder: {exc.strerror}", key=_KEY,
                                   broker=_BROKER) from exc
-            self._owner = OwnerLock(file)
+            # The lock sits next to the real file: a symlink or another spelling of the path is the same ledger.
+            self._owner = OwnerLock(file.resolve())
         try:
             with sqlite_errors(self.path, f"cannot open the ledger {self.path}"):
                 self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -283,23 +293,18 @@ class Ledger:
     def _open(self, starting_cash: Decimal, synchronous: str) -> None:
         with sqlite_errors(self.path, f"cannot open the ledger {self.path}"):
             execute = self._conn.execute
+            execute("PRAGMA busy_timeout=2000")
             execute("PRAGMA foreign_keys=OFF")  # on after a migration (which rebuilds a referenced table)
+            # Read-only checks first: a file that is not ours, or a newer ledger, is refused before anything
+            # (even the switch to WAL, which rewrites the file header) is written to it.
+            self._check(execute)
             execute("PRAGMA journal_mode=WAL")
             execute(f"PRAGMA synchronous={synchronous}")
-            execute("PRAGMA busy_timeout=2000")
         with self.transaction() as cur:
-            tables = {r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "meta" not in tables:
-                if tables:
-                    raise ConfigError(f"{self.path} is an SQLite file but not a workbench ledger "
-                                      f"(tables: {', '.join(sorted(tables))})", key=_KEY, broker=_BROKER)
+            version = self._check(cur.execute)  # again, now inside the write transaction
+            if version == 0:
                 schema.create(cur)
-            version = self._version(cur)
-            if version > SCHEMA_VERSION:
-                raise ConfigError(f"the ledger {self.path} has schema version {version}, newer than this workbench "
-                                  f"understands ({SCHEMA_VERSION}); upgrade workbench or use another paper.db_path",
-                                  key=_KEY, broker=_BROKER, code="schema_too_new")
-            if version < SCHEMA_VERSION:
+            elif version < SCHEMA_VERSION:
                 schema.migrate(cur, version)
             cur.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('starting_cash', ?)", (str(starting_cash),))
             cur.execute("INSERT OR IGNORE INTO account (id, cash, last_equity) VALUES (1, ?, ?)",
@@ -312,8 +317,24 @@ class Ledger:
             self._conn.execute("PRAGMA foreign_keys=ON")
         self.starting_cash = Decimal(self._query("SELECT value FROM meta WHERE key = 'starting_cash'")[0][0])
 
-    def _version(self, cur: sqlite3.Cursor) -> int:
-        row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    def _check(self, execute: Any) -> int:
+        """The file's schema version (0: an empty file); ConfigError for another application's SQLite file
+        or a ledger newer than this workbench. Reads only."""
+        tables = {r[0] for r in execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            if tables:
+                raise ConfigError(f"{self.path} is an SQLite file but not a workbench ledger "
+                                  f"(tables: {', '.join(sorted(tables))})", key=_KEY, broker=_BROKER)
+            return 0
+        version = self._version(execute)
+        if version > SCHEMA_VERSION:
+            raise ConfigError(f"the ledger {self.path} has schema version {version}, newer than this workbench "
+                              f"understands ({SCHEMA_VERSION}); upgrade workbench or use another paper.db_path",
+                              key=_KEY, broker=_BROKER, code="schema_too_new")
+        return version
+
+    def _version(self, execute: Any) -> int:
+        row = execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         try:
             return int(row[0]) if row else 1
         except ValueError:
@@ -332,11 +353,10 @@ class Ledger:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
+                cur.execute("COMMIT")
             except BaseException:
-                if self._conn.in_transaction:
-                    cur.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise
-            cur.execute("COMMIT")
 
     def commit(self, change: Change) -> None:
         """Write one state change atomically (the hot path: no generator-based context manager)."""
@@ -347,11 +367,10 @@ class Ledger:
                 cur.execute("BEGIN IMMEDIATE")
                 try:
                     self._write(cur, change)
-                except BaseException:
-                    if conn.in_transaction:
-                        cur.execute("ROLLBACK")
+                    cur.execute("COMMIT")
+                except BaseException:  # a failed COMMIT too may leave the transaction open (SQLite docs)
+                    _rollback(conn)
                     raise
-                cur.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise _typed(exc, self.path, "ledger write failed") from exc
 

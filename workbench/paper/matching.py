@@ -7,7 +7,7 @@ and the pending :class:`~workbench.paper.ledger.Change`, never the ledger or the
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 
 from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
@@ -22,6 +22,11 @@ _ONE = Decimal(1)
 _ZERO = Decimal(0)
 _ONE_SHOT = (TimeInForce.OPG, TimeInForce.CLS)
 _IMMEDIATE = (TimeInForce.IOC, TimeInForce.FOK)
+# Module-level names for the members the hot path compares with (an Enum class attribute costs a lookup).
+_BUY, _SELL = Side.BUY, Side.SELL
+_WITH_LIMIT = (OrderType.LIMIT, OrderType.STOP_LIMIT)
+_TRAILING, _FOK = OrderType.TRAILING_STOP, TimeInForce.FOK
+_FILLED, _PARTIALLY_FILLED = OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED
 
 
 class Matching:
@@ -39,11 +44,18 @@ class Matching:
     _commission: Any
 
     def _remaining(self, row: OrderRow, price: Decimal) -> Decimal:
-        """Shares still to fill (a notional order not yet sized: estimated at ``price``)."""
+        """Shares still to fill (a notional order not yet sized: as it would be sized filling at ``price``)."""
         if row.qty is None:
             assert row.notional is not None
-            return rules.notional_qty(row.notional, price) if price else _ZERO
+            return rules.notional_qty(row.notional, self._fill_price(row.side, price)) if price else _ZERO
         return row.qty - row.filled_qty
+
+    def _fill_price(self, side: Side, price: Decimal) -> Decimal:
+        """``price`` moved against the trader by the slippage, and rounded against the trader to 0.0001
+        (a rounding never gives back part of the configured slippage)."""
+        if side is _BUY:
+            return (price * (_ONE + self._slip)).quantize(rules.PRICE_Q, rounding=ROUND_CEILING)
+        return (price * (_ONE - self._slip)).quantize(rules.PRICE_Q, rounding=ROUND_FLOOR)
 
     def _reservation(self, row: OrderRow, price: Decimal) -> Decimal:
         """Cash an open buy holds back: what the rest may cost, plus the commission still to come."""
@@ -56,14 +68,14 @@ class Matching:
     def _reserved_cash(self, exclude: str | None = None) -> Decimal:
         total = _ZERO
         for r in self._open.values():
-            if r.side is Side.BUY and r.order_id != exclude:
+            if r.side is _BUY and r.order_id != exclude:
                 # A resting market buy reserves at the last price seen (no price I/O under the lock).
                 total += self._reservation(r, r.avg_fill_price or self._last_prices.get(r.symbol, _ZERO))
         return total
 
     def _check_buying_power(self, row: OrderRow, price: Decimal, exclude: str | None = None) -> None:
         """InsufficientFunds / OrderRejected if ``row`` (new, or ``exclude`` modified) does not fit."""
-        if row.side is Side.BUY:
+        if row.side is _BUY:
             need = self._reservation(row, price)
             available = self._cash - self._reserved_cash(exclude)
             if need > available:
@@ -73,7 +85,7 @@ class Matching:
         elif not self.config.allow_short:
             held = self._positions.get(row.symbol, (_ZERO, _ZERO))[0]
             selling = sum((self._remaining(r, self._last_prices.get(r.symbol, price)) for r in self._open.values()
-                           if r.symbol == row.symbol and r.side is Side.SELL and r.order_id != exclude), _ZERO)
+                           if r.symbol == row.symbol and r.side is _SELL and r.order_id != exclude), _ZERO)
             wanted = self._remaining(row, price)
             if wanted > held - selling:
                 raise OrderRejected(f"selling {wanted} {row.symbol} exceeds the position available "
@@ -94,7 +106,7 @@ class Matching:
             return
         immediate = row.tif in _IMMEDIATE
         unfilled_end = (OrderStatus.EXPIRED, "expired") if one_shot else (OrderStatus.CANCELLED, "canceled")
-        if row.order_type is OrderType.TRAILING_STOP and not row.triggered:
+        if row.order_type is _TRAILING and not row.triggered:
             assert row.best_price is not None
             if rules.improves(row.side, price, row.best_price):  # a new high (sell) / low (buy): the stop follows
                 row.best_price = price
@@ -107,15 +119,16 @@ class Matching:
                 if immediate or one_shot:
                     self._close(row, *unfilled_end, now)
                 return
-        fill_price = (price * (_ONE + row.side.sign * self._slip)).quantize(rules.PRICE_Q)
-        if row.order_type.needs_limit_price:
+        buy = row.side is _BUY
+        fill_price = self._fill_price(row.side, price)
+        if row.order_type in _WITH_LIMIT:
             limit = row.limit_price
             assert limit is not None
-            if (price > limit) if row.side is Side.BUY else (price < limit):
+            if (price > limit) if buy else (price < limit):
                 if immediate or one_shot:
                     self._close(row, *unfilled_end, now)
                 return
-            fill_price = min(fill_price, limit) if row.side is Side.BUY else max(fill_price, limit)
+            fill_price = min(fill_price, limit) if buy else max(fill_price, limit)
         if row.qty is None:  # a notional order: sized at its fill price
             assert row.notional is not None
             row.qty = rules.notional_qty(row.notional, fill_price)
@@ -125,7 +138,7 @@ class Matching:
                 return
         remaining = row.qty - row.filled_qty
         qty = self._chunk(row.qty, remaining)
-        if row.tif is TimeInForce.FOK and qty < remaining:
+        if row.tif is _FOK and qty < remaining:
             self._close(row, OrderStatus.CANCELLED, "canceled", now)
             return
         self._fill(row, qty, fill_price, now, change)
@@ -133,11 +146,12 @@ class Matching:
             self._close(row, *unfilled_end, now)
 
     def _chunk(self, qty: Decimal, remaining: Decimal) -> Decimal:
+        """What one fill may take: ``partial_fill_fraction`` of the order, in whole shares for a whole-share
+        order, else in the smallest fractional unit (1e-9 share) or more, never more than ``remaining``."""
         if not self._fraction:
             return remaining
-        chunk = qty * self._fraction
-        if qty == qty.to_integral_value():
-            chunk = max(_ONE, chunk.quantize(_ONE, rounding=ROUND_DOWN))
+        unit = _ONE if qty == qty.to_integral_value() else rules.QTY_Q
+        chunk = max(unit, (qty * self._fraction).quantize(unit, rounding=ROUND_DOWN))
         return min(chunk, remaining)
 
     def _fill(self, row: OrderRow, qty: Decimal, price: Decimal, now: datetime, change: Change) -> None:
@@ -145,13 +159,14 @@ class Matching:
         commission = self._commission.for_order(row.filled_qty + qty) - row.commission
         cash = self._cash if change.cash is None else change.cash
         held, avg = change.positions.get(row.symbol) or self._positions.get(row.symbol) or (_ZERO, _ZERO)
-        if row.side is Side.BUY and qty * price + commission > cash:
+        buy = row.side is _BUY
+        if buy and qty * price + commission > cash:
             self._close(row, OrderStatus.REJECTED, "insufficient_funds", now)
             return
-        if row.side is Side.SELL and not self.config.allow_short and qty > held:
+        if not buy and not self.config.allow_short and qty > held:
             self._close(row, OrderStatus.REJECTED, "insufficient_position", now)
             return
-        signed = qty * row.side.sign
+        signed = qty if buy else -qty
         new_qty = held + signed
         if held == 0 or (held > 0) == (signed > 0):  # opening or adding
             new_avg = ((held * avg + signed * price) / new_qty).quantize(rules.AVG_Q)
@@ -167,9 +182,11 @@ class Matching:
         row.filled_qty = filled
         row.commission += commission
         row.fills += 1
-        new_status = OrderStatus.FILLED if filled >= row.qty else OrderStatus.PARTIALLY_FILLED
-        row.status = row.status.advance(new_status)
-        row.raw_status = "filled" if row.status is OrderStatus.FILLED else "partially_filled"
+        # (A working order may always become partially filled or filled: no transition check needed.)
+        if filled >= row.qty:
+            row.status, row.raw_status = _FILLED, "filled"
+        else:
+            row.status, row.raw_status = _PARTIALLY_FILLED, "partially_filled"
         row.updated_at = now
         change.fills.append(FillRow(f"{row.order_id}.{row.fills}", row.order_id, row.client_order_id, row.symbol,
                                     row.side, qty, price, commission, now))

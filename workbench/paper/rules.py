@@ -37,22 +37,32 @@ QTY_PLACES = 9
 
 def check_bounds(order: NeutralOrder, broker: str) -> None:
     """InvalidOrder (naming the field) for sizes and prices no account can trade, or too finely divided."""
-    limits = (("qty", MAX_QTY), ("notional", MAX_QTY), ("limit_price", MAX_PRICE), ("stop_price", MAX_PRICE),
-              ("trail_price", MAX_PRICE))
-    for field, most in limits:
-        value = getattr(order, field)
-        if value is not None and value > most:
-            raise InvalidOrder(f"{field} {value} is beyond what the paper broker takes (at most {most:,})",
-                               field=field, broker=broker, code="out_of_range")
     for field in ("qty", "notional"):
         value = getattr(order, field)
-        if value is not None and value.as_tuple().exponent < -QTY_PLACES:  # type: ignore[operator]
+        if value is None:
+            continue
+        if not -MAX_QTY <= value <= MAX_QTY:
+            _out_of_range(field, value, MAX_QTY, broker)
+        if value.quantize(QTY_Q, rounding=ROUND_DOWN) != value:  # exact: at most 21 digits here
             raise InvalidOrder(f"{field} {value} has more than {QTY_PLACES} decimal places", field=field,
                                broker=broker, code="too_precise")
+    if order.limit_price is order.stop_price is order.trail_price is None:  # a market order
+        return
+    for field in ("limit_price", "stop_price", "trail_price"):
+        value = getattr(order, field)
+        if value is not None and value > MAX_PRICE:
+            _out_of_range(field, value, MAX_PRICE, broker)
+
+
+def _out_of_range(field: str, value: Decimal, most: Decimal, broker: str) -> None:
+    raise InvalidOrder(f"{field} {value} is beyond what the paper broker takes (at most {most:,})",
+                       field=field, broker=broker, code="out_of_range")
 
 
 def check_tick_size(order: NeutralOrder, broker: str) -> None:
     """US equities quote in pennies at or above $1 and in 0.0001 below (SEC Rule 612)."""
+    if order.limit_price is order.stop_price is order.trail_price is None:  # a market order
+        return
     for field in ("limit_price", "stop_price", "trail_price"):
         price = getattr(order, field)
         if price is None:

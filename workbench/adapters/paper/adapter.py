@@ -91,23 +91,34 @@ class PaperAdapter(AdapterBase):
         self._subscriptions: dict[int, Subscription] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._sub_ids = itertools.count()
+        # connect() waits off the loop for its engine; a disconnect() meanwhile waits for it, then releases it
+        # (else the lease taken after the disconnect would never be released: an engine and ticker leaked).
+        self._opening = asyncio.Lock()
 
     # -- connection -------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        if self.engine is None:
-            lease = shared.acquire(self.config, self.provider, self.clock, sources=self._sources)
-            engine = lease.engine
-            self._lease, self.engine, self.provider = lease, engine, engine.prices
-            # Events are built only while someone streams them (the engine asks ``wanted`` first).
-            self._unlisten = [
-                engine.add_fill_listener(self._fills.publish, wanted=lambda: self._fills.has_consumers),
-                engine.add_order_listener(self._orders.publish, wanted=lambda: self._orders.has_consumers)]
-        if self._ticker is None or self._ticker.done():
-            self._ticker = asyncio.get_running_loop().create_task(self._quote_loop(), name="workbench-paper-quotes")
+        async with self._opening:
+            if self.engine is None:
+                # Opening (or waiting for a closing engine) is file I/O: off the event loop.
+                lease = await asyncio.to_thread(shared.acquire, self.config, self.provider, self.clock,
+                                                sources=self._sources)
+                engine = lease.engine
+                self._lease, self.engine, self.provider = lease, engine, engine.prices
+                # Events are built only while someone streams them (the engine asks ``wanted`` first).
+                self._unlisten = [
+                    engine.add_fill_listener(self._fills.publish, wanted=lambda: self._fills.has_consumers),
+                    engine.add_order_listener(self._orders.publish, wanted=lambda: self._orders.has_consumers)]
+            if self._ticker is None or self._ticker.done():
+                self._ticker = asyncio.get_running_loop().create_task(self._quote_loop(),
+                                                                      name="workbench-paper-quotes")
 
     async def disconnect(self) -> None:
         """Stop the quote task and subscriptions, end the streams and release the engine (idempotent)."""
+        async with self._opening:
+            await self._disconnect()
+
+    async def _disconnect(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)

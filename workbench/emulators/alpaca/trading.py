@@ -368,18 +368,13 @@ async def replace_order(request: web.Request) -> web.Response:
 def _check_replacement(engine: Any, engine_id: str, new: NeutralOrder, filled: Decimal) -> None:
     """Raise what the engine refuses about ``new`` taking the place of order ``engine_id``; write nothing.
 
-    The paper engine's own replace check (``_replaced``: validated like a new order, buying power and
-    position counted without the order being replaced, nothing written) on the old order carrying the new
+    The paper engine's own replace check (:meth:`PaperEngine.check_replace`: validated like a new order,
+    buying power and position counted without the order being replaced) on the old order carrying the new
     order's terms; its filled part is added to the quantity so that what is left to fill is the new qty.
     """
-    changes = {"qty": filled + new.qty if new.qty is not None else None, "limit_price": new.limit_price,
-               "stop_price": new.stop_price, "trail_price": new.trail_price, "trail_percent": new.trail_percent}
-    now = engine.clock()
-    with engine._lock:
-        symbol = engine._existing(engine_id).symbol
-    price = engine._price(symbol, now)  # may do I/O: outside the lock, as the engine does
-    with engine._lock:
-        engine._replaced(engine._existing(engine_id), price, now, **changes)
+    engine.check_replace(engine_id, qty=filled + new.qty if new.qty is not None else None,
+                         limit_price=new.limit_price, stop_price=new.stop_price, trail_price=new.trail_price,
+                         trail_percent=new.trail_percent)
 
 
 async def cancel_order(request: web.Request) -> web.Response:

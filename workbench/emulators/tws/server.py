@@ -239,7 +239,11 @@ class TwsEmulator:
         self.state = GatewayState(self.state_path)
         self.bridge = Bridge(self, self.state)
         _warm_up(self.engine)
-        self._server = await asyncio.start_server(self._handle, self.host, self._port)
+        try:
+            self._server = await asyncio.start_server(self._handle, self.host, self._port)
+        except BaseException:  # e.g. the port is taken: release what start() made (and an engine built here)
+            await self.stop()
+            raise
         self._port = self._server.sockets[0].getsockname()[1]
         if self.tick_interval:
             self._ticker = asyncio.create_task(self._tick_loop())
@@ -321,6 +325,8 @@ class TwsEmulator:
         if not ready.wait(timeout):
             raise TimeoutError("the TWS emulator did not start")
         if failure:
+            self._thread.join(timeout)  # it ends right after reporting: leave no thread behind
+            self._thread = None
             raise failure[0]
         return self
 
