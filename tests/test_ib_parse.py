@@ -10,7 +10,6 @@ import pytest
 import workbench
 from workbench import OrderStatus as S
 from workbench.adapters.ib.config import IBConfig
-from workbench.adapters.ib.pacing import HistoricalPacer
 from workbench.adapters.ib.parse import (
     STATUS_MAP,
     bar_size,
@@ -91,41 +90,6 @@ def test_history_chunks_cover_the_range_newest_first() -> None:
     assert [c.duration for c in history_chunks(end - pd.Timedelta(hours=5), end, parse_interval("1d"))] == ["1 D"]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_pacer_spaces_identical_requests_by_15_seconds() -> None:
-    clock = FakeClock()
-    pacer = HistoricalPacer(clock=clock)
-    assert pacer.delay("AAPL", ("AAPL", "1 D")) == 0
-    pacer.record("AAPL", ("AAPL", "1 D"))
-    clock.now += 5
-    assert pacer.delay("AAPL", ("AAPL", "1 D")) == pytest.approx(10)
-    assert pacer.delay("AAPL", ("AAPL", "2 D")) == 0  # a different request may go now
-    clock.now += 10
-    assert pacer.delay("AAPL", ("AAPL", "1 D")) == 0
-
-
-def test_pacer_keeps_60_requests_per_10_minutes_and_6_per_contract_per_2_seconds() -> None:
-    clock = FakeClock()
-    pacer = HistoricalPacer(clock=clock)
-    for i in range(6):
-        pacer.record("AAPL", ("AAPL", i))
-    assert pacer.delay("AAPL", ("AAPL", 99)) == pytest.approx(2)  # the 7th in 2 s for one contract waits
-    assert pacer.delay("MSFT", ("MSFT", 0)) == 0
-    for i in range(54):
-        clock.now += 3
-        pacer.record(f"S{i}", (i,))
-    assert pacer.delay("XOM", ("XOM",)) == pytest.approx(1000 + 600 - clock.now)  # the oldest must age out
-    clock.now = 1000 + 600
-    assert pacer.delay("XOM", ("XOM",)) == 0
-
-
 def test_unset_ib_doubles_become_zero() -> None:
     assert to_decimal(1.7976931348623157e308) == 0 and to_decimal(187.25) == D("187.25") and to_decimal("") == 0
 
@@ -153,3 +117,20 @@ def test_snapshot_is_detached_from_the_live_sdk_object() -> None:
     trade.fills.append(None)
     assert raw["orderStatus"]["status"] == "Submitted" and raw["fills"] == () and raw["order"]["orderRef"] == "x"
     assert "statusEvent" not in raw  # fields only, no SDK machinery
+
+
+def test_order_fields_of_a_trailing_stop() -> None:
+    from workbench.adapters.ib.parse import order_fields
+    from workbench.core.models import NeutralOrder
+
+    by_amount = NeutralOrder(symbol="AAPL", side="sell", qty=10, order_type="trailing_stop", trail_price="1.5",
+                             tif="gtc")
+    assert order_fields(by_amount) == {"action": "SELL", "totalQuantity": 10.0, "orderType": "TRAIL", "tif": "GTC",
+                                       "auxPrice": 1.5}
+    by_percent = NeutralOrder(symbol="AAPL", side="buy", qty=3, order_type="trailing_stop", trail_percent="2")
+    assert order_fields(by_percent) == {"action": "BUY", "totalQuantity": 3.0, "orderType": "TRAIL", "tif": "DAY",
+                                        "trailingPercent": 2.0}
+    stop_limit = NeutralOrder(symbol="AAPL", side="buy", qty=1, order_type="stop_limit", stop_price=10,
+                              limit_price="10.5")
+    assert order_fields(stop_limit) == {"action": "BUY", "totalQuantity": 1.0, "orderType": "STP LMT", "tif": "DAY",
+                                        "lmtPrice": 10.5, "auxPrice": 10.0}

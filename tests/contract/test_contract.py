@@ -281,3 +281,22 @@ def test_close_is_final_and_stops_what_the_broker_started(broker: workbench.Brok
         with pytest.raises(workbench.BrokerClosed):
             get_runner().run(coro, 10)
     broker.close()  # idempotent
+
+
+def test_a_trailing_stop_reads_back_as_one(broker: workbench.Broker) -> None:
+    """Where TRAILING_STOP is offered, a resting one reads back with its trail and cancels; elsewhere it is
+    refused before anything is sent."""
+    request = workbench.NeutralOrder(symbol=SYMBOL, side="buy", qty=1, order_type="trailing_stop",
+                                     trail_percent=Decimal("20"), tif="gtc")  # a buy stop 20 % above: it rests
+    if workbench.OrderType.TRAILING_STOP not in broker.capabilities.order_types:
+        with pytest.raises(workbench.NotSupported):
+            broker.place_order(request)
+        assert broker.get_orders_history().empty
+        return
+    order = broker.place_order(request)
+    assert order.status.is_open and order.order_type is workbench.OrderType.TRAILING_STOP
+    shown = broker.get_order(order.order_id)
+    assert (shown.trail_percent, shown.trail_price) == (Decimal("20"), None)
+    broker.cancel_order(order.order_id)
+    final = eventually(lambda: (o := broker.get_order(order.order_id)).status.is_terminal and o)
+    assert final.status is workbench.OrderStatus.CANCELLED and broker.get_fills().empty

@@ -3,6 +3,7 @@ needs to lose the connection at an exact moment, through :class:`tests.ib.proxy.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,8 @@ class Gateway:
     """A TWS emulator over one paper engine (ledger in tmp_path) that can be stopped and restarted on its port."""
 
     def __init__(self, tmp_path: Path, *, accounts: tuple[str, ...] = ("DU1234567",), live_data: bool = True,
-                 server_version: int = 178, fast_clock: bool = False, **engine: Any) -> None:
+                 server_version: int = 178, fast_clock: bool = False, tick_interval: float | None = 0.02,
+                 **engine: Any) -> None:
         from workbench.emulators.tws import TwsEmulator
         from workbench.marketdata.sim import SimProvider
         from workbench.paper.config import PaperConfig
@@ -35,7 +37,7 @@ class Gateway:
         self.engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "gateway.sqlite"), **config),
                                   SimProvider(clock=clock) if clock else SimProvider(), clock=clock)
         self.options = {"accounts": accounts, "live_data": live_data, "server_version": server_version,
-                        "tick_interval": 0.02}
+                        "tick_interval": tick_interval}  # None: prices move only by engine.on_price
         self.port = 0
         self.emulator: Any = None
         self.start()
@@ -64,6 +66,21 @@ class Gateway:
     def close(self) -> None:
         self.stop()
         self.engine.close()
+
+
+def hold_client_id(port: int, client_id: int) -> socket.socket:
+    """Another program's API session holding ``client_id`` (a bare handshake and startApi); close the socket to
+    free it."""
+    from workbench.emulators.tws.codec import encode
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    greeting = b"v157..178"
+    sock.sendall(b"API\0" + len(greeting).to_bytes(4, "big") + greeting)
+    size = int.from_bytes(sock.recv(4), "big")
+    while size > 0:
+        size -= len(sock.recv(size))
+    sock.sendall(encode([71, 2, client_id, ""]))
+    return sock
 
 
 def _fast_clock() -> Callable[[], datetime]:

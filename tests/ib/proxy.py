@@ -3,15 +3,24 @@
 Tests use it to lose a connection at an exact moment: ``blackhole("up")`` drops what the client sends (an order
 that never reaches the gateway), ``blackhole("down")`` drops what the gateway answers (an order the gateway has
 but whose acknowledgement never arrives), ``cut()`` closes the open connections (``keep_gateway_side=True`` leaves
-the gateway believing the old client is still connected: a half-open connection). Runs on its own loop thread.
+the gateway believing the old client is still connected: a half-open connection; ``release_gateway_side()``
+closes it later, as a gateway does once it notices). Frame level, gateway -> client: ``on_down(fn)`` passes each
+message's fields through ``fn``, which returns the messages to forward instead (``[]`` holds or drops it), and
+``inject(fields)`` sends a message to the client now, as if the gateway had. Runs on its own loop thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 import threading
+from collections.abc import Callable
 from typing import Any
+
+from workbench.emulators.tws.codec import encode, split
+
+Fields = list[str]
 
 __all__ = ["Proxy"]
 
@@ -22,6 +31,7 @@ class _Pair:
         self.cut = False  # the client side is gone
         self.holes: set[str] = set()
         self.keep_gateway = False  # ... but the gateway side stays open (half-open)
+        self.down = b""  # gateway bytes not yet a whole message
 
 
 class Proxy:
@@ -32,6 +42,7 @@ class Proxy:
         self.connections = 0  # accepted so far
         self._holes: set[str] = set()
         self._pairs: list[_Pair] = []
+        self._down: Callable[[Fields], list[Fields]] | None = None
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.base_events.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="test-ib-proxy", daemon=True)
@@ -49,6 +60,19 @@ class Proxy:
     def cut(self, keep_gateway_side: bool = False) -> None:
         """Close every connection (the client sees the gateway vanish); new connections forward again."""
         self._call(self._cut(keep_gateway_side))
+
+    def release_gateway_side(self) -> None:
+        """Close the gateway side kept open by ``cut(keep_gateway_side=True)`` (the gateway noticed at last)."""
+        self._call(self._release())
+
+    def on_down(self, fn: Callable[[Fields], list[Fields]] | None, send_first: list[Fields] = ()) -> None:
+        """Pass every later gateway message through ``fn`` (on the proxy's thread); None: forward as is.
+        ``send_first`` (messages held so far, say) goes to the client before anything else."""
+        self._call(self._set_down(fn, [encode(f) for f in send_first]))
+
+    def inject(self, fields: list[Any]) -> None:
+        """Send one message to the connected client(s), as if the gateway had sent it."""
+        self._call(self._inject(encode(fields)))
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -88,6 +112,8 @@ class Proxy:
                 if direction in pair.holes:
                     self.dropped[direction] += len(data)
                     continue
+                if direction == "down":
+                    data = self._messages(pair, data)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -96,6 +122,36 @@ class Proxy:
             if not (direction == "up" and pair.keep_gateway):
                 with contextlib.suppress(Exception):
                     writer.close()
+
+    def _messages(self, pair: _Pair, data: bytes) -> bytes:
+        """Whole gateway messages, each passed through the ``on_down`` function."""
+        buf, out = pair.down + data, []
+        while len(buf) >= 4:
+            (size,) = struct.unpack(">I", buf[:4])
+            if len(buf) < 4 + size:
+                break
+            frame, buf = buf[:4 + size], buf[4 + size:]
+            fn = self._down
+            out += [frame] if fn is None else [encode(f) for f in fn(split(frame[4:]))]
+        pair.down = buf
+        return b"".join(out)
+
+    async def _set_down(self, fn: Callable[[Fields], list[Fields]] | None, frames: list[bytes]) -> None:
+        self._down = fn
+        for frame in frames:
+            await self._inject(frame)
+
+    async def _inject(self, frame: bytes) -> None:
+        for pair in self._pairs:
+            if not pair.cut:
+                pair.client.write(frame)
+                await pair.client.drain()
+
+    async def _release(self) -> None:
+        for pair in self._pairs:
+            if pair.keep_gateway:
+                pair.keep_gateway = False
+                pair.gateway.close()
 
     async def _cut(self, keep_gateway_side: bool) -> None:
         pairs = [p for p in self._pairs if not p.cut]

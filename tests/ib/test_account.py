@@ -30,3 +30,27 @@ def test_an_account_the_login_does_not_manage_is_refused(gateway: Any, connect: 
     with pytest.raises(workbench.ConfigError) as info:
         connect(gateway.port, account="DU9999999")
     assert info.value.key == "ib.account" and "DU1111111" in str(info.value)
+
+
+def test_a_closed_position_is_gone(gateway: Any, connect: Any) -> None:
+    # The emulator's portfolio updates listed open positions only; IB sends a zero row for a closed one, without
+    # which ib_async (and so get_positions) kept showing the position after it was sold.
+    broker = connect(gateway.port)
+    broker.place_market_order("AAPL", 10, "buy")
+    eventually(lambda: not broker.get_positions().empty)
+    broker.place_market_order("AAPL", 10, "sell")
+    eventually(lambda: broker.get_positions().empty)
+    assert gateway.engine.position("AAPL") is None
+
+
+def test_an_account_in_another_base_currency(gateway: Any, proxy: Any, connect: Any) -> None:
+    # Only USD, BASE and currency-less values were read: for a EUR-based account (account-wide values in EUR) cash,
+    # equity and buying power all came back 0, labelled USD; and of a tag sent in two currencies the one that
+    # happened to arrive last was taken.
+    proxy.on_down(lambda f: [[("EUR" if x == "USD" else x) for x in f] if f[0] == "6" else f])  # a EUR account
+    broker = connect(proxy.port)
+    eventually(lambda: broker.get_account().cash > 0)
+    account = broker.get_account()
+    assert account.currency == "EUR" and account.equity > 0 and account.buying_power > 0
+    assert account.raw["NetLiquidation"] == next(v.value for v in broker.adapter.ib.accountValues()
+                                                  if v.tag == "NetLiquidation")

@@ -3,6 +3,7 @@ what happened while the gateway was away arrives after the resync (nothing repea
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -77,3 +78,56 @@ def test_stream_orders_follows_the_canonical_status_machine(gateway: Any, connec
     assert {o.order_id for o in orders} == {filled.order_id}
     last = [o for o in orders if o.order_id == filled.order_id][-1]
     assert last.filled_qty == 3 and isinstance(last.raw, dict)
+
+
+def test_the_exactly_once_memory_is_bounded() -> None:
+    # Every exec id and order mark was kept for the Broker's life: a kernel trading for weeks (the gateway's daily
+    # restart is a resync each day) only ever grew it. IB reports executions of the last 7 days at most.
+    from datetime import UTC, datetime, timedelta
+
+    from ib_async import CommissionReport, Execution, Fill, Stock
+
+    from workbench.adapters.ib.events import RETENTION, Journal
+
+    def fill(n: int, when: datetime) -> Fill:
+        execution = Execution(execId=f"e.{n}", time=when, side="BOT", shares=1.0, price=10.0, permId=n, orderRef="x")
+        return Fill(Stock("AAPL", "SMART", "USD"), execution, CommissionReport(execId=f"e.{n}", commission=1.0), when)
+
+    now = datetime.now(UTC)
+    old = [fill(n, now - RETENTION - timedelta(days=n + 1)) for n in range(50)]
+    recent = [fill(100 + n, now - timedelta(hours=n)) for n in range(5)]
+    journal = Journal()
+    journal.sweep([], old + recent, lambda t: t, publish=False)  # a resync that still reports last week
+    journal.sweep([], recent, lambda t: t, publish=False)  # the next day's resync
+    assert len(journal) == len(recent)
+
+    async def next_delivered() -> str:  # what is remembered is still never repeated
+        stream = journal.fills.stream()
+        first = asyncio.ensure_future(stream.__anext__())
+        await asyncio.sleep(0)  # the consumer is registered
+        journal.sweep([], recent, lambda t: t, publish=True)  # (a repeat would be delivered first)
+        journal.fill(fill(999, now))
+        event = await asyncio.wait_for(first, 5)
+        await stream.aclose()
+        return event.exec_id
+
+    assert asyncio.run(next_delivered()) == "e.999"
+
+
+def test_a_new_broker_is_not_sent_old_fills_whose_commission_comes_late(gateway: Any, proxy: Any,
+                                                                       connect: Any) -> None:
+    # The first resync only seeded executions whose commission report had already arrived. A report that came
+    # after the startup sync (a gateway may send them after execDetailsEnd) made an old fill look new: a Broker
+    # created again in the same kernel got it as a live fill.
+    first = connect(gateway.port, client_id=5)
+    first.place_market_order("AAPL", 1, "buy", client_order_id="old")
+    eventually(lambda: first.get_order("old").status is OrderStatus.FILLED)
+    held: list[list[str]] = []
+    proxy.on_down(lambda fields: held.append(fields) or [] if fields[0] == "59" else [fields])  # commissions
+    broker = connect(proxy.port, client_id=6)
+    fills: list[workbench.FillEvent] = []
+    broker.on_fill(fills.append)
+    proxy.on_down(None, send_first=held)  # the startup sync's commission reports, late
+    broker.place_market_order("AAPL", 1, "buy", client_order_id="new")
+    eventually(lambda: any(f.local_id == "new" for f in fills))
+    assert [f.local_id for f in fills] == ["new"] and held

@@ -56,3 +56,14 @@ def test_in_flight_order_fails_fast_and_resubmits_once(gateway: Any, proxy: Any,
     again = broker.place_order(request)  # the idempotent resubmit the error asked for
     eventually(lambda: broker.get_order(again.order_id).status is OrderStatus.FILLED)
     assert len(gateway.engine.orders()) == 1 and gateway.engine.position("AAPL").qty == 2
+
+
+def test_an_unanswered_order_times_out_naming_what_to_resubmit(gateway: Any, proxy: Any, connect: Any) -> None:
+    broker = connect(proxy.port, connect_timeout=1)
+    broker.get_market_price("AAPL")
+    proxy.blackhole("down")  # the gateway takes the order; its answers never come back (the socket stays up)
+    request = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, client_order_id="unanswered")
+    with pytest.raises(workbench.RequestTimeout) as info:
+        broker.place_order(request)
+    assert "'unanswered'" in str(info.value) and "resubmit the same client_order_id" in str(info.value)
+    assert info.value.raw == "unanswered"

@@ -3,6 +3,7 @@ entitlement (error 354) gets delayed data marked as such, or DataEntitlementErro
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -63,6 +64,25 @@ def test_no_live_entitlement_streams_delayed_quotes_marked_delayed(gateway: Any,
 
 
 @pytest.mark.parametrize("gateway", [{"live_data": False}], indirect=True)
+def test_the_delayed_fallback_is_said_once_and_not_asked_again(gateway: Any, connect: Any,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    # Every snapshot asked for live data first (354 again, two requests per quote) and said nothing, although the
+    # README promised one warning.
+    broker = connect(gateway.port)
+    with caplog.at_level("WARNING", logger="workbench.adapters.ib"):
+        assert broker.get_quote("AAPL").delayed
+        sent = len(gateway.requests("1"))
+        assert broker.get_quote("AAPL").delayed and len(gateway.requests("1")) == sent + 1
+        quotes: list[workbench.Quote] = []
+        subscription = broker.subscribe_market_data(["AAPL"], quotes.append)
+        eventually(lambda: quotes)
+    assert subscription.delayed == {"AAPL"} and all(q.delayed for q in quotes)
+    warnings = [r for r in caplog.records if "no live market data for AAPL" in r.getMessage()]
+    assert len(warnings) == 1
+    subscription.cancel()
+
+
+@pytest.mark.parametrize("gateway", [{"live_data": False}], indirect=True)
 def test_no_live_entitlement_raises_when_delayed_data_is_off(gateway: Any, connect: Any) -> None:
     broker = connect(gateway.port, delayed_data=False)
     with pytest.raises(workbench.DataEntitlementError) as info:
@@ -79,3 +99,29 @@ def test_live_quotes_are_not_marked_delayed(gateway: Any, connect: Any) -> None:
     subscription = broker.subscribe_market_data(["AAPL"], quotes.append)
     eventually(lambda: quotes)
     assert not quotes[0].delayed and not subscription.delayed and not broker.get_quote("AAPL").delayed
+
+
+@pytest.mark.parametrize("gateway", [{"live_data": False}], indirect=True)
+def test_a_delayed_snapshot_leaves_no_other_request_delayed(gateway: Any, proxy: Any, connect: Any) -> None:
+    # reqMarketDataType is one setting per connection. The delayed fallback of a snapshot set it back to live only
+    # once the snapshot had answered, so a subscription started meanwhile went out as delayed: no 354 came, and
+    # its delayed quotes were labelled live.
+    broker = connect(proxy.port)
+    broker.get_history("MSFT", days=1)  # both contracts known: the requests below are market data only
+    broker.get_quote("AAPL")  # (live refused once: AAPL's next snapshot asks for delayed data at once)
+    held: list[list[str]] = []
+    proxy.on_down(lambda fields: held.append(fields) or [] if fields[0] == "57" else [fields])  # snapshot ends
+    sent = len(gateway.requests("1"))
+    quote: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: quote.update(q=broker.get_quote("AAPL")))
+    thread.start()
+    eventually(lambda: len(gateway.requests("1")) == sent + 1 and held)  # the delayed snapshot is pending
+    quotes: list[workbench.Quote] = []
+    subscription = broker.subscribe_market_data(["MSFT"], quotes.append)
+    proxy.on_down(None, send_first=held)
+    thread.join(10)
+    assert quote["q"].delayed
+    assert subscription.delayed == {"MSFT"}
+    eventually(lambda: quotes)
+    assert all(q.delayed for q in quotes)
+    subscription.cancel()

@@ -255,14 +255,17 @@ def _broker_facts(broker: Any) -> list[tuple[str, str]]:
     adapter = broker.adapter
     facts = [("broker", broker.name), ("state", broker.state)]
     config = getattr(adapter, "config", None)
-    account = getattr(config, "account_id", None) or getattr(config, "account", None)
+    # the configured account, else the one in use (IB: the first managed account unless ib.account is set)
+    account = (getattr(config, "account_id", None) or getattr(config, "account", None)
+               or getattr(adapter, "account", None))
     if isinstance(account, str) and account:
         facts.append(("account", account))
     provider = getattr(adapter, "provider", None)
     if provider is not None:
         facts.append(("data", f"{provider.name}" + (" (simulated)" if provider.simulated else "")))
-    else:
-        facts.append(("data", f"{broker.name} market data"))
+    else:  # the broker's own data (simulated when it says so: IB through workbench's TWS emulator)
+        simulated = getattr(adapter, "simulated", False) is True
+        facts.append(("data", f"{broker.name} market data" + (" (simulated)" if simulated else "")))
     db = getattr(config, "db_path", None)
     if isinstance(db, str):
         facts.append(("ledger", db))

@@ -6,18 +6,19 @@ needed in Jupyter. The client_order_id travels in ``orderRef``: an order already
 
 Lifecycle: ``connect()`` (one attempt, errors raised) -> connected; a lost connection starts one watchdog
 that reconnects with backoff (state ``reconnecting``), re-syncs, restores subscriptions and delivers what
-happened meanwhile exactly once; ``disconnect()`` stops all of it, in any state. Final errors (error 326 "client
-id in use", a refused account) stop the watchdog instead of retrying forever.
+happened meanwhile exactly once; ``disconnect()`` stops all of it, in any state. Final errors (a refused account;
+error 326 "client id in use" once ``ib.client_id_retry`` has passed) stop the watchdog instead of retrying forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import random
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -29,6 +30,7 @@ from workbench.core.errors import (
     ConfigError,
     NotSupported,
     OrderNotFound,
+    OrderRejected,
     RequestTimeout,
     SymbolNotFound,
     WorkbenchError,
@@ -40,10 +42,12 @@ from workbench.core.settings import Settings
 from workbench.marketdata.base import resolve_range
 
 from .config import IBConfig
-from .convert import bars_frame, order_key, perm_id, to_fill, to_order, to_position, utc
-from .events import Journal
-from .pacing import HistoricalPacer
-from .parse import ORDER_TYPES, TIFS, bar_size, client_id_in_use, error_from_ib, history_chunks, to_decimal
+from .convert import (bars_frame, order_key, perm_id, progress, to_account, to_fill, to_order, to_position,
+                      utc)
+from .events import RETENTION, Journal
+from .parse import (GATEWAY_OFFLINE, ORDER_TYPES, RESTORED_CODES, TIFS, announces_simulated, bar_size,
+                    client_id_in_use, error_from_ib, history_chunks, history_refused, no_history, order_fields,
+                    order_notice)
 from .sdk import load_sdk
 from .streams import DENIED_CODES, QuoteStreams
 
@@ -51,9 +55,14 @@ __all__ = ["IBAdapter", "bars_frame"]
 
 log = get_logger(__name__)
 
-_ORDER_ERRORS = (201, 103, 104, 321, 200)
+#: Errors that refuse a new order outright (also 321, which ib_async calls a warning: read-only API). Any other
+#: error about it counts as a refusal only if the gateway does not acknowledge the order within a second.
+_REFUSALS = frozenset({103, 104, 110, 200, 201, 321, 434, 460})
 _PENDING = ("PendingSubmit", "ApiPending")
 _DATA_NOTICES = DENIED_CODES | {10167}  # 10167: "displaying delayed market data"
+#: (host, port, client id) -> the adapter of this process connected with it: a notebook cell that runs
+#: ``connect("ib")`` again replaces the Broker of its previous run instead of failing with 326.
+_HOLDERS: weakref.WeakValueDictionary[tuple[str, int, int], IBAdapter] = weakref.WeakValueDictionary()
 
 
 class IBAdapter(AdapterBase):
@@ -75,21 +84,26 @@ class IBAdapter(AdapterBase):
         self._closing = False  # disconnect() was called: no reconnects
         self._lock = asyncio.Lock()  # one connection attempt at a time
         self._reconnect: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop this adapter lives on (set by connect)
+        self._tasks: set[asyncio.Task[Any]] = set()  # short background work (a resubscription), stopped on disconnect
         self._epoch = 0  # bumped whenever a connection ends: waits from before it fail fast
         self._synced_once = False  # the first resync only seeds what counts as already delivered
         self.client_id = self.config.client_id  # in use (differs after an ib.client_id_fallback)
         self.account = self.config.account or ""  # in use (default: the first managed account)
         self.last_error: WorkbenchError | None = None  # why the watchdog stopped, if it did
+        #: True when the gateway is workbench's TWS emulator over simulated prices (it says so at connect):
+        #: every quote and bar of the session is then labelled simulated.
+        self.simulated = False
         self._contracts: dict[str, Any] = {}
         self._journal = Journal()  # what on_fill / on_order got, once each, across reconnects
         self._errors: dict[int, list[tuple[int, str]]] = {}
         self._data_errors: dict[int, tuple[int, str]] = {}  # conId -> market-data refusal (354...)
-        self._pacer = HistoricalPacer()
+        self._history_errors: dict[int, tuple[int, str]] = {}  # conId -> an error about its history request
         self._streams = QuoteStreams(self)
         self._changed = asyncio.Event()  # replaced on every poke: each waiter holds its own generation
         self._by_ref: dict[str, Any] = {}  # orderRef (our client_order_id) -> Trade
         self._placing: set[str] = set()  # client order ids being sent now
-        self._refused: set[str] = set()  # client order ids the gateway refused on placement (never recorded)
+        self._refused: dict[str, datetime] = {}  # client order id the gateway refused on placement -> when
         self._sent_at: dict[str, datetime] = {}  # order key -> when we sent it
         self._first_seen: dict[str, datetime] = {}  # order key -> when this adapter first saw it (not sent by us)
         self._fills_live = self._fills_in_portfolio = 0  # live fills so far / as of the last portfolio update
@@ -101,6 +115,7 @@ class IBAdapter(AdapterBase):
         the watchdog carries on if this attempt fails for a retryable reason)."""
         if self.is_connected():
             return
+        self._loop = asyncio.get_running_loop()
         reconnecting = self._reconnect is not None and not self._reconnect.done()
         await self._stop_watchdog()
         self._closing = False
@@ -117,6 +132,9 @@ class IBAdapter(AdapterBase):
         """Stop everything: the watchdog (also mid-reconnect), subscriptions, waits, then the socket."""
         self._closing = True
         await self._stop_watchdog()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._streams.close()
         if self.ib is not None:
             if self.ib.isConnected():
@@ -125,6 +143,9 @@ class IBAdapter(AdapterBase):
                 self.ib.client.disconnect()  # a handshake in progress leaves a socket open
         self._state = "disconnected"
         self._lost()
+        key = (self.config.host, self.config.port, self.client_id)
+        if _HOLDERS.get(key) is self:
+            del _HOLDERS[key]
 
     def conflict(self, other: AdapterBase) -> str | None:
         """The gateway allows one session per client id: a new connect replaces an open one with the same id."""
@@ -180,8 +201,10 @@ class IBAdapter(AdapterBase):
             self.config.check_endpoint()
             ib = self._wire()
             self._errors.clear()  # request ids are reused after a reconnect
+            self.simulated = False  # until this gateway says otherwise, during the handshake
             ids = [self.config.client_id + n for n in range(self.config.client_id_fallback + 1)]
             for n, client_id in enumerate(ids):
+                await self._replace_holder(client_id)
                 try:
                     await self._handshake(client_id)
                     break
@@ -203,10 +226,26 @@ class IBAdapter(AdapterBase):
                                         code="connect") from exc
             self.last_error = None
             self._state = "connected"
+            _HOLDERS[(self.config.host, self.config.port, self.client_id)] = self
         trades = [t for t in self.ib.trades() if not self._hidden(t) and t.order.orderRef not in self._placing]
-        self._journal.sweep(trades, self.ib.fills(), self._order, publish=self._synced_once)
+        try:
+            self._journal.sweep(trades, self.ib.fills(), self._order, publish=self._synced_once)
+        except Exception:  # one odd order must not leave the resync half done (streams below not restored)
+            log.exception("IB: delivering what happened while disconnected failed")
         self._synced_once = True
+        self._forget({order_key(t) for t in self.ib.trades()}, datetime.now(UTC) - RETENTION)
         await self._streams.restore()
+
+    async def _replace_holder(self, client_id: int) -> None:
+        """Close the adapter of this process that holds ``client_id`` at this gateway (the Broker of an earlier
+        run of the same notebook cell): one connection per client id, and this one is the newer."""
+        key = (self.config.host, self.config.port, client_id)
+        holder = _HOLDERS.get(key)
+        if holder is None or holder is self or holder.lifecycle == "closed" or holder._loop is not self._loop:
+            return
+        log.warning("IB client id %s at %s:%s was held by an earlier Broker of this process: closing that one "
+                    "(give Brokers that should both stay open their own ib.client_id)", client_id, *key[:2])
+        await holder.close()
 
     async def _handshake(self, client_id: int) -> None:
         """ib_async's connectAsync, but failing at once on error 326 or a closed socket (instead of
@@ -273,6 +312,12 @@ class IBAdapter(AdapterBase):
         for trade in ib.trades():
             self._index(trade)
 
+    def _forget(self, present: set[str | None], cutoff: datetime) -> None:
+        """Bounded memory: drop what we remember of orders no resync reports any more and older than ``cutoff``."""
+        for memory in (self._sent_at, self._first_seen, self._refused):
+            for key in [k for k, t in memory.items() if t < cutoff and k not in present]:
+                del memory[key]
+
     def _index(self, trade: Any) -> None:
         if trade.order.orderRef and not self._hidden(trade):
             self._by_ref[trade.order.orderRef] = trade
@@ -308,14 +353,23 @@ class IBAdapter(AdapterBase):
             await asyncio.gather(task, return_exceptions=True)
 
     async def _reconnect_loop(self) -> None:
-        delay = 0.5
+        loop = asyncio.get_running_loop()
+        delay, held_since = 0.5, None
         while not self._closing:
             try:
                 await self._attempt()
                 log.warning("IB connection restored (orders, fills and positions re-synced)")
                 return
             except WorkbenchError as exc:
-                if not exc.retryable:  # client id taken, account refused: retrying cannot help
+                final = not exc.retryable  # client id taken for good, account refused: retrying cannot help
+                if final and exc.code == 326:  # ... but this may be our own vanished connection
+                    if held_since is None:
+                        held_since = loop.time()
+                        log.warning("IB client id %s is still held at the gateway, probably by the connection just "
+                                    "lost (the gateway frees it once it notices); retrying for up to %g s",
+                                    self.client_id, self.config.client_id_retry)
+                    final = loop.time() - held_since >= self.config.client_id_retry
+                if final:
                     log.error("IB reconnect stopped: %s", exc)
                     self.last_error = exc
                     self._state = "disconnected"
@@ -361,13 +415,41 @@ class IBAdapter(AdapterBase):
         self._poke()
 
     def _on_error(self, req_id: int, code: int, message: str, contract: Any = None, *_: Any) -> None:
+        if announces_simulated(req_id, message):
+            self.simulated = True
+            return
         if req_id > 0:  # request/order errors only; -1 notices are logged, not kept
             self._errors.setdefault(req_id, []).append((code, message))
-        if code in _DATA_NOTICES and contract is not None and getattr(contract, "conId", 0):
-            self._data_errors[contract.conId] = (code, message)
+        con_id = getattr(contract, "conId", 0) if contract is not None else 0
+        if code in _DATA_NOTICES and con_id:
+            self._data_errors[con_id] = (code, message)
+        if con_id and req_id > 0 and not order_notice(code):
+            self._history_errors[con_id] = (code, message)
         self._poke()
-        if error_from_ib(code, message, req_id) is not None:
+        if code in GATEWAY_OFFLINE:
+            log.warning("IB %s: %s. The gateway is cut off from IB: orders are not sent on and market data stops "
+                        "until it reconnects", code, message)
+        elif code in RESTORED_CODES:
+            log.warning("IB %s: %s", code, message)
+            if code == 1101 and self._state == "connected":  # data lost: market data must be requested again
+                self._spawn(self._resubscribe(), "workbench-ib-resubscribe")
+        elif req_id <= 0 and not order_notice(code) and code != 326:  # a system message nobody else reports
+            log.warning("IB %s: %s", code, message)
+        elif error_from_ib(code, message, req_id) is not None:
             log.info("IB error %s on request %s: %s", code, req_id, message)
+
+    async def _resubscribe(self) -> None:
+        """After 1101 ("restored - data lost"): account updates and quote streams requested again."""
+        try:
+            await asyncio.wait_for(self.ib.reqAccountUpdatesAsync(self.account), self.config.connect_timeout)
+        except (asyncio.TimeoutError, OSError) as exc:
+            log.warning("IB: account updates could not be requested again after 1101: %r", exc)
+        await self._streams.restore(resubscribe=True)
+
+    def _spawn(self, work: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _on_commission(self, trade: Any, fill: Any, report: Any) -> None:
         """A fill is complete (commission known) here. During a resync the sweep delivers instead."""
@@ -405,16 +487,7 @@ class IBAdapter(AdapterBase):
     async def get_account(self) -> AccountInfo:
         """Balances of ``ib.account`` (default: the first managed account); values of other accounts ignored."""
         self._require_connected()
-        values = {v.tag: v.value for v in self.ib.accountValues(self.account)
-                  if v.currency in ("USD", "BASE", "") and not getattr(v, "modelCode", "")}
-
-        def num(*tags: str) -> Decimal:
-            return next((to_decimal(values[t]) for t in tags if t in values), Decimal(0))
-
-        equity = num("NetLiquidation", "EquityWithLoanValue")
-        return AccountInfo(id=self.account, currency="USD", cash=num("TotalCashValue"),
-                           buying_power=num("BuyingPower"), equity=equity, portfolio_value=equity,
-                           last_equity=num("PreviousDayEquityWithLoanValue", "NetLiquidation"), raw=values)
+        return to_account(self.account, self.ib.accountValues(self.account))
 
     async def get_positions(self) -> list[Position]:
         """Positions of ``ib.account``, including every fill already reported (IB's portfolio update follows
@@ -451,29 +524,35 @@ class IBAdapter(AdapterBase):
         """Send and wait for the gateway's acknowledgement; returns the Trade (raises a refusal)."""
         coid = order.client_order_id
         contract = await self._contract(order.symbol)
-        ib_order = self._sdk.Order(action=order.side.value, totalQuantity=float(order.qty),
-                                   orderType=ORDER_TYPES[order.order_type], tif=TIFS[order.tif],
-                                   orderRef=coid, account=self.account)
-        if order.limit_price is not None:
-            ib_order.lmtPrice = float(order.limit_price)
-        if order.stop_price is not None:
-            ib_order.auxPrice = float(order.stop_price)
+        ib_order = self._sdk.Order(**order_fields(order), orderRef=coid, account=self.account)
         epoch = self._epoch
         trade = self._sdk_call(lambda: self.ib.placeOrder(contract, ib_order), "the placement", coid)
         self._by_ref[coid] = trade
         self._sent_at[coid] = datetime.now(UTC)
         order_id = trade.order.orderId
         self._errors.pop(order_id, None)  # an id reused after a reconnect must not inherit old errors
-        await self._until(lambda: trade.orderStatus.status not in _PENDING or self._order_error(order_id) is not None,
-                          "order acknowledgement", epoch=epoch, coid=coid)
-        error = self._order_error(order_id)
-        if error is not None and (trade.orderStatus.status in (*_PENDING, "Cancelled", "Inactive")):
-            self._refused.add(coid)  # refused on placement: raise now, and again on a resubmit (as paper)
+        # Acknowledged = the gateway's orderStatus for it (which carries the permId, our order_id). A warning
+        # that comes first (399 outside regular hours, 10349 ...) changes ib_async's status but is no answer.
+        acked = lambda: bool(trade.orderStatus.permId)  # noqa: E731
+        await self._until(lambda: acked() or self._refusal(order_id) is not None, "order acknowledgement",
+                          epoch=epoch, coid=coid)
+        error = self._refusal(order_id)
+        if error is not None and not acked() and error.code not in _REFUSALS:  # a code we do not know as a
+            with contextlib.suppress(RequestTimeout):  # refusal: the gateway's status tells (a live order is
+                await self._until(acked, "order acknowledgement", timeout=1.0, epoch=epoch, coid=coid)  # no refusal)
+        if error is None and trade.orderStatus.status == "Inactive":  # refused; its reason may follow
+            with contextlib.suppress(RequestTimeout):
+                await self._until(lambda: self._refusal(order_id) is not None, "refusal reason", timeout=1.0)
+            error = self._refusal(order_id) or OrderRejected(f"IB refused order {coid!r} (status Inactive)",
+                                                             broker=self.name, code="Inactive")
+        if error is not None and trade.orderStatus.status in (*_PENDING, "ValidationError", "Cancelled",
+                                                               "ApiCancelled", "Inactive"):
+            self._refused[coid] = datetime.now(UTC)  # refused on placement: raised now and on a resubmit (as paper)
             if self._by_ref.get(coid) is trade:
                 del self._by_ref[coid]
             self._sent_at.pop(coid, None)
             raise error
-        self._refused.discard(coid)  # accepted this time
+        self._refused.pop(coid, None)  # accepted this time
         return trade
 
     async def cancel_order(self, order_id: str) -> Order:
@@ -483,9 +562,20 @@ class IBAdapter(AdapterBase):
             raise OrderNotFound(f"no IB order {order_id!r}", broker=self.name, code=10147)
         if trade.isDone():
             return self._order(trade)
-        epoch = self._epoch
+        owner = trade.order.clientId
+        if owner != self.client_id:  # IB applies cancelOrder(orderId) to the sender's own orders only
+            who = "TWS or client 0" if owner == 0 else f"client {owner}"
+            raise NotSupported(f"IB order {order_id} was placed by {who}; IB lets only that client cancel it "
+                               f"(this Broker is client {self.client_id})", broker=self.name, code="other_client",
+                               field="order_id")
+        epoch, ib_id = self._epoch, trade.order.orderId
+        seen = len(self._errors.get(ib_id, []))  # earlier messages (a placement warning) are not the answer
         self._sdk_call(lambda: self.ib.cancelOrder(trade.order), f"the cancel of {order_id}")
-        await self._until(lambda: trade.isDone(), "cancel confirmation", epoch=epoch)
+        await self._until(lambda: trade.isDone() or self._refusal(ib_id, seen) is not None, "cancel confirmation",
+                          epoch=epoch)
+        refusal = self._refusal(ib_id, seen)  # 10147 not found, 10148 / 161 not cancellable now
+        if refusal is not None and not progress(trade)[0].is_terminal:  # (ib_async calls it Cancelled anyway)
+            raise refusal
         return self._order(trade)
 
     async def get_order(self, order_id: str) -> Order:
@@ -527,16 +617,21 @@ class IBAdapter(AdapterBase):
         return [t for t in self.ib.trades() if not self._hidden(t)]
 
     def _trade(self, key: str) -> Any:
-        """A trade by client order id (orderRef, indexed), permId (our order_id) or IB's orderId."""
+        """A trade by client order id (orderRef, indexed), permId (our order_id), else by IB's orderId among
+        this client's orders (orderIds are per client, and 0 for finished orders of earlier sessions)."""
         trade = self._by_ref.get(key)
         if trade is not None:
             return trade
-        return next((t for t in self._recorded() if t.order.orderRef == key or perm_id(t) == key
-                     or str(t.order.orderId) == key), None)
+        recorded = self._recorded()
+        return (next((t for t in recorded if t.order.orderRef == key or perm_id(t) == key), None)
+                or next((t for t in recorded if t.order.orderId and str(t.order.orderId) == key
+                         and t.order.clientId == self.client_id), None))
 
-    def _order_error(self, order_id: int) -> WorkbenchError | None:
-        for code, message in self._errors.get(order_id, []):
-            if code in _ORDER_ERRORS:
+    def _refusal(self, order_id: int, skip: int = 0) -> WorkbenchError | None:
+        """The typed error of the first message (after the first ``skip``) refusing a request about order
+        ``order_id``; notices and warnings that leave the order working (399, 10349...) are not refusals."""
+        for code, message in self._errors.get(order_id, [])[skip:]:
+            if code in _REFUSALS or not order_notice(code):
                 return error_from_ib(code, message, order_id)
         return None
 
@@ -574,8 +669,9 @@ class IBAdapter(AdapterBase):
                 raise self._gone(f"the wait for the {what}", coid)
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise RequestTimeout(f"IB: no {what} in time", broker=self.name, code="timeout",
-                                     raw=coid)
+                hint = "" if coid is None else (f" for order {coid!r}; it may have reached the gateway: resubmit the "
+                                                 "same client_order_id (matched by orderRef, never sent twice)")
+                raise RequestTimeout(f"IB: no {what} in time{hint}", broker=self.name, code="timeout", raw=coid)
             try:
                 await asyncio.wait_for(changed.wait(), min(remaining, 0.25))
             except asyncio.TimeoutError:
@@ -593,21 +689,19 @@ class IBAdapter(AdapterBase):
         contract = await self._contract(symbol)
         t0, t1 = resolve_range(start, end, days, datetime.now(UTC), iv.intraday)
         attrs = {"broker": self.name, "source": self.name, "symbol": contract.symbol, "interval": iv.name,
-                 "adjusted": False}
+                 "adjusted": False, "simulated": self.simulated}
         rows: list[Any] = []
-        for chunk in history_chunks(t0, t1, iv):
-            request = (contract.conId, chunk.end_text(), chunk.duration, size)
-            wait = self._pacer.delay(contract.conId, request)
-            if wait > 0:
-                log.info("IB pacing: waiting %.1f s before a history request", wait)
-                await asyncio.sleep(wait)
-            self._pacer.record(contract.conId, request)
+        for chunk in history_chunks(t0, t1, iv):  # (IB paces only bars of 30 s or less: none of these)
+            self._history_errors.pop(contract.conId, None)
             try:
                 bars = await self.ib.reqHistoricalDataAsync(contract, endDateTime=chunk.end_text(),
                                                             durationStr=chunk.duration, barSizeSetting=size,
                                                             whatToShow="TRADES", useRTH=True, formatDate=2)
             except ConnectionError as exc:
                 raise self._gone(f"the history request for {contract.symbol}") from exc
+            refusal = self._history_errors.pop(contract.conId, None)
+            if not bars and refusal is not None and not no_history(*refusal):
+                raise history_refused(contract.symbol, *refusal)  # ib_async answers it with no bars
             rows.extend(bars or [])
         frame = bars_frame(rows, **attrs)
         return frame[(frame.index >= t0.normalize() if not iv.intraday else frame.index >= t0) & (frame.index < t1)]

@@ -25,6 +25,9 @@ class IBConfig(BaseModel):
     client_id: int = Field(default=1, ge=0)
     #: On error 326 (client id in use), try this many following ids (0: off, the error is final).
     client_id_fallback: int = Field(default=0, ge=0, le=32)
+    #: On a reconnect, how long error 326 is retried (seconds): the gateway keeps our previous connection's client
+    #: id until it notices that connection is gone. Then the error is final. A first connect never retries it.
+    client_id_retry: float = Field(default=300.0, ge=0, le=86400)
     readonly: bool = False
     allow_live: bool = False
     account: str | None = None

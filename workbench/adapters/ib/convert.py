@@ -6,6 +6,7 @@ ib_async object, which the SDK keeps mutating.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,13 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.core.enums import OrderStatus, Side, TimeInForce
+from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
 from workbench.core.frames import empty_history, history_frame
-from workbench.core.models import FillEvent, Order, Position
+from workbench.core.models import AccountInfo, FillEvent, Order, Position
 
-from .parse import ORDER_TYPES, TIFS, order_status, snapshot, to_decimal
+from .parse import ORDER_STANDS, ORDER_TYPES, TIFS, order_status, snapshot, to_decimal
 
-__all__ = ["bars_frame", "order_key", "perm_id", "progress", "to_fill", "to_order", "to_position", "utc"]
+__all__ = ["bars_frame", "order_key", "perm_id", "progress", "to_account", "to_fill", "to_order", "to_position",
+           "utc"]
 
 _IB_TYPES = {v: k for k, v in ORDER_TYPES.items()}
 _IB_TIFS = {v: k for k, v in TIFS.items()}
@@ -43,7 +45,11 @@ def progress(trade: Any) -> tuple[OrderStatus, Decimal, Decimal]:
     qty = to_decimal(trade.order.totalQuantity)
     filled = max(to_decimal(trade.orderStatus.filled),
                  sum((to_decimal(f.execution.shares) for f in trade.fills), Decimal(0)))
-    status = order_status(trade.orderStatus.status, filled, qty)
+    raw = trade.orderStatus.status
+    log = trade.log
+    if raw == "Cancelled" and log and log[-1].errorCode in ORDER_STANDS:  # ib_async's guess, not the gateway's
+        raw = next((e.status for e in reversed(log) if e.status not in ("Cancelled", "PendingCancel")), "Submitted")
+    status = order_status(raw, filled, qty)
     if status is OrderStatus.CANCELLED and any(e.errorCode == 201 for e in trade.log):
         status = OrderStatus.REJECTED  # the gateway rejected a working order; ib_async calls it Cancelled
     return status, qty, filled
@@ -52,7 +58,10 @@ def progress(trade: Any) -> tuple[OrderStatus, Decimal, Decimal]:
 def to_order(trade: Any, created_at: datetime, updated_at: datetime) -> Order:
     """Sample Trade: ``Trade(contract=Stock(conId=265598, symbol='AAPL', ...), order=Order(orderId=7,
     permId=1000004, action='BUY', totalQuantity=10.0, orderType='LMT', lmtPrice=150.0, tif='DAY',
-    orderRef='wb-1f...'), orderStatus=OrderStatus(status='Submitted', filled=0.0, ...), fills=[], log=[...])``."""
+    orderRef='wb-1f...'), orderStatus=OrderStatus(status='Submitted', filled=0.0, ...), fills=[], log=[...])``.
+    A TRAIL order: ``orderType='TRAIL', auxPrice=1.5`` (the trailing amount) or ``trailingPercent=2.0``. Its
+    current stop is left unknown (``stop_price`` None): ib_async keeps an order's ``trailStopPrice`` as placed
+    and never applies the gateway's updates to it."""
     o, st = trade.order, trade.orderStatus
     status, qty, filled = progress(trade)
     fills = trade.fills
@@ -60,13 +69,22 @@ def to_order(trade: Any, created_at: datetime, updated_at: datetime) -> Order:
         sum((to_decimal(f.execution.shares) * to_decimal(f.execution.price) for f in fills), Decimal(0)) / filled
         if filled else Decimal(0))
     order_id = perm_id(trade) or str(o.orderId)
+    kind, tif, raw_status = _IB_TYPES.get(o.orderType), _IB_TIFS.get(o.tif), st.status
+    if kind is None or tif is None:  # placed elsewhere (TWS, another tool): REL, MIDPRICE, GTD...
+        unknown = [x for x, known in ((o.orderType, kind), (o.tif, tif)) if known is None]
+        raw_status = f"{st.status} ({', '.join(unknown)})"  # the neutral fields show the closest family
+        if kind is None:
+            kind = OrderType.LIMIT if to_decimal(o.lmtPrice) else OrderType.MARKET
+        tif = tif or TimeInForce.DAY
     # model_construct: every field below is already typed and normalised (this runs per order event)
     return Order.model_construct(
         broker="ib", order_id=order_id, client_order_id=o.orderRef or order_id, symbol=trade.contract.symbol,
-        side=Side(o.action), qty=qty, order_type=_IB_TYPES[o.orderType], tif=_IB_TIFS.get(o.tif, TimeInForce.DAY),
-        limit_price=to_decimal(o.lmtPrice) if o.orderType in ("LMT", "STP LMT") else None,
-        stop_price=to_decimal(o.auxPrice) if o.orderType in ("STP", "STP LMT") else None,
-        status=status, raw_status=st.status, filled_qty=filled,
+        side=Side(o.action), qty=qty, order_type=kind, tif=tif,
+        limit_price=to_decimal(o.lmtPrice) if kind.needs_limit_price else None,
+        stop_price=to_decimal(o.auxPrice) if kind.needs_stop_price else None,  # a TRAIL's: unknown, see below
+        trail_price=to_decimal(o.auxPrice) if kind.needs_trail and not to_decimal(o.trailingPercent) else None,
+        trail_percent=(to_decimal(o.trailingPercent) or None) if kind.needs_trail else None,
+        status=status, raw_status=raw_status, filled_qty=filled,
         avg_fill_price=avg.quantize(Decimal("0.000001")) if filled else None,
         created_at=created_at, updated_at=updated_at, raw=snapshot(trade))
 
@@ -82,6 +100,31 @@ def to_fill(fill: Any) -> FillEvent:
     return FillEvent(broker="ib", local_id=ex.orderRef or order_id, broker_id=order_id, exec_id=ex.execId,
                      symbol=fill.contract.symbol, side=Side(ex.side), qty=to_decimal(ex.shares),
                      price=to_decimal(ex.price), commission=commission, ts=utc(fill.time), raw=snapshot(fill))
+
+
+def to_account(account: str, values: Iterable[Any]) -> AccountInfo:
+    """Sample AccountValue rows (updateAccountValue): ``AccountValue(account='DU1234567', tag='NetLiquidation',
+    value='1000512.40', currency='USD', modelCode='')``, ``(tag='TotalCashValue', value='998555.40',
+    currency='USD')``, ``(tag='CashBalance', value='998555.40', currency='BASE')``, ``(tag='AccountType',
+    value='INDIVIDUAL', currency='')``. Account-wide values come in the account's base currency (EUR for a
+    EUR-based account: what its NetLiquidation row says), ledger values per currency and as BASE; a tag is read
+    in the base currency first, then BASE, then without currency (never another currency's ledger)."""
+    rows = [v for v in values if not getattr(v, "modelCode", "")]
+    base = next((v.currency for v in rows if v.tag == "NetLiquidation" and v.currency not in ("", "BASE")), "USD")
+    rank = {base: 0, "BASE": 1, "": 2}
+    chosen: dict[str, Any] = {}
+    for v in rows:
+        if v.currency in rank and (v.tag not in chosen or rank[v.currency] < rank[chosen[v.tag].currency]):
+            chosen[v.tag] = v
+    raw = {tag: v.value for tag, v in chosen.items()}
+
+    def num(*tags: str) -> Decimal:
+        return next((to_decimal(raw[t]) for t in tags if t in raw), Decimal(0))
+
+    equity = num("NetLiquidation", "EquityWithLoanValue")
+    return AccountInfo(id=account, currency=base, cash=num("TotalCashValue"), buying_power=num("BuyingPower"),
+                       equity=equity, portfolio_value=equity,
+                       last_equity=num("PreviousDayEquityWithLoanValue", "NetLiquidation"), raw=raw)
 
 
 def to_position(item: Any) -> Position | None:

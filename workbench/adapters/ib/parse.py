@@ -31,10 +31,12 @@ from workbench.core.errors import (
     WorkbenchError,
 )
 from workbench.core.intervals import Interval
+from workbench.core.models import NeutralOrder
 
 __all__ = [
-    "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "error_from_ib",
-    "ORDER_TYPES", "TIFS", "bar_size", "history_chunks", "client_id_in_use", "snapshot",
+    "STATUS_MAP", "order_status", "ERROR_MAP", "INFO_CODES", "RESTORED_CODES", "GATEWAY_OFFLINE", "error_from_ib",
+    "order_notice", "ORDER_STANDS", "SIMULATED_TEXT", "announces_simulated", "ORDER_TYPES", "TIFS", "order_fields",
+    "bar_size", "history_chunks", "no_history", "history_refused", "client_id_in_use", "snapshot",
 ]
 
 # orderStatus as ib_async reports it (Trade.orderStatus):
@@ -80,6 +82,7 @@ ERROR_MAP: dict[int, type[WorkbenchError]] = {
     354: DataEntitlementError,  # requested market data is not subscribed
     10167: DataEntitlementError,  # delayed data displayed (not subscribed)
     10168: DataEntitlementError,  # requested market data is not subscribed, delayed disabled
+    10187: DataEntitlementError,  # failed to request historical data: no market data permissions
     10147: OrderNotFound,  # order to cancel not found
     10148: OrderRejected,  # order cannot be cancelled (already done)
     326: ConfigError,  # client id already in use
@@ -92,6 +95,32 @@ ERROR_MAP: dict[int, type[WorkbenchError]] = {
 INFO_CODES = frozenset({202, 2100, 2101, 2103, 2104, 2105, 2106, 2107, 2108, 2119, 2137, 2158, 399})
 #: Connectivity restored (data lost / kept).
 RESTORED_CODES = frozenset({1101, 1102})
+#: The gateway lost IB (1100), TWS lost its server (2110), the API socket port was reset (1300).
+GATEWAY_OFFLINE = frozenset({1100, 2110, 1300})
+#: Order messages that leave the order working: ib_async's warnings (404 held for a short-sale locate, 399 "not placed
+#: at the exchange until the open"...) and 10349 "TIF set to DAY by your order preset" (which ib_async marks
+#: Cancelled although the order lives). 110 (price increment) is absent: it refuses a new order.
+_ORDER_NOTICES = frozenset({105, 165, 329, 399, 404, 492, 10167, 10349})
+
+
+#: Errors after which the order still stands although ib_async marks it Cancelled: a refused cancel (161, 10148)
+#: and 10349 (its TIF was set by a preset). The gateway's next orderStatus tells the truth again.
+ORDER_STANDS = frozenset({161, 10148, 10349})
+
+
+#: The notice workbench's TWS emulator sends at connect when its prices are simulated (its ``SIMULATED_NOTICE``):
+#: errorEvent ``(-1, 2199, "workbench TWS emulator: simulated data")``. A real gateway never sends this text.
+SIMULATED_TEXT = "workbench TWS emulator: simulated data"
+
+
+def announces_simulated(req_id: int, message: str) -> bool:
+    """Whether a message says the gateway is workbench's emulator over simulated prices."""
+    return req_id == -1 and message.startswith(SIMULATED_TEXT)
+
+
+def order_notice(code: int) -> bool:
+    """Whether error ``code`` about an order is a notice (the order keeps working), not a refusal."""
+    return code in _ORDER_NOTICES or code in INFO_CODES or 2100 <= code < 2200
 
 
 #: Order rejection (201) reasons that mean "not enough money": IB's margin check, and the paper engine's
@@ -113,6 +142,20 @@ def error_from_ib(code: int, message: str, req_id: int = -1) -> WorkbenchError |
     return cls(f"IB {code}: {message}", broker="ib", code=code, raw=message)
 
 
+def no_history(code: int, message: str) -> bool:
+    """Whether a history error only says there are no bars: ``(162, "Historical Market Data Service error
+    message:HMDS query returned no data: AAPL@SMART Trades")``."""
+    return code == 162 and "returned no data" in message
+
+
+def history_refused(symbol: str, code: int, message: str) -> WorkbenchError:
+    """The typed error of a refused history request (162 pacing violation -> RateLimited, 10187 no data
+    permission -> DataEntitlementError, 200 -> SymbolNotFound ...), naming the symbol."""
+    cls = type(error_from_ib(code, message, 1) or BrokerUnavailable("", broker="ib"))
+    return cls(f"IB {code}: the history of {symbol} was refused: {message}", broker="ib", code=code, raw=message,
+               field="symbol")
+
+
 def client_id_in_use(client_id: int, message: str = "") -> ConfigError:
     """Error 326, final: another connection holds ``client_id`` (retrying with it cannot succeed)."""
     return ConfigError(f"IB client id {client_id} is already in use by another connection to this gateway "
@@ -124,11 +167,34 @@ def client_id_in_use(client_id: int, message: str = "") -> ConfigError:
 #: Neutral order types -> IB orderType.
 ORDER_TYPES: dict[OrderType, str] = {
     OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP", OrderType.STOP_LIMIT: "STP LMT",
+    OrderType.TRAILING_STOP: "TRAIL",
 }
 #: Time in force the adapter carries (FOK and CLS are not offered for IB stock orders here).
 TIFS: dict[TimeInForce, str] = {
     TimeInForce.DAY: "DAY", TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.OPG: "OPG",
 }
+
+def order_fields(order: NeutralOrder) -> dict[str, Any]:
+    """The IB ``Order`` fields of a neutral order (ib_async's ``Order(**fields, orderRef=..., account=...)``).
+
+    Sample: a trailing stop selling 10 AAPL 2 % below the best price since placement ->
+    ``{"action": "SELL", "totalQuantity": 10.0, "orderType": "TRAIL", "tif": "GTC", "trailingPercent": 2.0}``;
+    by an amount: ``"auxPrice": 1.5`` instead (IB's TRAIL: auxPrice is the trailing amount). No
+    ``trailStopPrice`` is sent: IB then starts the stop at the trail from the current price, as the neutral
+    contract (and paper) do.
+    """
+    fields: dict[str, Any] = {"action": order.side.value, "totalQuantity": float(order.qty or 0),
+                              "orderType": ORDER_TYPES[order.order_type], "tif": TIFS[order.tif]}
+    if order.limit_price is not None:
+        fields["lmtPrice"] = float(order.limit_price)
+    if order.stop_price is not None:
+        fields["auxPrice"] = float(order.stop_price)
+    if order.trail_price is not None:
+        fields["auxPrice"] = float(order.trail_price)
+    if order.trail_percent is not None:
+        fields["trailingPercent"] = float(order.trail_percent)
+    return fields
+
 
 _BAR_SIZES = {1: "1 min", 2: "2 mins", 3: "3 mins", 5: "5 mins", 10: "10 mins", 15: "15 mins", 20: "20 mins",
               30: "30 mins", 60: "1 hour", 120: "2 hours", 180: "3 hours", 240: "4 hours", 480: "8 hours"}

@@ -62,6 +62,7 @@ class Feed:
     contract: Any
     ticker: Any = None
     delayed: bool = False
+    simulated: bool = False  # from workbench's TWS emulator over simulated prices
     subscribers: dict[int, _Subscriber] = field(default_factory=dict)
 
     def on_update(self, ticker: Any, to: Iterable[_Subscriber] | None = None) -> None:
@@ -69,7 +70,7 @@ class Feed:
         if last is None:
             return
         quote = Quote(symbol=self.symbol, last=last, bid=price(ticker, "bid"), ask=price(ticker, "ask"),
-                      ts=datetime.now(UTC), source="ib", delayed=self.delayed)
+                      ts=datetime.now(UTC), source="ib", delayed=self.delayed, simulated=self.simulated)
         for sub in list(self.subscribers.values()) if to is None else to:
             try:
                 sub.callback(quote)
@@ -95,6 +96,9 @@ class QuoteStreams:
         self._feeds: dict[str, Feed] = {}
         self._subs: dict[int, _Subscriber] = {}
         self._keys = itertools.count(1)
+        #: conIds IB refused live data for on this connection (354): later requests go straight to delayed
+        self._live_denied: set[int] = set()
+        self._warned: set[str] = set()  # symbols whose fallback to delayed data was logged (once each)
 
     async def subscribe(self, symbols: tuple[str, ...], callback: Callable[[Quote], Any]) -> Subscription:
         contracts = [await self._adapter._contract(sym) for sym in symbols]  # SymbolNotFound: nothing opened
@@ -128,9 +132,15 @@ class QuoteStreams:
         sub.handle.delayed = frozenset(s for s in symbols if self._feeds[s].delayed)
         return sub.handle
 
-    async def restore(self) -> None:
-        """After a reconnect: a fresh ticker for every feed (the old ones died with the connection)."""
+    async def restore(self, resubscribe: bool = False) -> None:
+        """After a reconnect: a fresh ticker for every feed (the old ones died with the connection). With
+        ``resubscribe`` (the gateway lost its data, error 1101, on a live connection) the old streams are
+        cancelled first."""
+        if not resubscribe:
+            self._live_denied.clear()  # a new connection: entitlements are asked again
         for feed in list(self._feeds.values()):
+            if resubscribe:
+                self._drop(feed)
             feed.detach()
             try:
                 await self._open(feed, delayed=feed.delayed)
@@ -150,38 +160,60 @@ class QuoteStreams:
     async def quote(self, contract: Any) -> Quote:
         """A snapshot quote; without a live entitlement (354) one delayed snapshot, marked ``delayed``."""
         adapter = self._adapter
-        adapter._data_errors.pop(contract.conId, None)
-        ticker = await self._snapshot(contract)
-        last = last_price(ticker) if ticker is not None else None
-        denied = adapter._data_errors.get(contract.conId)
-        denied = denied if denied is not None and denied[0] in DENIED_CODES else None
-        # No live entitlement (354; the SDK's shared Ticker may still hold an older answer's prices) or no
-        # price at all: ask for delayed data.
-        delayed = denied is not None or last is None
-        if delayed:
+        denied: tuple[int, str] | None = None
+        delayed = contract.conId in self._live_denied and adapter.config.delayed_data
+        if not delayed:
+            adapter._data_errors.pop(contract.conId, None)
+            ticker = await self._snapshot(contract)
+            last = last_price(ticker) if ticker is not None else None
+            denied = adapter._data_errors.get(contract.conId)
+            denied = denied if denied is not None and denied[0] in DENIED_CODES else None
+            # No live entitlement (354; the SDK's shared Ticker may still hold an older answer's prices) or no
+            # price at all: ask for delayed data.
+            delayed = denied is not None or last is None
             if denied is not None and not adapter.config.delayed_data:
                 raise self._denied(contract.symbol, denied, "set ib.delayed_data to true for delayed quotes",
                                    field="symbol")
-            adapter.ib.reqMarketDataType(DELAYED)
-            try:
-                ticker = await self._snapshot(contract)
-            finally:
-                adapter.ib.reqMarketDataType(LIVE)  # the setting is per session: do not leave everything delayed
+        if delayed:
+            ticker = await self._snapshot(contract, DELAYED)
             last = last_price(ticker) if ticker is not None else None
+            if denied is not None:
+                self._fell_back(contract, denied[0], "delayed quotes")
         if last is None:
             raise SymbolNotFound(f"IB gave no price for {contract.symbol}", broker="ib", code="no_price",
                                  field="symbol")
         # delayed: judged by what was asked (the SDK's Ticker is shared and keeps an older marketDataType)
         return Quote(symbol=contract.symbol, last=last, bid=price(ticker, "bid"), ask=price(ticker, "ask"),
-                     ts=datetime.now(UTC), source="ib", delayed=delayed)
+                     ts=datetime.now(UTC), source="ib", delayed=delayed, simulated=adapter.simulated)
+
+    def _fell_back(self, contract: Any, code: int, what: str) -> None:
+        """Remember that live data is refused for ``contract``; say so once per symbol."""
+        self._live_denied.add(contract.conId)
+        if contract.symbol not in self._warned:
+            self._warned.add(contract.symbol)
+            log.warning("IB: no live market data for %s (error %s); %s instead (Quote.delayed=True)",
+                        contract.symbol, code, what)
 
     # -- internals ------------------------------------------------------------------------------
 
-    async def _snapshot(self, contract: Any) -> Any:
+    async def _snapshot(self, contract: Any, data_type: int = LIVE) -> Any:
+        """One snapshot ticker. ``data_type`` applies to this request only: reqMarketDataType is one setting per
+        connection, so it is set back to live as soon as the request is out, not once it is answered."""
+        ib = self._adapter.ib
+        if data_type != LIVE:
+            ib.reqMarketDataType(data_type)
         try:
-            tickers = await self._adapter.ib.reqTickersAsync(contract)
+            pending = asyncio.ensure_future(ib.reqTickersAsync(contract))
+            await asyncio.sleep(0)  # one loop step: reqTickersAsync sends its request before it first waits
+        finally:
+            if data_type != LIVE:
+                ib.reqMarketDataType(LIVE)
+        try:
+            tickers = await pending
         except ConnectionError as exc:
             raise self._adapter._gone(f"the quote request for {contract.symbol}") from exc
+        finally:
+            pending.cancel()  # (done already, unless this wait was cancelled)
         return tickers[0] if tickers else None
 
     def _cancel(self, key: int) -> None:
@@ -208,6 +240,7 @@ class QuoteStreams:
 
     async def _open(self, feed: Feed, delayed: bool) -> None:
         """Start the stream; on error 354 retry with delayed data (or raise DataEntitlementError)."""
+        delayed = delayed or (feed.contract.conId in self._live_denied and self._adapter.config.delayed_data)
         denied = await self._request(feed, DELAYED if delayed else LIVE)
         if denied is None:
             feed.delayed = delayed
@@ -220,8 +253,7 @@ class QuoteStreams:
         if denied is not None:
             raise self._denied(feed.symbol, denied, "no delayed data either")
         feed.delayed = True
-        log.warning("IB: no live market data for %s (error %s); streaming delayed quotes instead "
-                    "(Quote.delayed=True)", feed.symbol, code)
+        self._fell_back(feed.contract, code, "streaming delayed quotes")
 
     async def _request(self, feed: Feed, data_type: int) -> tuple[int, str] | None:
         """One reqMktData; waits for the first price or a refusal. Returns the refusal (code, message)."""
@@ -237,6 +269,7 @@ class QuoteStreams:
             if data_type != LIVE:
                 ib.reqMarketDataType(LIVE)  # per session: never leave every later request delayed
         feed.attach(ticker)
+        feed.simulated = adapter.simulated
         ticks: list[object] = []  # updates since this request (the Ticker object may hold an older snapshot)
 
         def on_tick(_: Any) -> None:

@@ -334,12 +334,16 @@ class Bridge:
     def portfolio_rows(self) -> list[list[Any]]:
         out = []
         today = session_day(self.engine.clock())
-        for p in self.engine.positions():
+        positions = self.engine.positions()
+        for p in positions:
             inst = self.server.catalog.placeholder(p.symbol)
             price = p.market_price if p.market_price is not None else p.avg_price
             value = p.market_value if p.market_value is not None else p.qty * p.avg_price
             out.append(m.portfolio_value(self.account, inst, p.qty, price, value, p.avg_price,
                                          p.unrealized_pnl or 0, self.book.realized_today(p.symbol, today)))
+        for sym in sorted(self.traded_symbols() - {p.symbol for p in positions}):  # closed: a zero row, as IB
+            out.append(m.portfolio_value(self.account, self.server.catalog.placeholder(sym), 0, 0, 0, 0, 0,
+                                         self.book.realized_today(sym, today)))  # sends (clients drop it then)
         return out
 
     def position_rows(self, closed: set[str] = frozenset()) -> list[list[Any]]:  # type: ignore[assignment]

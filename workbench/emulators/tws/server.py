@@ -38,6 +38,9 @@ ACCOUNT_PUSH_SECONDS = 60
 FARM_NOTICES = ((2104, "Market data farm connection is OK:usfarm"),
                 (2106, "HMDS data farm connection is OK:ushmds"),
                 (2158, "Sec-def data farm connection is OK:secdefnj"))
+#: Sent at connect when the prices are simulated: what a real gateway never says (a notice code, so clients only
+#: log it). workbench's ib adapter then labels this session's quotes and bars simulated.
+SIMULATED_NOTICE = (2199, "workbench TWS emulator: simulated data")
 
 
 class Session:
@@ -139,6 +142,8 @@ class Session:
         if self.server.farm_notices:
             for code, text in FARM_NOTICES:
                 self.error(-1, code, text)
+        if getattr(self.server.engine.prices, "simulated", False):
+            self.error(-1, *SIMULATED_NOTICE)
         return True
 
     def close(self) -> None:
