@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import inspect
 import random
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -60,9 +59,6 @@ log = get_logger(__name__)
 _REFUSALS = frozenset({103, 104, 110, 200, 201, 321, 434, 460})
 _PENDING = ("PendingSubmit", "ApiPending")
 _DATA_NOTICES = DENIED_CODES | {10167}  # 10167: "displaying delayed market data"
-#: (host, port, client id) -> the adapter of this process connected with it: a notebook cell that runs
-#: ``connect("ib")`` again replaces the Broker of its previous run instead of failing with 326.
-_HOLDERS: weakref.WeakValueDictionary[tuple[str, int, int], IBAdapter] = weakref.WeakValueDictionary()
 
 
 class IBAdapter(AdapterBase):
@@ -143,9 +139,6 @@ class IBAdapter(AdapterBase):
                 self.ib.client.disconnect()  # a handshake in progress leaves a socket open
         self._state = "disconnected"
         self._lost()
-        key = (self.config.host, self.config.port, self.client_id)
-        if _HOLDERS.get(key) is self:
-            del _HOLDERS[key]
 
     def conflict(self, other: AdapterBase) -> str | None:
         """The gateway allows one session per client id: a new connect replaces an open one with the same id."""
@@ -204,7 +197,6 @@ class IBAdapter(AdapterBase):
             self.simulated = False  # until this gateway says otherwise, during the handshake
             ids = [self.config.client_id + n for n in range(self.config.client_id_fallback + 1)]
             for n, client_id in enumerate(ids):
-                await self._replace_holder(client_id)
                 try:
                     await self._handshake(client_id)
                     break
@@ -226,7 +218,6 @@ class IBAdapter(AdapterBase):
                                         code="connect") from exc
             self.last_error = None
             self._state = "connected"
-            _HOLDERS[(self.config.host, self.config.port, self.client_id)] = self
         trades = [t for t in self.ib.trades() if not self._hidden(t) and t.order.orderRef not in self._placing]
         try:
             self._journal.sweep(trades, self.ib.fills(), self._order, publish=self._synced_once)
@@ -235,17 +226,6 @@ class IBAdapter(AdapterBase):
         self._synced_once = True
         self._forget({order_key(t) for t in self.ib.trades()}, datetime.now(UTC) - RETENTION)
         await self._streams.restore()
-
-    async def _replace_holder(self, client_id: int) -> None:
-        """Close the adapter of this process that holds ``client_id`` at this gateway (the Broker of an earlier
-        run of the same notebook cell): one connection per client id, and this one is the newer."""
-        key = (self.config.host, self.config.port, client_id)
-        holder = _HOLDERS.get(key)
-        if holder is None or holder is self or holder.lifecycle == "closed" or holder._loop is not self._loop:
-            return
-        log.warning("IB client id %s at %s:%s was held by an earlier Broker of this process: closing that one "
-                    "(give Brokers that should both stay open their own ib.client_id)", client_id, *key[:2])
-        await holder.close()
 
     async def _handshake(self, client_id: int) -> None:
         """ib_async's connectAsync, but failing at once on error 326 or a closed socket (instead of
