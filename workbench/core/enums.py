@@ -25,11 +25,16 @@ class _ParseEnum(StrEnum):
         if not isinstance(value, str):
             return None
         key = value.strip().upper().replace("-", "_")
-        key = cls._aliases().get(key, key)
-        for member in cls:
-            if member.value == key:
-                return member
-        return None
+        return cls._lookup().get(cls._aliases().get(key, key))
+
+    @classmethod
+    def _lookup(cls) -> dict[str, Any]:
+        """Value -> member, built once per class (``_missing_`` runs on every lower-case spelling)."""
+        table = cls.__dict__.get("_lookup_table")
+        if table is None:
+            table = {member.value: member for member in cls}
+            type.__setattr__(cls, "_lookup_table", table)  # Enum classes refuse new attributes otherwise
+        return table
 
 
 class Side(_ParseEnum):
@@ -134,7 +139,8 @@ class OrderStatus(_ParseEnum):
         Stale or out-of-order updates (``NEW`` after ``FILLED``) are ignored rather than raised,
         because brokers do deliver them late.
         """
-        new = OrderStatus(new)
+        if not isinstance(new, OrderStatus):
+            new = OrderStatus(new)
         return new if new is self or self.can_become(new) else self
 
 
