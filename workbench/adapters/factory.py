@@ -51,7 +51,7 @@ SECTION_MODELS = {
     "ib": "workbench.adapters.ib.config:IBConfig",
     "alpaca": "workbench.adapters.alpaca.config:AlpacaConfig",
     "market_data.sim": "workbench.marketdata.sim:SimConfig",
-    "market_data.yfinance": "workbench.marketdata.yahoo:YFinanceConfig",
+    "market_data.yfinance": "workbench.marketdata.yahoo_config:YFinanceConfig",
 }
 
 

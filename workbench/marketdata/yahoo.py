@@ -34,7 +34,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workbench.core.errors import BrokerUnavailable, InvalidInput, SymbolNotFound, WorkbenchError
 from workbench.core.frames import empty_history, history_frame, long_history_frame, quotes_frame
@@ -44,6 +43,7 @@ from workbench.core.models import _SYMBOL, Quote
 
 from . import events
 from .base import MarketDataProvider, resolve_range
+from .yahoo_config import YFinanceConfig
 from .cache import CacheEntry, CacheReadError, EventsRecord, HistoryCache, merge_ranges, subtract_ranges
 from .yahoo_client import YahooClient
 
@@ -62,32 +62,6 @@ _INTRADAY_LOOKBACK_DAYS = 60
 _REQUEST_SPAN_NS = {"1m": 7 * _DAY_NS}
 _EDGE_NS = 60 * 1_000_000_000  # a start this close to the lookback edge is nudged inside it (clock skew)
 _LOOKBACK = "yfinance.lookback"
-
-
-class YFinanceConfig(BaseModel):
-    """``market_data.yfinance`` settings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    cache_dir: str = "~/.workbench/cache/yfinance"
-    ttl_seconds: float = Field(default=900, ge=0)
-    quote_ttl_seconds: float = Field(default=15, ge=0)
-    max_workers: int = Field(default=4, ge=1, le=32)
-    requests_per_second: float = Field(default=2.0, gt=0)
-    retries: int = Field(default=3, ge=0, le=10)
-    backoff_seconds: float = Field(default=1.0, ge=0, le=3600, allow_inf_nan=False)  # (longer: timers overflow)
-    timeout: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
-    progress: bool = True
-
-    @field_validator("cache_dir")
-    @classmethod
-    def _usable_path(cls, value: str) -> str:
-        if "\x00" in value or not value.strip():
-            raise ValueError("not a usable folder path")
-        try:
-            Path(value).expanduser()
-        except RuntimeError:  # "~someone" without a home directory here
-            raise ValueError("cannot expand the ~ of this path") from None
-        return value
 
 
 class _Fetched(NamedTuple):
