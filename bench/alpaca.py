@@ -3,11 +3,13 @@
 1. Adapter overhead: a small market order, submit -> its fill event, through the adapter
    (``place_order``, then the FillEvent from ``stream_fills()``) versus raw alpaca-py
    (``TradingClient.submit_order`` in a worker thread, since it blocks, then the ``fill`` TradeUpdate from
-   alpaca-py's own ``TradingStream``), on the same emulator, in the same run, on one event loop. Both streams
+   alpaca-py's own ``TradingStream``; both with alpaca-py's defaults, its typed models, as plain alpaca-py code
+   runs), on the same emulator, in the same run, on one event loop. Both streams
    stay connected, but only the side being timed listens to trade_updates (a ``listen`` message switches,
    untimed): the account-wide stream would otherwise make each side parse the other's events on the shared
-   loop, and the emulator would always write to one socket first. Orders alternate (which goes first swaps
-   every order; BUY/SELL alternate so positions stay bounded); the loop settles 2 ms between orders, untimed.
+   loop, and the emulator would always write to one socket first. Which side goes first swaps every two
+   rounds and BUY/SELL every round (positions stay bounded), so each side goes first equally often on each
+   side of the book; the loop settles 2 ms between orders, untimed.
    Request objects are built inside the timed section on both sides. Each round times one order per side, back
    to back, so the figure is the median of the per-round ratios adapter/raw (drift between rounds cancels);
    the ratio of the two medians is printed too. Floor: adapter/raw <= 1.05x.
