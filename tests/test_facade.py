@@ -57,7 +57,7 @@ def test_sync_call_from_a_callback_on_the_workbench_loop_is_a_clear_error(settin
         def on_fill(fill: workbench.FillEvent) -> None:
             try:
                 broker.get_account()
-            except RuntimeError as exc:
+            except workbench.NotSupported as exc:  # typed, not a bare RuntimeError
                 errors.append(exc)
 
         stop = broker.on_fill(on_fill)

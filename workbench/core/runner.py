@@ -19,7 +19,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .errors import BrokerClosed, RequestTimeout
+from .errors import BrokerClosed, NotSupported, RequestTimeout
 
 __all__ = ["Runner", "get_runner"]
 
@@ -54,8 +54,9 @@ class Runner:
             raise _forked_error(what)
         if self.in_loop_thread():
             coro.close()
-            raise RuntimeError(f"{what}: a synchronous workbench call was made from the workbench event loop "
-                               "itself (e.g. inside a callback); use the *_async method with await instead")
+            raise NotSupported(f"{what}: a synchronous workbench call was made from the workbench event loop "
+                               "itself (e.g. inside a callback); use the *_async method with await instead",
+                               code="sync_on_loop")
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(timeout)

@@ -22,15 +22,32 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import ConfigError, shown
 from .log import register_env_secrets, register_secret
 
-__all__ = ["Settings", "SettingsSchema", "SCHEMA", "load_settings", "normalize_broker", "DEFAULTS",
+__all__ = ["Settings", "PathSetting", "SettingsSchema", "SCHEMA", "load_settings", "normalize_broker", "DEFAULTS",
            "SECRET_ENV_VARS", "ENV_OVERRIDES", "MAX_REQUEST_TIMEOUT"]
+
+
+def _usable_path(value: str) -> str:
+    """A file or folder path a setting may hold: no NUL byte, not blank, its ``~`` expandable here."""
+    if "\x00" in value:
+        raise ValueError("the path contains a NUL byte")
+    if not value.strip():
+        raise ValueError("the path is empty")
+    try:
+        Path(value).expanduser()
+    except RuntimeError:  # "~someone" without a home directory here
+        raise ValueError("cannot expand the ~ of this path") from None
+    return value
+
+
+#: A path-valued setting (``paper.db_path``, ``market_data.yfinance.cache_dir``...).
+PathSetting = Annotated[str, AfterValidator(_usable_path)]
 
 M = TypeVar("M", bound=BaseModel)
 

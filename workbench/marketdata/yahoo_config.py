@@ -3,9 +3,9 @@ yfinance, pyarrow or cache import)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from workbench.core.settings import PathSetting
 
 __all__ = ["YFinanceConfig"]
 
@@ -14,7 +14,7 @@ class YFinanceConfig(BaseModel):
     """``market_data.yfinance`` settings."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    cache_dir: str = "~/.workbench/cache/yfinance"
+    cache_dir: PathSetting = "~/.workbench/cache/yfinance"
     ttl_seconds: float = Field(default=900, ge=0)
     quote_ttl_seconds: float = Field(default=15, ge=0)
     max_workers: int = Field(default=4, ge=1, le=32)
@@ -23,14 +23,3 @@ class YFinanceConfig(BaseModel):
     backoff_seconds: float = Field(default=1.0, ge=0, le=3600, allow_inf_nan=False)  # (longer: timers overflow)
     timeout: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
     progress: bool = True
-
-    @field_validator("cache_dir")
-    @classmethod
-    def _usable_path(cls, value: str) -> str:
-        if "\x00" in value or not value.strip():
-            raise ValueError("not a usable folder path")
-        try:
-            Path(value).expanduser()
-        except RuntimeError:  # "~someone" without a home directory here
-            raise ValueError("cannot expand the ~ of this path") from None
-        return value

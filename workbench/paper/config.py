@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from workbench.core.settings import PathSetting
+
 #: Bounds on money settings: beyond them the ledger's Decimal arithmetic (quantized to 0.0001) overflows
 #: its precision and an order fails with decimal.InvalidOperation instead of at load.
 MAX_CASH, MAX_FEE = Decimal("1e15"), Decimal("1e6")
@@ -40,7 +42,7 @@ class PaperConfig(BaseModel):
     """The embedded paper broker. ``commission`` may be a number (flat, per order) or an object."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    db_path: str = "~/.workbench/paper.sqlite"
+    db_path: PathSetting = "~/.workbench/paper.sqlite"
     starting_cash: Decimal = Field(default=Decimal(100000), gt=0, le=MAX_CASH, allow_inf_nan=False)
     slippage_bps: Decimal = Field(default=Decimal(1), ge=0, le=1000)
     commission: Commission = Commission()
@@ -50,19 +52,6 @@ class PaperConfig(BaseModel):
     tick_interval: float = Field(default=1.0, gt=0, le=86_400, allow_inf_nan=False)  # (longer waits overflow timers)
     synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
     account_id: str = Field(default="PAPER-0001", min_length=1)
-
-    @field_validator("db_path")
-    @classmethod
-    def _no_nul(cls, value: str) -> str:
-        if "\x00" in value:
-            raise ValueError("the path contains a NUL byte")
-        if not value.strip():
-            raise ValueError("the path is empty")
-        try:
-            Path(value).expanduser()
-        except RuntimeError:  # "~someone" without a home directory here
-            raise ValueError("cannot expand the ~ of this path") from None
-        return value
 
     @field_validator("commission", mode="before")
     @classmethod
