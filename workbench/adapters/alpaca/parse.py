@@ -116,8 +116,9 @@ def order_request(order: NeutralOrder) -> tuple[str, dict[str, Any]]:
     """The alpaca-py request class name for ``order`` (after :func:`check_order`) and the JSON body of
     ``POST /v2/orders``, exactly what that class's ``to_request_fields()`` sends (the tests check it).
 
-    The adapter posts the body itself: the request model would only validate again what NeutralOrder
-    and :func:`check_order` did, at the cost of a third of the adapter's own work on the order path.
+    The adapter posts the body itself: building that request model (and serialising it back) would only
+    validate again what NeutralOrder and :func:`check_order` did, and it cost the order path more than the
+    rest of the adapter's own work before the send (``make bench BENCH=alpaca``).
     Sent as: ``{"symbol":"AAPL","side":"buy","type":"limit","time_in_force":"day","client_order_id":"wb-...",
     "qty":10.0,"limit_price":180.25}``.
     """
