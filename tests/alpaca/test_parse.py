@@ -162,8 +162,30 @@ def test_order_request_fields() -> None:
     cls, fields = p.order_request(workbench.NeutralOrder(symbol="aapl", side="sell", qty=2, order_type="trailing_stop",
                                                          trail_percent="1.5", tif="gtc", client_order_id="x-1"))
     assert cls == "TrailingStopOrderRequest"
-    assert fields == {"symbol": "AAPL", "side": "sell", "time_in_force": "gtc", "client_order_id": "x-1",
-                      "qty": 2.0, "trail_percent": 1.5}
+    assert fields == {"symbol": "AAPL", "side": "sell", "type": "trailing_stop", "time_in_force": "gtc",
+                      "client_order_id": "x-1", "qty": 2.0, "trail_percent": 1.5}
+
+
+@pytest.mark.parametrize("fields", [
+    {"qty": 10},
+    {"qty": "0.125", "side": "sell"},
+    {"notional": "1500.50"},
+    {"qty": 3, "order_type": "limit", "limit_price": "170.25", "tif": "gtc"},
+    {"qty": 3, "order_type": "stop", "stop_price": "160", "tif": "opg"},
+    {"qty": 3, "order_type": "stop_limit", "stop_price": "160", "limit_price": "159.5", "tif": "ioc"},
+    {"qty": 3, "order_type": "trailing_stop", "trail_price": "2.5", "side": "sell", "tif": "cls"},
+    {"qty": 3, "order_type": "trailing_stop", "trail_percent": "1.5", "side": "sell", "tif": "fok"},
+])
+def test_order_body_is_what_alpaca_py_sends(fields: dict) -> None:
+    """The adapter posts the body itself: it must be what alpaca-py's request class would send for it, and a
+    request alpaca-py accepts."""
+    import alpaca.trading.requests as requests
+
+    order = workbench.NeutralOrder(**{"symbol": "aapl", "side": "buy", "client_order_id": "wb-1", **fields})
+    p.check_order(order)
+    cls, body = p.order_request(order)
+    sdk = getattr(requests, cls)(**body).to_request_fields()
+    assert json.loads(json.dumps(body)) == json.loads(json.dumps(sdk))
 
 
 def test_live_guard_and_loopback() -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from workbench.adapters.base import AdapterBase, Capabilities, EventFanout, Subscription
+from workbench.adapters.base import AdapterBase, Capabilities, Subscription
 from workbench.core.enums import Feature
 from workbench.core.errors import (
     AuthError,
@@ -45,6 +45,7 @@ from workbench.marketdata.base import resolve_range
 
 from . import parse as p
 from .config import AlpacaConfig, credentials
+from .fanout import LoopFanout
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -121,8 +122,8 @@ class AlpacaAdapter(AdapterBase):
         self._quote_feed: Any = None  # QuoteFeed, from the first streamed subscription
         self._stream_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._fills = EventFanout()
-        self._orders = EventFanout()
+        self._fills = LoopFanout()  # published on the adapter's loop only (the stream's and REST's tasks)
+        self._orders = LoopFanout()
         self._seen_fills: dict[str, set[str]] = {}  # order id -> fill keys delivered
         self._last_order: dict[str, Order] = {}  # order id -> the snapshot last published
         self._open_ids: set[str] = set()  # orders last seen working (reconciled after a reconnect)
@@ -293,11 +294,11 @@ class AlpacaAdapter(AdapterBase):
 
     async def _place_order(self, order: NeutralOrder) -> Order:
         p.check_order(order)
-        request = self._request(order)
+        _, body = p.order_request(order)
         attempts = self.config.retries + 1
         for attempt in range(attempts):
-            try:
-                return self._known(await self._rest(self.trading.submit_order, request, about="order"))
+            try:  # TradingClient.submit_order's own request, without rebuilding the order as its request model
+                return self._known(await self._rest(self.trading.post, "/orders", body, about="order"))
             except (InvalidOrder, OrderRejected) as exc:
                 if not _duplicate(exc):
                     raise
@@ -310,13 +311,6 @@ class AlpacaAdapter(AdapterBase):
                         raise
                     log.info("order %s did not reach Alpaca; sending it again", order.client_order_id)
         raise AssertionError("unreachable")
-
-    def _request(self, order: NeutralOrder) -> Any:
-        cls_name, fields = p.order_request(order)
-        try:
-            return getattr(self._sdk.requests, cls_name)(**fields)
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise InvalidOrder(f"alpaca-py refused the order: {exc}", broker=self.name, field="order") from exc
 
     def _same_order(self, existing: Order, order: NeutralOrder) -> Order:
         ours = {"symbol": order.symbol, "side": order.side, "qty": order.qty, "order_type": order.order_type,
