@@ -28,8 +28,8 @@ import time
 import warnings
 from decimal import Decimal
 from pathlib import Path
-from unittest import mock
 from typing import Any
+from unittest import mock
 
 from .report import Result
 

@@ -85,7 +85,8 @@ class LoopServer:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
-        self._thread = threading.Thread(target=run, name=f"{self.label.lower().replace(' ', '-')}-{id(self):x}", daemon=True)
+        name = f"{self.label.lower().replace(' ', '-')}-{id(self):x}"
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
         self._thread.start()
         if not ready.wait(timeout):
             raise TimeoutError(f"the {self.label} did not start within {timeout:g} s")

@@ -445,8 +445,8 @@ def _stream_time(value: Any) -> datetime | None:
 def stream_trade(msg: dict[str, Any], previous: Quote) -> Quote:
     """``previous`` (the symbol's quote so far) with this trade's price as ``last``."""
     return trusted(Quote, {**previous.__dict__, "last": to_decimal(msg["p"]),
-                              "ts": _stream_time(msg.get("t")) or previous.ts,
-                              "simulated": bool(msg.get("wb_simulated", previous.simulated))})
+                           "ts": _stream_time(msg.get("t")) or previous.ts,
+                           "simulated": bool(msg.get("wb_simulated", previous.simulated))})
 
 
 # market-data websocket, one quote:
@@ -455,6 +455,6 @@ def stream_trade(msg: dict[str, Any], previous: Quote) -> Quote:
 def stream_quote(msg: dict[str, Any], previous: Quote) -> Quote:
     """``previous`` with this quote's bid and ask (a zero price means no bid / no ask)."""
     return trusted(Quote, {**previous.__dict__, "bid": to_decimal(msg.get("bp")) or None,
-                              "ask": to_decimal(msg.get("ap")) or None,
-                              "ts": _stream_time(msg.get("t")) or previous.ts,
-                              "simulated": bool(msg.get("wb_simulated", previous.simulated))})
+                           "ask": to_decimal(msg.get("ap")) or None,
+                           "ts": _stream_time(msg.get("t")) or previous.ts,
+                           "simulated": bool(msg.get("wb_simulated", previous.simulated))})

@@ -368,4 +368,3 @@ def _release(engine: Any, temp: Path | None) -> None:
 def _ignore_closed(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()  # a connection closing under the send is not an error
-

@@ -374,4 +374,3 @@ def _warm_up(engine: Any) -> None:
         engine.calendar.next_close(engine.clock())
     except Exception as exc:  # only a speed-up
         log.debug("calendar warm-up failed: %s", exc)
-
