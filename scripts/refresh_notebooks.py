@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 from nbclient import NotebookClient
@@ -26,20 +27,11 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 def refresh(path: Path, timeout: int) -> int:
     nb = nbformat.read(path, as_version=4)
-    saved = {k: os.environ.get(k) for k in ("HOME", "WORKBENCH_PAPER_DB")}
-    with tempfile.TemporaryDirectory(prefix="wb-refresh-") as home:
-        os.environ.pop("WORKBENCH_PAPER_DB", None)
-        os.environ["HOME"] = home
-        try:
-            NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, record_timing=False,
-                           kernel_manager_class=_CurrentEnvKernelManager,
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with tempfile.TemporaryDirectory(prefix="wb-refresh-") as home, mock.patch.dict(os.environ, HOME=home):
+        os.environ.pop("WORKBENCH_PAPER_DB", None)  # (restored with HOME when the block ends)
+        NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME, record_timing=False,
+                       kernel_manager_class=_CurrentEnvKernelManager,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})

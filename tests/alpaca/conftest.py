@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,16 +15,10 @@ KEY, SECRET = "PKTESTKEY0001", "test-secret-s3cr3t-value"
 @contextmanager
 def alpaca_keys(key: str = KEY, secret: str = SECRET) -> Iterator[None]:
     """``ALPACA_API_KEY`` / ``ALPACA_SECRET_KEY`` set for the block, restored after."""
-    saved = {name: os.environ.get(name) for name in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY")}
-    os.environ.update(ALPACA_API_KEY=key, ALPACA_SECRET_KEY=secret)
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ALPACA_API_KEY", key)
+        env.setenv("ALPACA_SECRET_KEY", secret)
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @pytest.fixture

@@ -39,21 +39,9 @@ def emulator(engine: Any, server_version: int) -> Iterator[TwsEmulator]:
 
 
 @pytest.fixture
-def connect(emulator: TwsEmulator) -> Iterator[Callable[..., Any]]:
-    """``connect(clientId=1, **kwargs)`` -> a connected ib_async IB; all disconnected at teardown."""
-    from ib_async import IB
-
-    made: list[Any] = []
-
-    def make(client_id: int = 1, **kwargs: Any) -> Any:
-        ib = IB()
-        made.append(ib)
-        ib.connect("127.0.0.1", emulator.port, clientId=client_id, timeout=kwargs.pop("timeout", 3), **kwargs)
-        return ib
-
-    yield make
-    for ib in made:
-        ib.disconnect()
+def connect(emulator: TwsEmulator, client: Callable[..., Any]) -> Callable[..., Any]:
+    """``connect(clientId=1, **kwargs)`` -> an ib_async IB connected to ``emulator``; disconnected at teardown."""
+    return lambda client_id=1, **kwargs: client(emulator, client_id, **kwargs)
 
 
 @pytest.fixture

@@ -112,9 +112,8 @@ def test_chart_marks_fills_and_redraws_on_a_new_fill(broker: workbench.Broker, c
 
 
 def test_chart_errors_are_text_and_its_fills_are_public(broker: workbench.Broker, closing: Callable) -> None:
-    chart = closing(PriceChart(broker, "<b>bad"))
-    eventually(lambda: "wb-error" in chart.caption.value, 10)
-    assert "<b>" not in chart.caption.value and "&lt;B&gt;" in chart.caption.value  # shown as text, not markup
+    chart = closing(PriceChart(broker, "ZZZZ"))  # well formed, unknown: the broker's answer is on the caption
+    eventually(lambda: "wb-error" in chart.caption.value and "ZZZZ" in chart.caption.value, 10)
     order = broker.place_market_order("AAPL", 1, "buy")
     chart.symbol = "AAPL"
     eventually(lambda: order.order_id in set(chart.fills["order_id"]), 20)

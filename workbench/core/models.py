@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -33,6 +33,7 @@ __all__ = [
     "MarketClock",
     "new_client_order_id",
     "parse_symbol",
+    "trusted",
     "MAX_QTY",
     "MAX_PRICE",
     "MIN_QUANTUM",
@@ -102,6 +103,21 @@ BrokerName = Annotated[str | None, AfterValidator(_broker_name)]
 def new_client_order_id() -> str:
     """A fresh client order id: ``wb-`` plus 24 hex digits."""
     return "wb-" + os.urandom(12).hex()  # as random as uuid4's hex, 5x cheaper on the order path
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def trusted(cls: type[M], values: dict[str, Any]) -> M:
+    """``cls.model_construct(**values)`` for values that name every field and are already valid and of the right
+    types (an engine's own rows, a broker payload parsed field by field), at a fraction of its cost (the order and
+    fill hot paths): no defaults to fill, no extras or private state. ``values`` becomes the model's ``__dict__``."""
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 class _Model(BaseModel):

@@ -25,6 +25,8 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.log import get_logger
 from workbench.core.runner import get_runner
 
+from ._args import callback_arg, check_timeout
+
 __all__ = ["Component", "live", "error_text", "current_cell"]
 
 log = get_logger("workbench.widgets")
@@ -129,6 +131,7 @@ class Component:
         For scripted cells (``blotter.wait_until(lambda b: "AAPL" in b.positions_frame.index)``); the
         widgets themselves never wait.
         """
+        predicate, timeout = callback_arg(predicate, "the component", "predicate"), check_timeout(timeout)
         with self._updated:
             if not self._updated.wait_for(lambda: predicate(self), timeout):
                 raise TimeoutError(f"{self!r}: condition not met within {timeout} s")

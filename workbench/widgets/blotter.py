@@ -22,6 +22,7 @@ from workbench.core.enums import Feature, OrderStatus
 from workbench.core.errors import WorkbenchError
 from workbench.core.models import FillEvent, Order
 
+from ._args import callback_arg, feed_args, open_broker, order_id_arg, seconds_arg
 from ._base import Component, error_text, log
 from .config import widgets_config
 
@@ -40,9 +41,11 @@ def _today(now: datetime | None = None) -> datetime:
 
 
 class FillsFeed(Component):
-    """Today's fills (the New York trading date) for ``broker``, newest first, updated on every fill."""
+    """Today's fills (the New York trading date, or since ``since``) for ``broker``, newest first, updated on every
+    fill; the newest ``limit`` are shown (None: all)."""
 
-    def __init__(self, broker: Any, limit: int = 50, since: datetime | None = None) -> None:
+    def __init__(self, broker: Any, limit: int | None = 50, since: datetime | None = None) -> None:
+        limit, since = feed_args(broker, limit, since)
         super().__init__()
         self.session = broker
         self.limit = limit
@@ -90,7 +93,7 @@ class FillsFeed(Component):
                   display.fmt_price(price), display.fmt_num(comm), display._e(oid))
                  for t, sym, side, qty, price, comm, oid, _ in rows]
         caption = f"{total} fill{'s' if total != 1 else ''}"
-        if total > self.limit:
+        if self.limit is not None and total > self.limit:
             caption += f", newest {self.limit} shown"
         self.table.value = display.STYLE + display.table_html(
             ["time (UTC)", "symbol", "side", "qty", "price", "comm.", "order"], cells, left=3, caption=caption)
@@ -107,6 +110,8 @@ class Blotter(Component):
     """
 
     def __init__(self, broker: Any, refresh_seconds: float | None = None) -> None:
+        open_broker(broker)
+        refresh_seconds = seconds_arg(refresh_seconds, "refresh_seconds")
         super().__init__()
         self.session = broker
         self._lock = threading.RLock()
@@ -142,7 +147,7 @@ class Blotter(Component):
 
     def on_refresh(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` (on workbench's loop thread) after each positions or orders update."""
-        self._listeners.append(callback)
+        self._listeners.append(callback_arg(callback, "no arguments"))
 
     def _notify(self) -> None:
         self._touch()
@@ -267,6 +272,7 @@ class Blotter(Component):
 
     def cancel(self, order_id: str) -> None:
         """Request cancellation of ``order_id`` (what its Cancel button does); never blocks the kernel."""
+        order_id = order_id_arg(self.session, order_id)
         row = self._rows.get(order_id)
         if row is not None:
             row[2].disabled = True

@@ -20,6 +20,7 @@ import pandas as pd
 from workbench.core import display, frames
 from workbench.core.errors import WorkbenchError
 
+from ._args import chart_args, parse_symbol
 from ._base import Component, error_text, log
 
 __all__ = ["PriceChart", "render_chart"]
@@ -75,17 +76,17 @@ def render_chart(bars: pd.DataFrame, fills: pd.DataFrame, title: str, kind: str 
 class PriceChart(Component):
     """History of ``symbol`` from ``broker`` with your fills marked; ``chart.symbol = "MSFT"`` switches.
 
-    ``kind``: ``"candle"`` or ``"ohlc"``. The title says where the bars came from (simulated data says so).
+    ``days`` of ``interval`` bars (as ``get_history`` takes them); ``kind``: ``"candle"`` or ``"ohlc"``. The title
+    says where the bars came from (simulated data says so).
     """
 
     def __init__(self, broker: Any, symbol: str = "AAPL", days: int = 90, interval: str = "1d",
                  kind: str = "candle") -> None:
-        if kind not in ("candle", "ohlc"):
-            raise ValueError(f"kind must be 'candle' or 'ohlc', not {kind!r}")
+        symbol, days, interval, kind = chart_args(broker, symbol, days, interval, kind)
         super().__init__()
         self.session = broker
         self.days, self.interval, self.kind = days, interval, kind
-        self._symbol = symbol.strip().upper()
+        self._symbol = symbol
         self._bars: pd.DataFrame | None = None
         self._fills = frames.fills_frame([], broker=broker.name)
         self._render_lock = threading.Lock()  # one matplotlib figure at a time
@@ -106,10 +107,19 @@ class PriceChart(Component):
 
     @symbol.setter
     def symbol(self, value: str) -> None:
-        value = value.strip().upper()
-        if value and value != self._symbol:
+        value = parse_symbol(value)
+        if value != self._symbol:
             self._symbol = value
             self._reload()
+
+    def show_error(self, exc: BaseException) -> None:
+        """Say ``exc`` on the caption (as text) instead of the chart a load still running would draw."""
+        with self._state_lock:
+            self._generation += 1
+        self._caption_error(exc)
+
+    def _caption_error(self, exc: BaseException) -> None:
+        self.caption.value = f"<span class='wb-error'>{display._e(error_text(exc))}</span>"
 
     @property
     def fills(self) -> pd.DataFrame:
@@ -130,7 +140,7 @@ class PriceChart(Component):
         except WorkbenchError as exc:
             if generation == self._generation:
                 log.warning("chart: %s: %s", symbol, exc)
-                self.caption.value = f"<span class='wb-error'>{display._e(error_text(exc))}</span>"
+                self._caption_error(exc)
             return
         if generation != self._generation:
             return

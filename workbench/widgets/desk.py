@@ -6,6 +6,9 @@ from typing import Any
 
 import ipywidgets as w
 
+from workbench.core.errors import InvalidInput
+
+from ._args import ticket_args
 from ._base import Component
 from .blotter import Blotter
 from .chart import PriceChart
@@ -21,8 +24,13 @@ class Desk(Component):
     """
 
     def __init__(self, broker: Any = None, symbol: str = "AAPL", *, settings: Any = None) -> None:
+        symbol, _ = ticket_args(broker, symbol, 0, settings)  # before anything is made or connected
         super().__init__()
-        self.ticket = OrderTicket(broker, symbol=symbol, settings=settings)
+        try:  # the ticket connects the broker when given none or a name: that may fail (an unknown name...)
+            self.ticket = OrderTicket(broker, symbol=symbol, settings=settings)
+        except BaseException:
+            self.close()
+            raise
         self.blotter = Blotter(self.ticket.session)
         self.chart = PriceChart(self.ticket.session, symbol=self.ticket.symbol.value)
         # ticket | chart on top, the blotter (positions, open orders, fills) across the bottom
@@ -39,7 +47,13 @@ class Desk(Component):
         return self.ticket.session
 
     def _follow_symbol(self, change: dict[str, Any]) -> None:
-        self.chart.symbol = str(change["new"])
+        text = str(change["new"])
+        if not text.strip():
+            return  # being typed: the chart keeps the last symbol
+        try:
+            self.chart.symbol = text
+        except InvalidInput as exc:  # what the user typed into the ticket: said on the chart, as the ticket says it
+            self.chart.show_error(exc)
 
     def _switch(self, session: Any) -> None:
         old_blotter, old_chart = self.blotter, self.chart
@@ -53,9 +67,10 @@ class Desk(Component):
     def close(self) -> None:
         if self.closed:
             return
-        self.chart.close()
-        self.blotter.close()
-        self.ticket.close()
+        for name in ("chart", "blotter", "ticket"):
+            part = getattr(self, name, None)
+            if part is not None:
+                part.close()
         super().close()
 
     def __repr__(self) -> str:
@@ -65,6 +80,7 @@ class Desk(Component):
 def desk(broker: Any = None, symbol: str = "AAPL", *, settings: Any = None) -> Desk:
     """The one-liner: ``workbench.widgets.desk()`` shows a ticket, blotter, fills and chart.
 
-    ``broker``: a connected Broker (default: ``workbench.connect()`` from the settings, closed with the desk).
+    ``broker``: a connected Broker, or a broker name / None (``workbench.connect(broker, settings)``, closed with
+    the desk). Bad arguments raise one typed error naming the field before anything is made.
     """
     return Desk(broker, symbol=symbol, settings=settings)

@@ -10,7 +10,7 @@ from typing import Any
 
 from workbench.core import display
 from workbench.core.enums import Side
-from workbench.core.errors import InvalidInput
+from workbench.core.errors import InvalidInput, shown
 from workbench.core.models import NeutralOrder
 
 from .config import WidgetsConfig
@@ -33,15 +33,22 @@ def round_to_tick(price: Decimal) -> Decimal:
 
 def parse_number(value: Any, field: str) -> Decimal | None:
     """A number typed into the ticket; 0 / empty means "not given" (InvalidInput naming ``field`` if not a number)."""
-    if value in (None, ""):
+    if value is None or isinstance(value, str) and not value:
         return None
     try:
-        number = Decimal(repr(value) if isinstance(value, float) else str(value))
-    except InvalidOperation as exc:
-        raise InvalidInput(f"{value!r} is not a number", field=field) from exc
+        number = Decimal(repr(float(value)) if isinstance(value, float) else str(value))  # (np.float64 too)
+    except InvalidOperation:
+        raise InvalidInput(f"{shown(value)} is not a number", field=field) from None
+    if not number.is_finite():
+        raise InvalidInput(f"{shown(value)} is not a finite number", field=field)
     if number == 0:
         return None
-    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number  # 10.0 -> 10
+    if number != number.to_integral_value():
+        return number
+    try:
+        return number.quantize(Decimal(1))  # 10.0 -> 10
+    except InvalidOperation:  # more digits than Decimal holds: out of every bound anyway, the order refuses it
+        return number
 
 
 def order_notional(order: NeutralOrder, last: Decimal | None) -> Decimal | None:

@@ -26,6 +26,7 @@ from workbench.core.errors import (InvalidInput, InvalidOrder, OrderRejected, Re
                                    WorkbenchError)
 from workbench.core.models import AccountInfo, FillEvent, NeutralOrder, Order, Quote
 
+from ._args import callback_arg, ticket_args, wait_args
 from ._base import Component, error_text, log
 from .config import widgets_config
 from .orderform import buying_power_after, guard_reason, order_notional, parse_number, round_to_tick, tick_size
@@ -42,7 +43,8 @@ def _show(widget: w.Widget, visible: bool) -> None:
 
 
 class OrderTicket(Component):
-    """An order ticket for ``broker`` (default: ``workbench.connect()`` from the settings).
+    """An order ticket for ``broker``: a connected Broker, or a broker name / None (the ticket connects it with
+    ``settings``, as ``workbench.connect`` does, and closes it with itself).
 
     Public widgets: ``broker`` (selector), ``symbol``, ``side``, ``size_by`` (qty or notional, shown where the
     broker takes cash-sized market orders), ``qty``, ``notional``, ``order_type``, ``limit_price``,
@@ -57,11 +59,14 @@ class OrderTicket(Component):
         import workbench
         from workbench.adapters.factory import known_adapters
 
+        symbol, qty = ticket_args(broker, symbol, qty, settings)  # before anything is made or connected
+        owned = broker is None or isinstance(broker, str)
+        session = workbench.connect(broker, settings=settings) if owned else broker
         super().__init__()
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self.session = broker if broker is not None else workbench.connect(settings=settings)
-        self._owns_session = broker is None
+        self.session = session
+        self._owns_session = owned
         self.config = widgets_config(self.session.settings)
         self.last_order: Order | None = None
         self.subscription: Any = None
@@ -83,7 +88,7 @@ class OrderTicket(Component):
 
         names = sorted(known_adapters() | {self.session.name})
         self.broker = w.Dropdown(options=names, value=self.session.name, description="broker")
-        self.symbol = w.Text(value=symbol.strip().upper(), description="symbol", continuous_update=False)
+        self.symbol = w.Text(value=symbol, description="symbol", continuous_update=False)
         self.price = w.HTML()
         self.side = w.ToggleButtons(options=[s.value for s in Side], value=Side.BUY.value, description="side",
                                     style={"button_width": "72px"})
@@ -134,7 +139,7 @@ class OrderTicket(Component):
 
     def on_session(self, callback: Callable[[Any], Any]) -> None:
         """Call ``callback(broker)`` after the broker selector switched the ticket to another broker."""
-        self._session_listeners.append(callback)
+        self._session_listeners.append(callback_arg(callback, "the new Broker"))
 
     def _bind(self, session: Any) -> None:
         """Subscribe to ``session``'s events and rebuild what depends on its capabilities."""
@@ -571,7 +576,7 @@ class OrderTicket(Component):
         For scripts and notebooks that click ``submit`` from code. Returns the order as shown (None if the
         submission was refused; the status line says why). TimeoutError after ``timeout`` seconds.
         """
-        wanted = OrderStatus(status) if status is not None else None
+        wanted, timeout = wait_args(status, timeout)
 
         def reached() -> bool:
             order = self.last_order

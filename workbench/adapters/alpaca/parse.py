@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
 from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce, status_from_fills
 from workbench.core.errors import (
@@ -38,7 +37,8 @@ from workbench.core.errors import (
 )
 from workbench.core.frames import empty_history, history_frame
 from workbench.core.intervals import Interval
-from workbench.core.models import AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote
+from workbench.core.models import (AccountInfo, FillEvent, MarketClock, NeutralOrder, Order, Position, Quote,
+                                   trusted)
 
 __all__ = [
     "BROKER", "STATUS_MAP", "order_status", "ORDER_TYPES", "TIFS", "order_request", "check_order",
@@ -215,20 +215,8 @@ def _body(body: str) -> tuple[int | None, str]:
 # -- parsers -----------------------------------------------------------------------------------
 
 F = TypeVar("F", bound=Callable[..., Any])
-M = TypeVar("M", bound=BaseModel)
 _SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 _ZERO = Decimal(0)
-
-
-def _construct(cls: type[M], values: dict[str, Any]) -> M:
-    """``cls.model_construct(**values)`` for values that name every field, already of the right types, at a
-    fraction of its cost (trade updates are the hot path): no defaults to fill, extras or private state."""
-    model = cls.__new__(cls)
-    object.__setattr__(model, "__dict__", values)
-    object.__setattr__(model, "__pydantic_fields_set__", set(values))
-    object.__setattr__(model, "__pydantic_extra__", None)
-    object.__setattr__(model, "__pydantic_private__", None)
-    return model
 
 
 def _parser(fn: F) -> F:
@@ -293,7 +281,7 @@ def parse_order(data: dict[str, Any]) -> Order:
                           raw=data) from exc
     updated = parse_time(data.get("updated_at")) or created
     avg = to_decimal(data.get("filled_avg_price"))
-    return _construct(Order, {
+    return trusted(Order, {
         "broker": BROKER, "order_id": str(data["id"]),
         "client_order_id": str(data.get("client_order_id") or data["id"]),
         "symbol": str(data.get("symbol") or ""), "side": side, "qty": qty, "order_type": order_type, "tif": tif,
@@ -333,7 +321,7 @@ def parse_trade_update(data: dict[str, Any]) -> tuple[Order, FillEvent | None]:
     if qty is None or price is None:
         raise BrokerError(f"Alpaca {event} event without qty/price", broker=BROKER, code="parse", raw=data)
     ts = parse_time(data.get("timestamp")) or order.updated_at
-    fill = _construct(FillEvent, {
+    fill = trusted(FillEvent, {
         "broker": BROKER, "local_id": order.client_order_id, "broker_id": order.order_id,
         "exec_id": fill_key(order.order_id, order.filled_qty), "symbol": order.symbol, "side": order.side,
         "qty": qty, "price": price, "commission": _ZERO, "ts": ts, "raw": data})
@@ -354,7 +342,7 @@ def parse_fill_activity(data: dict[str, Any], client_order_id: str) -> FillEvent
     if qty is None or price is None or cum is None or ts is None:
         raise BrokerError("Alpaca FILL activity without qty/price/cum_qty/time", broker=BROKER, code="parse",
                           raw=data)
-    return _construct(FillEvent, {
+    return trusted(FillEvent, {
         "broker": BROKER, "local_id": client_order_id, "broker_id": order_id, "exec_id": fill_key(order_id, cum),
         "symbol": str(data.get("symbol", "")), "side": _SIDES[data["side"]], "qty": qty, "price": price,
         "commission": _ZERO, "ts": ts, "raw": data})
@@ -456,9 +444,9 @@ def _stream_time(value: Any) -> datetime | None:
 @_parser
 def stream_trade(msg: dict[str, Any], previous: Quote) -> Quote:
     """``previous`` (the symbol's quote so far) with this trade's price as ``last``."""
-    return _construct(Quote, {**previous.__dict__, "last": to_decimal(msg["p"]),
-                              "ts": _stream_time(msg.get("t")) or previous.ts,
-                              "simulated": bool(msg.get("wb_simulated", previous.simulated))})
+    return trusted(Quote, {**previous.__dict__, "last": to_decimal(msg["p"]),
+                           "ts": _stream_time(msg.get("t")) or previous.ts,
+                           "simulated": bool(msg.get("wb_simulated", previous.simulated))})
 
 
 # market-data websocket, one quote:
@@ -466,7 +454,7 @@ def stream_trade(msg: dict[str, Any], previous: Quote) -> Quote:
 @_parser
 def stream_quote(msg: dict[str, Any], previous: Quote) -> Quote:
     """``previous`` with this quote's bid and ask (a zero price means no bid / no ask)."""
-    return _construct(Quote, {**previous.__dict__, "bid": to_decimal(msg.get("bp")) or None,
-                              "ask": to_decimal(msg.get("ap")) or None,
-                              "ts": _stream_time(msg.get("t")) or previous.ts,
-                              "simulated": bool(msg.get("wb_simulated", previous.simulated))})
+    return trusted(Quote, {**previous.__dict__, "bid": to_decimal(msg.get("bp")) or None,
+                           "ask": to_decimal(msg.get("ap")) or None,
+                           "ts": _stream_time(msg.get("t")) or previous.ts,
+                           "simulated": bool(msg.get("wb_simulated", previous.simulated))})

@@ -28,6 +28,7 @@ from aiohttp import WSMsgType, web
 from workbench.adapters.alpaca.config import KEY_ENV, SECRET_ENV
 from workbench.core.log import get_logger
 
+from .._thread import LoopServer
 from .book import Book
 
 __all__ = ["AlpacaEmulator", "Fault", "error", "EMULATOR"]
@@ -59,7 +60,7 @@ class Fault:
     delay: float = 0.0
 
 
-class AlpacaEmulator:
+class AlpacaEmulator(LoopServer):
     """Alpaca's REST + trade_updates API over a paper engine, on 127.0.0.1 by default.
 
     ``key`` / ``secret`` default to ``ALPACA_API_KEY`` / ``ALPACA_SECRET_KEY``; any other pair gets 401 (REST)
@@ -72,7 +73,12 @@ class AlpacaEmulator:
 
     >>> with AlpacaEmulator(key="PKTEST", secret="s3cret") as emu:
     ...     settings = {"alpaca": emu.settings()}
+
+    Or ``emu = AlpacaEmulator().start_in_thread()`` ... ``emu.stop_thread()``; ``await emu.start()`` /
+    ``emu.stop()`` inside a running loop; :meth:`call` runs a function on its loop from any thread.
     """
+
+    label = "Alpaca emulator"
 
     def __init__(self, engine: Any = None, *, host: str = "127.0.0.1", port: int = 0, key: str | None = None,
                  secret: str | None = None, tick_interval: float | None = 1.0, page_limit: int = 10_000,
@@ -194,83 +200,6 @@ class AlpacaEmulator:
             self.book.close()
         self._release()
 
-    async def serve_forever(self, on_started: Callable[[AlpacaEmulator], None] | None = None) -> None:
-        """Serve until cancelled, or until SIGINT / SIGTERM when run in the main thread."""
-        await self.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        signals = []
-        if threading.current_thread() is threading.main_thread():
-            import signal
-
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(sig, stop.set)
-                    signals.append(sig)
-        if on_started is not None:
-            on_started(self)
-        try:
-            await stop.wait()
-        finally:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
-            await self.stop()
-
-    def start_in_thread(self, timeout: float = 10.0) -> AlpacaEmulator:
-        """Start on a fresh loop in a daemon thread; returns once listening."""
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"alpaca-emulator-{id(self):x}", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("the Alpaca emulator did not start")
-        if failure:
-            raise failure[0]
-        return self
-
-    def stop_thread(self, timeout: float = 10.0) -> None:
-        if self._thread is None or self._loop is None:
-            return
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
-        self._thread = None
-
-    def __enter__(self) -> AlpacaEmulator:
-        return self.start_in_thread()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_thread()
-
-    def call(self, fn: Callable[..., T], *args: Any, timeout: float = 10.0) -> T:
-        """Run ``fn(*args)`` on the emulator loop (from any thread) and return its result."""
-        assert self._loop is not None, "not started"
-        if _running_loop() is self._loop:
-            return fn(*args)
-
-        async def job() -> T:
-            result = fn(*args)
-            return await result if asyncio.iscoroutine(result) else result
-
-        return asyncio.run_coroutine_threadsafe(job(), self._loop).result(timeout)
-
     def tick(self) -> int:
         """One price update (from another thread): working orders, then the market-data stream; returns
         how many orders changed."""
@@ -319,14 +248,7 @@ class AlpacaEmulator:
         return fn(*args, **kwargs)
 
     def _wake(self) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        if _running_loop() is loop:
-            loop.call_soon(self.book.drain)
-        else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self.book.drain)
+        self.soon(self.book.drain)
 
     async def _tick_loop(self) -> None:
         assert self.tick_interval
@@ -446,10 +368,3 @@ def _release(engine: Any, temp: Path | None) -> None:
 def _ignore_closed(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()  # a connection closing under the send is not an error
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

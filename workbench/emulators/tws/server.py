@@ -11,12 +11,12 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from . import handlers_data, scanner  # noqa: F401  (register the market-data and scanner handlers)
 from . import messages as m
+from .._thread import LoopServer
 from .bridge import Bridge
 from .codec import encode, parse_greeting, read_frame, split
 from .handlers import HANDLERS
@@ -156,7 +156,7 @@ class Session:
             self.writer.close()
 
 
-class TwsEmulator:
+class TwsEmulator(LoopServer):
     """A TWS / IB Gateway emulator over a :class:`~workbench.paper.engine.PaperEngine`, on 127.0.0.1 and a
     free port by default.
 
@@ -167,7 +167,12 @@ class TwsEmulator:
 
     >>> with TwsEmulator(margin=True) as emu:           # a notebook cell: stopped when the block ends
     ...     broker = workbench.connect("ib", settings={"ib": emu.settings()})
+
+    Or ``emu = TwsEmulator().start_in_thread()`` ... ``emu.stop_thread()``; ``await emu.start()`` / ``emu.stop()``
+    inside a running loop; :meth:`call` runs a function on its loop from any thread.
     """
+
+    label = "TWS emulator"
 
     def __init__(self, engine: Any = None, *, host: str = "127.0.0.1", port: int = 0,
                  server_version: int = DEFAULT_SERVER_VERSION, accounts: tuple[str, ...] = ("DU1234567",),
@@ -228,12 +233,6 @@ class TwsEmulator:
         return (f"<TwsEmulator {where} server version {self.server_version}, "
                 f"{'margin' if self.margin else 'cash'} account {self.accounts[0]}>")
 
-    def __enter__(self) -> TwsEmulator:
-        return self.start_in_thread()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_thread()
-
     async def start(self) -> TwsEmulator:
         self._loop = asyncio.get_running_loop()
         self.state = GatewayState(self.state_path)
@@ -274,80 +273,6 @@ class TwsEmulator:
             self.bridge = None  # type: ignore[assignment]
         if self.owns_engine:
             self.engine.close()
-
-    async def serve_forever(self, on_started: Callable[[TwsEmulator], None] | None = None) -> None:
-        """Serve until cancelled, or until SIGINT / SIGTERM when run in the main thread."""
-        await self.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        signals = []
-        if threading.current_thread() is threading.main_thread():
-            import signal
-
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.add_signal_handler(sig, stop.set)
-                    signals.append(sig)
-        if on_started is not None:
-            on_started(self)
-        try:
-            await stop.wait()
-        finally:
-            for sig in signals:
-                loop.remove_signal_handler(sig)
-            await self.stop()
-
-    def start_in_thread(self, timeout: float = 5.0) -> TwsEmulator:
-        """Start on a fresh loop in a daemon thread; returns once listening (at once if it already runs)."""
-        if self._thread is not None and self._thread.is_alive():
-            return self
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"tws-emulator-{id(self):x}", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("the TWS emulator did not start")
-        if failure:
-            self._thread.join(timeout)  # it ends right after reporting: leave no thread behind
-            self._thread = None
-            raise failure[0]
-        return self
-
-    def stop_thread(self, timeout: float = 5.0) -> None:
-        if self._thread is None or self._loop is None:
-            return
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
-        self._thread = None
-
-    def call(self, fn: Callable[..., Any], *args: Any, timeout: float = 10.0) -> Any:
-        """Run ``fn(*args)`` on the emulator loop and return its result (from any thread)."""
-        assert self._loop is not None, "not started"
-        if _running_loop() is self._loop:
-            return fn(*args)
-
-        async def job() -> Any:
-            return fn(*args)
-
-        return asyncio.run_coroutine_threadsafe(job(), self._loop).result(timeout)
 
     def requests(self, client_id: int | None = None) -> list[list[str]]:
         """A copy of the requests received (from ``client_id`` only, if given); safe from any thread."""
@@ -400,14 +325,7 @@ class TwsEmulator:
 
     def wake(self) -> None:
         """Engine events arrived (possibly on another thread): drain them on the loop."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        if _running_loop() is loop:
-            loop.call_soon(self._safe_drain)
-        else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._safe_drain)
+        self.soon(self._safe_drain)
 
     def _safe_drain(self) -> None:
         if self.bridge is None:  # stopped meanwhile
@@ -456,10 +374,3 @@ def _warm_up(engine: Any) -> None:
         engine.calendar.next_close(engine.clock())
     except Exception as exc:  # only a speed-up
         log.debug("calendar warm-up failed: %s", exc)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
