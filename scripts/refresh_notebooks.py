@@ -3,7 +3,7 @@
     python scripts/refresh_notebooks.py notebooks/*.ipynb
 
 Each notebook runs in a fresh kernel of this interpreter with a throwaway ``HOME`` (so its own ledger,
-``~/.workbench/notebooks.sqlite``, starts empty and the real one is never touched) and without
+``~/.workbench/notebooks/<notebook>.sqlite``, starts empty and the real one is never touched) and without
 ``WORKBENCH_PAPER_DB``. Widget views (which need the live kernel), stderr and timing metadata are dropped.
 """
 

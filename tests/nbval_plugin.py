@@ -6,8 +6,8 @@ notebooks only. nbval's kernels inherit ``os.environ``, so before any kernel sta
 - ``BROKER_TYPE``, ``WORKBENCH_SETTINGS``, the IB gateway variables and the Alpaca keys are removed, so the
   notebooks get the embedded paper broker and stay offline;
 - ``WORKBENCH_PAPER_DB`` points into a temporary folder, a fresh ledger file per notebook (results never depend
-  on which notebook ran first, and never touch ``~/.workbench``; the notebooks themselves default to
-  ``~/.workbench/notebooks.sqlite`` only when the variable is unset);
+  on which notebook ran first, and never touch ``~/.workbench``; each notebook itself defaults to
+  ``~/.workbench/notebooks/<notebook>.sqlite`` only when the variable is unset);
 - output checks (cells tagged ``nbval-check-output``) go through ``tests/nbval_sanitize.cfg`` (times, ids,
   prices, ports, paths) unless ``--nbval-sanitize-with`` names another file.
 

@@ -61,4 +61,4 @@ def test_the_any_broker_notebook_leaves_no_thread_port_or_temporary_file(tmp_pat
     assert all(name == "workbench-loop" or name.startswith("asyncio_") for name in report["threads"]), report
     assert report["tmp"] == [], "left in the temporary folder"
     assert report["keys"] == [None, None], "the rehearsal Alpaca keys are still set"
-    assert (home / ".workbench" / "notebooks.sqlite").exists()
+    assert (home / ".workbench" / "notebooks" / "03_any_broker.sqlite").exists()

@@ -1,7 +1,8 @@
-"""The notebooks as a user runs them with ``make lab``: one after another, on their one shared ledger.
+"""The notebooks as a user runs them with ``make lab``: again and again, each on its own ledger.
 
-nbval gives each notebook a fresh ledger; a user's ``~/.workbench/notebooks.sqlite`` keeps what earlier notebooks
-(and earlier runs) traded, so every cell that waits for "the position" must wait for the one the ledger holds now.
+nbval gives each notebook a fresh ledger; a user's ``~/.workbench/notebooks/<notebook>.sqlite`` keeps what earlier
+runs of that notebook traded, so every cell that waits for "the position" must wait for the one the ledger holds
+now, and what another notebook traded is not there.
 """
 
 from __future__ import annotations
@@ -31,13 +32,17 @@ def _run(name: str, home: Path) -> dict[str, str]:
             for c in nb.cells if c.cell_type == "code"}
 
 
-def test_the_desk_notebook_after_the_quickstart_on_the_same_ledger(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))  # the notebooks' own default ledger, under a throwaway home
+def test_the_desk_notebook_run_again_after_the_quickstart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # the notebooks' own default ledgers, under a throwaway home
     monkeypatch.delenv("WORKBENCH_PAPER_DB", raising=False)
-    _run("01_quickstart.ipynb", tmp_path)  # buys 10 AAPL
-    out = _run("02_paper_desk.ipynb", tmp_path)  # buys 10 more from the ticket
+    _run("01_quickstart.ipynb", tmp_path)  # buys 10 AAPL, on its own ledger
+    first = _run("02_paper_desk.ipynb", tmp_path)  # buys 10 from the ticket
+    assert first["02-05"].strip() == "FILLED 10 AAPL"
+    assert first["02-07"].strip() == "10"  # 01's shares are on 01's ledger, not this one
+    out = _run("02_paper_desk.ipynb", tmp_path)  # run again: 10 more
     assert out["02-05"].strip() == "FILLED 10 AAPL"
     assert out["02-07"].strip() == "20"  # the blotter shows the ledger's position, not the one before the fill
     assert out["02-09"].strip() == "AAPL True"
-    assert (tmp_path / ".workbench" / "notebooks.sqlite").exists() and not os.environ.get("WORKBENCH_PAPER_DB")
+    ledgers = tmp_path / ".workbench" / "notebooks"
+    assert sorted(p.name for p in ledgers.glob("*.sqlite")) == ["01_quickstart.sqlite", "02_paper_desk.sqlite"]
+    assert not os.environ.get("WORKBENCH_PAPER_DB")
