@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,14 @@ def test_lost_order_is_sent_again_after_a_5xx(emulator: Any, connect_alpaca: Any
     ("GET", "/v2/stocks/bars", 403, {"message": "subscription does not permit querying recent SIP data"},
      "get_history", workbench.DataEntitlementError, None),
     ("GET", "/v2/stocks/bars", 400, {"code": 40010001, "message": "invalid timeframe"}, "get_history",
+     workbench.InvalidInput, "interval"),
+    ("GET", "/v2/stocks/bars", 422, {"code": 42210000, "message": "invalid symbols: empty"}, "get_history",
+     workbench.InvalidInput, "symbol"),
+    ("GET", "/v2/stocks/bars", 422, {"code": 42210000, "message": "invalid end: not a date"}, "get_history",
+     workbench.InvalidInput, "end"),
+    ("GET", "/v2/stocks/bars", 422, {"code": 42210000, "message": "unprocessable"}, "get_history",
+     workbench.InvalidInput, "request"),
+    ("GET", "/v2/account", 422, {"code": 42210000, "message": "unprocessable"}, "get_account",
      workbench.InvalidInput, "request"),
 ])
 def test_error_mapping_on_the_wire(emulator: Any, connect_alpaca: Any, method: str, path: str, status: int,
@@ -129,6 +137,46 @@ def test_error_mapping_on_the_wire(emulator: Any, connect_alpaca: Any, method: s
     assert type(err) is cls and err.broker == "alpaca" and err.raw and isinstance(err.__cause__, APIError)
     if field:
         assert err.field == field
+
+
+def test_a_bars_request_refused_by_the_server_is_invalid_input_naming_the_field(
+        tmp_path: Path, keys: Any, clock: Any, settings_dict: dict) -> None:
+    """The emulator's clock a month behind this one: the last 5 days' bars start after its "now" (422, invalid
+    start). A bad request for data is bad input naming the field, not a rejected order."""
+    from alpaca.common.exceptions import APIError
+
+    from workbench.emulators.alpaca import AlpacaEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.config import PaperConfig
+    from workbench.paper.engine import PaperEngine
+
+    clock.set(datetime.now(UTC) - timedelta(days=30))
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "behind.sqlite")), SimProvider(clock=clock), clock=clock)
+    try:
+        with AlpacaEmulator(engine, tick_interval=None) as emu:
+            broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": emu.settings()})
+            try:
+                with pytest.raises(workbench.InvalidInput) as info:
+                    broker.get_history("AAPL", days=5)
+            finally:
+                broker.close()
+    finally:
+        engine.close()
+    err = info.value
+    assert type(err) is workbench.InvalidInput and err.field == "start", repr(err)
+    assert err.broker == "alpaca" and err.code == 42210000 and "invalid start" in err.raw
+    assert isinstance(err.__cause__, APIError)
+
+
+def test_the_emulator_answers_an_unreadable_bars_start_with_422(emulator: Any) -> None:
+    import requests
+
+    for name in ("start", "end"):
+        answer = requests.get(f"{emulator.settings()['data_url']}/v2/stocks/bars",
+                              params={"symbols": "AAPL", "timeframe": "1Day", name: "not-a-date"},
+                              headers={"APCA-API-KEY-ID": KEY, "APCA-API-SECRET-KEY": SECRET}, timeout=10)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == 42210000 and answer.json()["message"].startswith(f"invalid {name}")
 
 
 def test_order_refusals_map_to_typed_errors(alpaca_broker: Any, emulator: Any) -> None:

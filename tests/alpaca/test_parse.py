@@ -129,7 +129,16 @@ ERRORS = [
     (429, _body(42910000, "rate limit exceeded"), "", workbench.RateLimited, None),
     (500, "Internal Server Error", "", workbench.BrokerUnavailable, None),
     (503, _body(None, "service unavailable"), "", workbench.BrokerUnavailable, None),
-    (400, _body(40010001, "invalid timeframe"), "", workbench.InvalidInput, "request"),
+    (400, _body(40010001, "invalid timeframe"), "", workbench.InvalidInput, "interval"),
+    (400, _body(40010001, "bad request"), "symbol", workbench.InvalidInput, "request"),
+    # a request for data (or a list), not an order: bad input naming the field, never OrderRejected
+    (422, _body(42210000, "invalid start: start 2026-11-26 must be before end 2026-11-01"), "symbol",
+     workbench.InvalidInput, "start"),
+    (422, _body(42210000, "invalid end"), "symbol", workbench.InvalidInput, "end"),
+    (422, _body(42210000, "invalid symbols"), "symbol", workbench.InvalidInput, "symbol"),
+    (422, _body(42210000, "invalid timeframe 7Sec"), "symbol", workbench.InvalidInput, "interval"),
+    (422, _body(42210000, "unprocessable entity"), "", workbench.InvalidInput, "request"),
+    (422, _body(40010001, "invalid side"), "", workbench.InvalidInput, "side"),
 ]
 
 

@@ -145,6 +145,10 @@ _FIELDS = {"qty": "qty", "notional": "notional", "limit_price": "limit_price", "
            "client_order_id": "client_order_id", "symbol": "symbol", "side": "side", "type": "order_type",
            "order_type": "order_type", "extended_hours": "extended_hours"}
 _FIELD_RE = re.compile(r"\b(" + "|".join(sorted(_FIELDS, key=len, reverse=True)) + r")\b")
+#: Request fields a non-order 4xx message may name (``{"code": 42210000, "message": "invalid start"}`` from
+#: ``GET /v2/stocks/bars``) -> the neutral argument.
+_REQUEST_FIELDS = {"start": "start", "end": "end", "symbols": "symbol", "timeframe": "interval"}
+_REQUEST_FIELD_RE = re.compile(r"\b(" + "|".join(_REQUEST_FIELDS) + r")\b")
 #: Alpaca body codes with a meaning of their own.
 CODE_ORDER_FORBIDDEN = 40310000  # insufficient buying power / qty, wash trade...
 #: HTTP status -> error class, before the refinements in :func:`error_from_response`.
@@ -154,7 +158,7 @@ ERROR_MAP: dict[int, type[WorkbenchError]] = {
     403: AuthError,  # refined: insufficient buying power, data subscription
     404: OrderNotFound,  # refined by ``about``: symbol/asset/position -> SymbolNotFound
     409: OrderRejected,
-    422: OrderRejected,  # refined: InvalidOrder when the message names a field
+    422: OrderRejected,  # refined: InvalidOrder when the message names a field; InvalidInput when no order is sent
     429: RateLimited,
 }
 
@@ -164,6 +168,9 @@ def error_from_response(status: int | None, body: str, about: str = "", retry_af
     """The typed error for an Alpaca HTTP error answer (``APIError``'s status and body).
 
     Body: ``{"code": 40310000, "message": "insufficient buying power"}`` (the body may also be plain text).
+    ``about`` is what the request was about: ``"order"`` (placing, looking up or cancelling one), ``"symbol"``
+    (market data, a position) or ``""``. A 400/422 of a request that is not about an order is bad input
+    (InvalidInput naming the field its message names, else ``request``), never a rejected order.
     """
     code, message = _body(body)
     tag = f"Alpaca {status}" + (f"/{code}" if code is not None else "")
@@ -191,9 +198,12 @@ def error_from_response(status: int | None, body: str, about: str = "", retry_af
         match = _FIELD_RE.search(lower)
         if "not supported" in lower:
             return NotSupported(text, field=_FIELDS[match.group(1)] if match else None, **kw)
+        if about != "order":  # a request for data or a list: bad input, nothing was ordered
+            named = _REQUEST_FIELD_RE.search(lower)
+            field = _REQUEST_FIELDS[named.group(1)] if named else _FIELDS[match.group(1)] if match else "request"
+            return InvalidInput(text, field=field, **kw)
         if match is not None:
-            cls = InvalidOrder if about == "order" or status == 422 else InvalidInput
-            return cls(text, field=_FIELDS[match.group(1)], **kw)
+            return InvalidOrder(text, field=_FIELDS[match.group(1)], **kw)
         if status == 400:
             return InvalidInput(text, field="request", **kw)
     cls = ERROR_MAP.get(status, BrokerError)

@@ -48,10 +48,15 @@ def _bar(ts: pd.Timestamp, row: Any, simulated: bool) -> dict[str, Any]:
             "c": float(row.close), "v": float(row.volume), "n": None, "vw": None, "wb_simulated": simulated}
 
 
-def _stamp(value: str | None, default: datetime) -> pd.Timestamp:
+def _stamp(value: str | None, default: datetime, field: str) -> pd.Timestamp:
     if not value:
         return pd.Timestamp(default)
-    stamp = pd.Timestamp(value)
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not an RFC-3339 time or a date", field=field) from None
+    if stamp is pd.NaT:
+        raise InvalidInput(f"{value!r} is not an RFC-3339 time or a date", field=field)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
@@ -63,8 +68,11 @@ async def get_bars(request: web.Request) -> web.Response:
     except InvalidInput as exc:
         return error(400, 40010001, exc.message)
     now = emu.engine.clock()
-    start = _stamp(q.get("start"), now - timedelta(days=1))
-    end = min(_stamp(q.get("end"), now), pd.Timestamp(now))
+    try:
+        start = _stamp(q.get("start"), now - timedelta(days=1), "start")
+        end = min(_stamp(q.get("end"), now, "end"), pd.Timestamp(now))
+    except InvalidInput as exc:
+        return error(422, 42210000, f"invalid {exc.field}: {exc.message}")
     adjusted = q.get("adjustment", "raw") != "raw"
     prices = emu.engine.prices
     rows: list[tuple[str, dict[str, Any]]] = []
