@@ -67,6 +67,31 @@ def test_cli_refuses_to_start_without_keys(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "workbench.emulators.alpaca", "--port", "0", "--db",
                           str(tmp_path / "x.sqlite")], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 2 and "ALPACA_API_KEY" in out.stderr and "ALPACA_SECRET_KEY" in out.stderr
+    assert "--key" in out.stderr and "--secret" in out.stderr and "key=" not in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and "ValueError" not in out.stderr
+    # one of the pair given: still refused, naming what is missing
+    out = subprocess.run([sys.executable, "-m", "workbench.emulators.alpaca", "--port", "0", "--db",
+                          str(tmp_path / "x.sqlite"), "--key", "PKONLYKEY1"], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 2 and "ALPACA_SECRET_KEY" in out.stderr and "--secret" in out.stderr, out.stderr
+
+
+def test_the_emulator_without_keys_is_a_config_error_naming_both_ways(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import workbench
+    from workbench.emulators.alpaca import AlpacaEmulator
+
+    monkeypatch.delenv("ALPACA_API_KEY", raising=False)
+    monkeypatch.delenv("ALPACA_SECRET_KEY", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # a refused emulator leaves no temporary ledger behind
+    for kwargs in ({}, {"key": "PKONLYKEY1"}, {"secret": "only-a-secret"}, {"key": "", "secret": ""}):
+        with pytest.raises(workbench.ConfigError) as info:
+            AlpacaEmulator(**kwargs)
+        text = str(info.value)
+        assert type(info.value) is workbench.ConfigError
+        assert all(word in text for word in ("ALPACA_API_KEY", "ALPACA_SECRET_KEY", "key=", "secret=")), text
+        assert "PKONLYKEY1" not in text and "only-a-secret" not in text
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_readme_python_example_and_no_temp_leak(keys: tuple[str, str], settings_dict: dict) -> None:

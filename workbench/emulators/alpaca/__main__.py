@@ -15,7 +15,7 @@ import sys
 from workbench.adapters.alpaca.config import KEY_ENV, SECRET_ENV
 from workbench.core.errors import WorkbenchError
 
-from .server import AlpacaEmulator
+from .server import AlpacaEmulator, accepted_pair
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        emulator = AlpacaEmulator(host=args.host, port=args.port, key=args.key, secret=args.secret,
+        key, secret = accepted_pair(args.key, args.secret, "--key and --secret")
+        emulator = AlpacaEmulator(host=args.host, port=args.port, key=key, secret=secret,
                                   tick_interval=args.tick_interval, page_limit=args.page_limit,
                                   settings=args.settings, db=args.db)
     except (ValueError, WorkbenchError) as exc:

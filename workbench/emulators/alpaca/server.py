@@ -26,12 +26,13 @@ from typing import Any, TypeVar
 from aiohttp import WSMsgType, web
 
 from workbench.adapters.alpaca.config import KEY_ENV, SECRET_ENV
+from workbench.core.errors import ConfigError
 from workbench.core.log import get_logger
 
 from .._thread import LoopServer
 from .book import Book
 
-__all__ = ["AlpacaEmulator", "Fault", "error", "EMULATOR"]
+__all__ = ["AlpacaEmulator", "Fault", "accepted_pair", "error", "EMULATOR"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -42,6 +43,20 @@ EMULATOR: web.AppKey[Any] = web.AppKey("emulator", object)
 def error(status: int, code: int, message: str) -> web.Response:
     """An Alpaca error answer: ``{"code": 40410000, "message": "order not found"}``."""
     return web.json_response({"code": code, "message": message}, status=status)
+
+
+def accepted_pair(key: str | None, secret: str | None, arguments: str = "key= and secret=") -> tuple[str, str]:
+    """The key pair an emulator accepts: ``key`` / ``secret``, else ``ALPACA_API_KEY`` / ``ALPACA_SECRET_KEY``.
+
+    ConfigError naming both variables and ``arguments`` (how the caller passes them) when either is missing.
+    """
+    key = key if key is not None else os.environ.get(KEY_ENV)
+    secret = secret if secret is not None else os.environ.get(SECRET_ENV)
+    if not key or not secret:
+        missing = [name for name, value in ((KEY_ENV, key), (SECRET_ENV, secret)) if not value]
+        raise ConfigError(f"the Alpaca emulator needs a key pair: set {KEY_ENV} and {SECRET_ENV} (or pass "
+                          f"{arguments}); missing: {', '.join(missing)}", code="emulator_keys")
+    return key, secret
 
 
 @dataclass
@@ -83,11 +98,7 @@ class AlpacaEmulator(LoopServer):
     def __init__(self, engine: Any = None, *, host: str = "127.0.0.1", port: int = 0, key: str | None = None,
                  secret: str | None = None, tick_interval: float | None = 1.0, page_limit: int = 10_000,
                  settings: Any = None, db: str | None = None, data_connections: int | None = None) -> None:
-        key = key if key is not None else os.environ.get(KEY_ENV)
-        secret = secret if secret is not None else os.environ.get(SECRET_ENV)
-        if not key or not secret:
-            raise ValueError(f"the Alpaca emulator needs a key pair: set {KEY_ENV} and {SECRET_ENV} "
-                             "(or pass key= and secret=)")
+        key, secret = accepted_pair(key, secret)
         self._owns_engine = engine is None  # built here from settings: closed (and its temp ledger removed) on stop
         if engine is None:
             from . import build_engine
