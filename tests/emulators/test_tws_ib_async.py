@@ -93,9 +93,9 @@ def test_streaming_market_data(ib: Any, emulator: Any, clock: Any) -> None:
     ib_eventually(ib, lambda: ticker.last == ticker.last and ticker.last > 0)
     seen = {ticker.last}
     for _ in range(30):
-        clock.advance(minutes=1)
+        now = clock.advance(minutes=1)
         emulator.tick()
-        ib.sleep(0.02)
+        ib_eventually(ib, lambda now=now: ticker.lastTimestamp == now)  # this minute's trade has arrived
         seen.add(ticker.last)
         if len(seen) > 2:
             break
