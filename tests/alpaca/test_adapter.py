@@ -398,6 +398,52 @@ def test_fills_missed_while_down_come_before_newer_stream_fills(partial_engine: 
             broker.close()
 
 
+def test_expired_and_rejected_events_reach_on_order(tmp_path: Path, keys: Any, clock: Any,
+                                                  settings_dict: dict) -> None:
+    """trade_updates ``expired`` (a DAY order at the close) and ``rejected`` (a buy stop that triggers at a price
+    the cash cannot pay) reach on_order as EXPIRED and REJECTED, from the stream (no order is looked up)."""
+    from workbench.emulators.alpaca import AlpacaEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.config import PaperConfig
+    from workbench.paper.engine import PaperEngine
+
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "ends.sqlite"), slippage_bps=0, commission=0),
+                         SimProvider(), clock=clock)  # Wednesday 10:00 New York
+    try:
+        with AlpacaEmulator(engine, tick_interval=None) as emu:
+            broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": emu.settings()})
+            try:
+                orders: list[workbench.Order] = []
+                broker.on_order(orders.append)
+                day = broker.place_limit_order("MSFT", 1, "buy", "1.00")  # DAY: rests until the close
+                stop_price = (broker.get_market_price("AAPL") * 2).quantize(Decimal("0.01"))
+                qty = int(broker.get_account().buying_power / stop_price)  # reserves nearly all the cash
+                stop = broker.place_order(symbol="AAPL", side="buy", qty=qty, order_type="stop",
+                                          stop_price=stop_price, tif="gtc")
+                assert (day.status, stop.status) == (workbench.OrderStatus.NEW, workbench.OrderStatus.NEW)
+                before = len(emu.requests)
+                engine.on_price("AAPL", stop_price * 2)  # triggers; filling at twice the stop needs twice the cash
+                clock.set(datetime(2026, 11, 18, 21, 30, tzinfo=UTC))  # after the close
+                emu.tick()
+
+                def final(order_id: str) -> workbench.Order | None:
+                    return next((o for o in orders if o.order_id == order_id and o.status.is_terminal), None)
+
+                eventually(lambda: final(day.order_id) and final(stop.order_id))
+                assert (final(day.order_id).status, final(day.order_id).raw_status) == \
+                    (workbench.OrderStatus.EXPIRED, "expired")
+                assert (final(stop.order_id).status, final(stop.order_id).raw_status) == \
+                    (workbench.OrderStatus.REJECTED, "rejected")
+                assert final(stop.order_id).filled_qty == 0
+                assert not [q for m, q in emu.requests[before:] if q.startswith("/v2/orders")], "looked up, not streamed"
+                assert broker.get_order(day.order_id).status is workbench.OrderStatus.EXPIRED
+                assert broker.get_order(stop.order_id).status is workbench.OrderStatus.REJECTED
+            finally:
+                broker.close()
+    finally:
+        engine.close()
+
+
 def test_reconnect_looks_up_only_the_orders_that_finished(tmp_path: Path, keys: Any, clock: Any,
                                                           settings_dict: dict) -> None:
     """Working orders come back in one list; only one that finished while the stream was down is fetched by id,
