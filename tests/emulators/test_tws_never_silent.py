@@ -43,7 +43,7 @@ class Ctx:
     emu: Any
     contract: Any
     clock: Any
-    errors: list[tuple[int, int]]
+    errors: list[tuple[int, int, str]]  # (reqId, code, text) of every error event
 
 
 async def until(predicate: Callable[[], object]) -> None:
@@ -62,7 +62,7 @@ async def answered(awaitable: Awaitable[Any]) -> None:
 
 async def error_for(ctx: Ctx, send: Callable[[], int]) -> None:
     req_id = send()
-    await until(lambda: any(r == req_id for r, _ in ctx.errors))
+    await until(lambda: any(r == req_id for r, _, _ in ctx.errors))
 
 
 async def on_wire(ctx: Ctx, send: Callable[[], None], *answer_ids: int) -> None:
@@ -229,8 +229,8 @@ def test_every_request_gets_data_or_an_error_within_a_second(connect: Any, emula
                                                              server_version: int) -> None:
     ib: IB = connect(41)
     ib.RaiseRequestErrors = True
-    errors: list[tuple[int, int]] = []
-    ib.errorEvent += lambda req_id, code, msg, contract: errors.append((req_id, code))
+    errors: list[tuple[int, int, str]] = []
+    ib.errorEvent += lambda req_id, code, msg, contract: errors.append((req_id, code, msg))
     (contract,) = ib.qualifyContracts(Stock("AAPL", "SMART", "USD"))
     ctx = Ctx(ib, emulator, contract, clock, errors)
     silent_ids = []
@@ -241,3 +241,25 @@ def test_every_request_gets_data_or_an_error_within_a_second(connect: Any, emula
             silent_ids.append(msg_id)
     assert silent_ids == [], f"no answer within {DEADLINE} s to message ids {silent_ids}"
     assert ib.isConnected()
+
+
+def test_each_refusal_is_the_ib_code_with_a_text_naming_the_request(connect: Any, emulator: Any, clock: Any) -> None:
+    """reqMktDepth -> 10092 "... reqMktDepth is not supported by the workbench emulator ...", and so on for every
+    request the emulator refuses: the user reads which call it was, not only a code."""
+    from workbench.emulators.tws.unsupported import UNSUPPORTED
+
+    ib: IB = connect(42)
+    ib.RaiseRequestErrors = True
+    errors: list[tuple[int, int, str]] = []
+    ib.errorEvent += lambda req_id, code, msg, contract: errors.append((req_id, code, msg))
+    (contract,) = ib.qualifyContracts(Stock("AAPL", "SMART", "USD"))
+    ctx = Ctx(ib, emulator, contract, clock, errors)
+    assert UNSUPPORTED[10].code == 10092
+    for msg_id, refusal in sorted(UNSUPPORTED.items()):
+        assert callable(getattr(ib_async.client.Client, refusal.name, None)), f"{refusal.name}: not a TWS API request"
+        before = len(errors)
+        util.run(asyncio.wait_for(PROBES[msg_id](ctx), DEADLINE))
+        util.run(asyncio.wait_for(until(lambda: len(errors) > before), DEADLINE))
+        (_, code, text), = errors[before:]
+        assert code == refusal.code and f"{refusal.name} is not supported by the workbench emulator" in text, \
+            (msg_id, code, text)

@@ -40,16 +40,17 @@ class Refusal:
 
 #: msgId -> how an unserved request is refused.
 UNSUPPORTED: dict[int, Refusal] = {
-    10: Refusal("reqMktDepth", 10092, f"Deep market data {_NOT} (no order book is simulated)", 2),
-    21: Refusal("exerciseOptions", 200, f"No security definition has been found for the request: options {_NOT}", 2),
+    10: Refusal("reqMktDepth", 10092, f"Deep market data: reqMktDepth {_NOT} (no order book is simulated)", 2),
+    21: Refusal("exerciseOptions", 200, f"No security definition has been found for the request: exerciseOptions "
+                                        f"{_NOT} (no options are simulated)", 2),
     52: Refusal("reqFundamentalData", 430, f"The fundamentals data for the security specified is not available: "
                                            f"reqFundamentalData {_NOT}", 2),
-    54: Refusal("calculateImpliedVolatility", 200,
-                f"No security definition has been found for the request: options {_NOT}", 2),
-    55: Refusal("calculateOptionPrice", 200, f"No security definition has been found for the request: options {_NOT}",
-                2),
-    78: Refusal("reqSecDefOptParams", 200,
-                f"No security definition has been found for the request: option chains {_NOT}", 1),
+    54: Refusal("calculateImpliedVolatility", 200, f"No security definition has been found for the request: "
+                                                   f"calculateImpliedVolatility {_NOT} (no options are simulated)", 2),
+    55: Refusal("calculateOptionPrice", 200, f"No security definition has been found for the request: "
+                                             f"calculateOptionPrice {_NOT} (no options are simulated)", 2),
+    78: Refusal("reqSecDefOptParams", 200, f"No security definition has been found for the request: "
+                                           f"reqSecDefOptParams {_NOT} (no option chains are simulated)", 1),
     84: Refusal("reqNewsArticle", 10276, f"News feed is not allowed: reqNewsArticle {_NOT}", 1),
     86: Refusal("reqHistoricalNews", 10276, f"News feed is not allowed: reqHistoricalNews {_NOT}", 1),
     88: Refusal("reqHistogramData", 162, f"Historical Market Data Service error message:reqHistogramData {_NOT}", 1),
@@ -58,9 +59,9 @@ UNSUPPORTED: dict[int, Refusal] = {
     97: Refusal("reqTickByTickData", 10089, f"Requested market data requires additional subscription for API: "
                                             f"reqTickByTickData {_NOT} (streaming quotes are: reqMktData)", 1),
     100: Refusal("reqWshMetaData", 10089, f"Requested market data requires additional subscription for API: "
-                                          f"Wall Street Horizon data (reqWshMetaData) {_NOT}", 1),
+                                          f"reqWshMetaData {_NOT} (no Wall Street Horizon data)", 1),
     102: Refusal("reqWshEventData", 10089, f"Requested market data requires additional subscription for API: "
-                                           f"Wall Street Horizon data (reqWshEventData) {_NOT}", 1),
+                                           f"reqWshEventData {_NOT} (no Wall Street Horizon data)", 1),
 }
 
 #: Cancels and settings: no answer exists in the protocol (name for the log).
