@@ -499,3 +499,31 @@ def test_fills_of_orders_placed_elsewhere_need_no_request_per_order(connect_alpa
     assert sorted(fills["client_order_id"]) == [f"elsewhere-{i:02d}" for i in range(30)]
     by_id = [q for m, q in emulator.requests[before:] if m == "GET" and q.startswith("/v2/orders/")]
     assert by_id == [] and sum(q.startswith("/v2/orders?") for _, q in emulator.requests[before:]) == 1
+
+
+def test_a_refused_stream_is_retried_with_growing_jittered_delays_not_a_storm(emulator: Any,
+                                                                              connect_alpaca: Any) -> None:
+    """While the emulator refuses websockets (503), the trade stream's attempts are spaced by alpaca-py's
+    exponential backoff with equal jitter between ``reconnect_min`` and ``reconnect_max``: each wait at least
+    half its step (0.05, 0.1, 0.2, 0.4, 0.4, ...), waits at the cap not all alike, and the stream is back once
+    the emulator accepts again."""
+    low, high = 0.05, 0.4
+    broker = connect_alpaca(reconnect_min=low, reconnect_max=high)
+    try:
+        emulator.accept_streams = False
+        start = len(emulator.stream_attempts)
+        emulator.disconnect_streams()
+        eventually(lambda: broker.state == "reconnecting")
+        eventually(lambda: len([p for _, p in emulator.stream_attempts[start:] if p == "/stream"]) >= 8,
+                   timeout=30)
+        trade = [t for t, path in emulator.stream_attempts[start:] if path == "/stream"][:8]
+        gaps = [b - a for a, b in zip(trade, trade[1:], strict=False)]
+        steps = [min(high, low * 2 ** i) for i in range(len(gaps))]
+        assert all(gap >= step / 2 - 0.005 for gap, step in zip(gaps, steps, strict=True)), (gaps, steps)
+        at_cap = [round(gap, 4) for gap, step in zip(gaps, steps, strict=True) if step == high]
+        assert len(at_cap) >= 3 and len(set(at_cap)) > 1, at_cap  # jitter: not one fixed period
+        emulator.accept_streams = True
+        eventually(lambda: broker.state == "connected", timeout=10)
+    finally:
+        emulator.accept_streams = True
+        broker.close()

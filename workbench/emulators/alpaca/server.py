@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,6 +121,8 @@ class AlpacaEmulator(LoopServer):
         #: False: new stream connections are refused (503) until set back to True (tests of reconnects).
         self.accept_streams = True
         self.requests: list[tuple[str, str]] = []  # (method, path + query) of every REST request
+        #: (time.monotonic(), path) of every websocket connection attempt, refused ones included.
+        self.stream_attempts: list[tuple[float, str]] = []
         self.book: Book = None  # type: ignore[assignment]
         self.data: Any = None  # the market-data websocket (DataFeed), once started
         self._stream_paths: set[str] = set()
@@ -281,6 +284,7 @@ class AlpacaEmulator(LoopServer):
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         if request.path in self._stream_paths:  # websockets authenticate in-band
+            self.stream_attempts.append((time.monotonic(), request.path))
             return await handler(request)
         self.requests.append((request.method, request.path_qs))
         if not self._authorized(request.headers):
