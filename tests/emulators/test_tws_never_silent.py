@@ -225,14 +225,19 @@ def test_the_table_covers_every_message_ib_async_sends() -> None:
     assert outgoing_message_ids() == set(PROBES)
 
 
-def test_every_request_gets_data_or_an_error_within_a_second(connect: Any, emulator: Any, clock: Any,
-                                                             server_version: int) -> None:
-    ib: IB = connect(41)
+def _probing(ib: IB, emulator: Any, clock: Any) -> Ctx:
+    """A probe context on a connected client that records every error event (request errors raise)."""
     ib.RaiseRequestErrors = True
     errors: list[tuple[int, int, str]] = []
     ib.errorEvent += lambda req_id, code, msg, contract: errors.append((req_id, code, msg))
     (contract,) = ib.qualifyContracts(Stock("AAPL", "SMART", "USD"))
-    ctx = Ctx(ib, emulator, contract, clock, errors)
+    return Ctx(ib, emulator, contract, clock, errors)
+
+
+def test_every_request_gets_data_or_an_error_within_a_second(connect: Any, emulator: Any, clock: Any,
+                                                             server_version: int) -> None:
+    ctx = _probing(connect(41), emulator, clock)
+    ib = ctx.ib
     silent_ids = []
     for msg_id, probe in sorted(PROBES.items()):
         try:
@@ -248,12 +253,8 @@ def test_each_refusal_is_the_ib_code_with_a_text_naming_the_request(connect: Any
     request the emulator refuses: the user reads which call it was, not only a code."""
     from workbench.emulators.tws.unsupported import UNSUPPORTED
 
-    ib: IB = connect(42)
-    ib.RaiseRequestErrors = True
-    errors: list[tuple[int, int, str]] = []
-    ib.errorEvent += lambda req_id, code, msg, contract: errors.append((req_id, code, msg))
-    (contract,) = ib.qualifyContracts(Stock("AAPL", "SMART", "USD"))
-    ctx = Ctx(ib, emulator, contract, clock, errors)
+    ctx = _probing(connect(42), emulator, clock)
+    errors = ctx.errors
     assert UNSUPPORTED[10].code == 10092
     for msg_id, refusal in sorted(UNSUPPORTED.items()):
         assert callable(getattr(ib_async.client.Client, refusal.name, None)), f"{refusal.name}: not a TWS API request"
