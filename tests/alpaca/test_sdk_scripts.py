@@ -194,3 +194,21 @@ def test_replacing_a_stop_for_the_whole_position(client: TradingClient, stream_e
     replaced = next(u for u in stream_events if u.event == "replaced")
     assert replaced.order.id == stop.id and replaced.order.status is OrderStatus.REPLACED  # the old order
     assert not any(u.event == "canceled" for u in stream_events)
+
+
+@pytest.mark.parametrize("request_fields", [
+    {"qty": 0.5, "time_in_force": "gtc"},  # fractional: DAY only
+    {"notional": 100, "time_in_force": "gtc"},  # notional: DAY only
+    {"qty": 1.5, "time_in_force": "ioc"},
+])
+def test_fractional_and_notional_orders_are_day_only(client: TradingClient, emulator: Any,
+                                                     request_fields: dict[str, Any]) -> None:
+    """As Alpaca: a plain alpaca-py script rehearsed on the emulator is refused where Alpaca refuses it."""
+    before = len(emulator.engine.orders())
+    with pytest.raises(APIError) as info:
+        client.submit_order(MarketOrderRequest(symbol="AAPL", side="buy", **request_fields))
+    assert info.value.status_code == 422 and "DAY only" in str(info.value)
+    assert len(emulator.engine.orders()) == before  # nothing recorded
+    day = client.submit_order(MarketOrderRequest(symbol="AAPL", side="buy", **{**request_fields,
+                                                                               "time_in_force": "day"}))
+    assert day.status == OrderStatus.FILLED

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from aiohttp import web
 
+from workbench.adapters.alpaca.parse import check_order
 from workbench.core.enums import OrderType, Side, TimeInForce
 from workbench.core.errors import (InsufficientFunds, InvalidOrder, MarketClosed, NotSupported, OrderRejected,
                                    SymbolNotFound, WorkbenchError)
@@ -101,6 +102,7 @@ async def get_account(request: web.Request) -> web.Response:
         "pattern_day_trader": False, "trading_blocked": False, "transfers_blocked": False, "account_blocked": False,
         "trade_suspended_by_user": False, "shorting_enabled": bool(emu.engine.config.allow_short),
         "daytrade_count": 0, "options_approved_level": 0, "options_trading_level": 0,
+        "wb_simulated": bool(getattr(emu.engine.prices, "simulated", False)),  # an extra key alpaca-py ignores
         "created_at": "2024-01-02T15:04:05.000000Z"})
 
 
@@ -239,6 +241,7 @@ def _neutral(body: dict[str, Any], client_order_id: str | None = None) -> tuple[
     if client_order_id or body.get("client_order_id"):
         fields["client_order_id"] = client_order_id or body["client_order_id"]
     order = NeutralOrder(**fields)
+    check_order(order)  # Alpaca's own rules: fractional and notional orders are DAY only
     return order, order.notional
 
 
