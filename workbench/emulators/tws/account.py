@@ -6,10 +6,16 @@ Everything is computed from the paper engine (cash, positions, fills) and its co
   of their commissions), unrealized at the current mark, daily = the change since the previous session
   close of what was held, plus today's trades marked from their prices, less today's commissions.
 - Margin (Reg T, as an IB margin account): initial 50% of long and short market value, maintenance
-  25% of longs and 30% of shorts. A cash account requires the full value (100%). ``BuyingPower`` is
-  what the paper engine lets you spend (cash minus open buy orders; the engine does not lend).
-- What-if: the order's commission from the configured paper commission rules, its cost with the
-  configured slippage, and the margin before / change / after, without placing anything.
+  25% of longs and 30% of shorts. A cash account requires the full value (100%) and ``BuyingPower`` is
+  what the paper engine lets you spend (cash minus open buy orders). A margin account's ``BuyingPower``
+  is that too (the engine does not lend), but at most twice (1 / 50%) the available funds left once the
+  open orders fill: a short sale's proceeds are cash, not buying power.
+- Margin enforcement (margin accounts): an order is refused when the initial margin after it, with the
+  open orders filled (per symbol the worse of its buys or its sells), would exceed the equity with loan
+  value after it, unless it lowers that requirement (a cover is always accepted), as IB refuses it.
+- What-if: the order priced at what it would fill at (:meth:`AccountModel.expected_fill`), its
+  commission from the configured paper commission rules, and the margin before / change / after,
+  without placing anything.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 import pandas as pd
 
 from workbench.core.enums import Side
+from workbench.paper import rules
 
 from .history import NY
 
@@ -32,6 +39,11 @@ _ZERO = Decimal(0)
 #: (initial long, initial short, maintenance long, maintenance short) per account type.
 MARGIN_RATES = {"margin": (Decimal("0.5"), Decimal("0.5"), Decimal("0.25"), Decimal("0.3")),
                 "cash": (Decimal(1), Decimal(1), Decimal(1), Decimal(1))}
+#: IB's wording of a margin rejection (error 201), as a paper or live account sends it.
+MARGIN_REFUSAL = ("We are unable to accept your order. Your Available Funds are insufficient to cover the change in "
+                  "the account's margin requirements if this order executes. In order to obtain the desired position "
+                  "your Equity with Loan Value [{equity} USD] must exceed the new total Initial Margin of "
+                  "[{initial} USD].")
 
 
 @dataclass
@@ -108,10 +120,36 @@ class AccountModel:
 
     def requirements(self, values: dict[str, Decimal]) -> tuple[Decimal, Decimal]:
         """(initial, maintenance) margin for market values by symbol (negative = short)."""
-        il, ish, ml, ms = MARGIN_RATES[self.account_type]
-        init = sum((v * il if v > 0 else -v * ish for v in values.values()), _ZERO)
+        _, _, ml, ms = MARGIN_RATES[self.account_type]
+        init = sum((self._initial(v) for v in values.values()), _ZERO)
         maint = sum((v * ml if v > 0 else -v * ms for v in values.values()), _ZERO)
         return init, maint
+
+    def _initial(self, value: Decimal) -> Decimal:
+        il, ish, _, _ = MARGIN_RATES[self.account_type]
+        return value * il if value > 0 else -value * ish
+
+    def look_ahead(self, values: dict[str, Decimal], extra: tuple[str, Decimal] | None = None,
+                   exclude: str | None = None) -> Decimal:
+        """The initial margin once the open orders (but the engine order ``exclude``) and ``extra`` (symbol,
+        signed value) filled at their prices: per symbol, the worse of all its buys or all its sells filling."""
+        buys: dict[str, Decimal] = defaultdict(Decimal)
+        sells: dict[str, Decimal] = defaultdict(Decimal)
+        for o in self.engine.open_orders():
+            if o.order_id == exclude:
+                continue
+            price = o.limit_price or o.stop_price or self._market(o.symbol)
+            value = o.notional if o.qty is None else (o.qty - o.filled_qty) * price
+            (buys if o.side is Side.BUY else sells)[o.symbol] += value or _ZERO
+        if extra is not None:
+            symbol, signed = extra
+            (buys if signed > 0 else sells)[symbol] += abs(signed)
+        return sum((max(self._initial(values.get(sym, _ZERO) + buys[sym]),
+                        self._initial(values.get(sym, _ZERO) - sells[sym]))
+                    for sym in {*values, *buys, *sells}), _ZERO)
+
+    def _market(self, symbol: str) -> Decimal:
+        return self.engine.prices.get_market_price(symbol, self.engine.clock())
 
     def snapshot(self) -> dict[str, Any]:
         """Every figure the account messages need, from one read of the engine."""
@@ -128,14 +166,21 @@ class AccountModel:
         equity = info.equity
         return {"info": info, "positions": positions, "now": now, "today": today, "values": values, "init": init,
                 "maint": maint, "unrealized": unrealized, "realized": realized, "stock": stock, "gross": gross,
-                "equity": equity}
+                "equity": equity, "buying_power": self._buying_power(info, values)}
+
+    def _buying_power(self, info: Any, values: dict[str, Decimal]) -> Decimal:
+        """What a buy can still spend (see the module docstring)."""
+        if not self.margin:
+            return info.buying_power
+        il = MARGIN_RATES["margin"][0]
+        return max(_ZERO, min(info.buying_power, (info.equity - self.look_ahead(values)) / il))
 
     def segment_values(self, s: dict[str, Any]) -> dict[str, Any]:
         info, equity = s["info"], s["equity"]
         available, excess = equity - s["init"], equity - s["maint"]
         return {
             "NetLiquidation": equity, "TotalCashValue": info.cash, "SettledCash": info.cash, "AccruedCash": 0,
-            "BuyingPower": info.buying_power, "EquityWithLoanValue": equity,
+            "BuyingPower": s["buying_power"], "EquityWithLoanValue": equity,
             "PreviousDayEquityWithLoanValue": info.last_equity if info.last_equity is not None else equity,
             "GrossPositionValue": s["gross"], "RegTEquity": equity, "RegTMargin": s["init"],
             "SMA": max(available, _ZERO), "InitMarginReq": s["init"], "MaintMarginReq": s["maint"],
@@ -228,21 +273,43 @@ class AccountModel:
                                 Decimal(repr(close)) if close is not None else None, today)
         return position.qty, daily, position.unrealized_pnl or _ZERO, realized, position.market_value or _ZERO
 
-    # -- what-if ------------------------------------------------------------------------------
+    # -- what-if and margin enforcement --------------------------------------------------------
 
-    def what_if(self, symbol: str, side: Side, qty: Decimal, price: Decimal) -> dict[str, Any]:
-        """The OrderState of a what-if order: margin before / change / after and the commission."""
-        config = self.engine.config
+    def expected_fill(self, order: Any, market: Decimal) -> tuple[Decimal, Decimal]:
+        """(reference, fill) of a NeutralOrder placed now at ``market``: the price it executes from (the market
+        for a market order or a marketable limit, the limit for a resting limit, the stop for a stop not yet
+        triggered) and the price the paper engine fills it at (the reference moved against the trader by the
+        configured slippage and rounded against him, never beyond the limit). A trailing stop, whose trigger
+        follows the price, is priced from the market."""
+        buy = order.side is Side.BUY
+        ref = market
+        if order.stop_price is not None and not rules.crossed(order.side, market, order.stop_price):
+            ref = order.stop_price
+        limit = order.limit_price
+        if limit is not None and (ref > limit if buy else ref < limit):
+            ref = limit
+        slip = self.engine.config.slippage_bps / Decimal(10_000)
+        fill = (ref * (1 + slip)).quantize(rules.PRICE_Q, rounding=ROUND_CEILING) if buy else \
+            (ref * (1 - slip)).quantize(rules.PRICE_Q, rounding=ROUND_FLOOR)
+        if limit is not None:
+            fill = min(fill, limit) if buy else max(fill, limit)
+        return ref, fill
+
+    def _impact(self, s: dict[str, Any], order: Any, market: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+        """(signed value, commission, equity with loan after) of ``order`` filling as expected."""
+        ref, fill = self.expected_fill(order, market)
+        commission = self.engine.config.commission.for_fill(order.qty)
+        return order.side.sign * order.qty * ref, commission, s["equity"] - commission - order.qty * abs(fill - ref)
+
+    def what_if(self, order: Any, market: Decimal) -> dict[str, Any]:
+        """The OrderState of a what-if NeutralOrder: margin before / change / after and the commission."""
         s = self.snapshot()
-        slip = config.slippage_bps / Decimal(10_000)
-        fill = price * (1 + side.sign * slip)
-        commission = config.commission.for_fill(qty)
+        signed, commission, ewl1 = self._impact(s, order, market)
         after = dict(s["values"])
-        after[symbol] = after.get(symbol, _ZERO) + side.sign * qty * price
+        after[order.symbol] = after.get(order.symbol, _ZERO) + signed
         init0, maint0 = s["init"], s["maint"]
         init1, maint1 = self.requirements(after)
         ewl0 = s["equity"]
-        ewl1 = ewl0 - commission - qty * abs(fill - price)
         return {"initMarginBefore": _money(init0), "maintMarginBefore": _money(maint0),
                 "equityWithLoanBefore": _money(ewl0), "initMarginChange": _money(init1 - init0),
                 "maintMarginChange": _money(maint1 - maint0), "equityWithLoanChange": _money(ewl1 - ewl0),
@@ -250,6 +317,19 @@ class AccountModel:
                 "equityWithLoanAfter": _money(ewl1), "commission": float(commission),
                 "minCommission": float(commission), "maxCommission": float(commission), "commissionCurrency": "USD",
                 "warningText": ""}
+
+    def margin_refusal(self, order: Any, market: Decimal, replacing: str | None = None) -> str:
+        """Why a margin account refuses ``order`` (a NeutralOrder; ``replacing``: the engine order it modifies),
+        in IB's words; "" when it fits, lowers the requirement, or the account is a cash account."""
+        if not self.margin or order.qty is None:
+            return ""
+        s = self.snapshot()
+        signed, _, ewl1 = self._impact(s, order, market)
+        before = self.look_ahead(s["values"], exclude=replacing)
+        after = self.look_ahead(s["values"], (order.symbol, signed), exclude=replacing)
+        if after <= ewl1 or after <= before:
+            return ""
+        return MARGIN_REFUSAL.format(equity=_money(ewl1), initial=_money(after))
 
 
 def _money(value: Decimal) -> str:

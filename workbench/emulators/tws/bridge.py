@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.enums import OrderStatus, OrderType, Side
-from workbench.core.errors import InvalidOrder, WorkbenchError
+from workbench.core.errors import InvalidOrder, OrderRejected, WorkbenchError
 from workbench.core.models import FillEvent, Order
 
 from . import messages as m
@@ -125,8 +125,8 @@ class Bridge:
             return
         try:
             neutral = to_neutral(req, inst.symbol)
-            refusal = initial_stop_refusal(req, neutral, lambda sym: self.engine.prices.get_market_price(
-                sym, self.engine.clock()))
+            refusal = initial_stop_refusal(req, neutral, self._market) or \
+                self.model.margin_refusal(neutral, self._market(inst.symbol))
         except (WorkbenchError, ValueError, ArithmeticError) as exc:
             refusal = _reason(exc)
         if not refusal and neutral.client_order_id in self.by_coid:
@@ -175,6 +175,12 @@ class Bridge:
             if kind.needs_trail:
                 changes["trail_price"], changes["trail_percent"] = trail(req)
                 _check_trail_change(rec, req, changes)
+            rest = changes["qty"] - Decimal(str(v.filled or 0))  # what the changed order may still add
+            if rest > 0:
+                pending = to_neutral(req, v.inst.symbol).model_copy(update={"qty": rest})
+                margin = self.model.margin_refusal(pending, self._market(v.inst.symbol), replacing=rec.engine_id)
+                if margin:
+                    raise OrderRejected(margin)
             self.engine.replace(rec.engine_id, **changes)
         except (WorkbenchError, ValueError, ArithmeticError) as exc:
             # 201 would make the client drop a still-live order: refuse the change, not the order.
@@ -193,6 +199,9 @@ class Bridge:
             v.aux_price = req.aux_price
         rec.modified = True
         self.drain()
+
+    def _market(self, symbol: str) -> Decimal:
+        return self.engine.prices.get_market_price(symbol, self.engine.clock())
 
     def cancel(self, session: Session, order_id: int) -> None:
         rec = self.records.get((session.client_id, order_id)) or self.records.get((RESTORED, order_id))

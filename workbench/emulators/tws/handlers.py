@@ -215,24 +215,28 @@ def place_order(s: Session, f: list[str]) -> None:
 
 
 def _what_if(s: Session, b: Any, order_id: int, inst: m.Instrument, req: Any) -> None:
-    """whatIfOrder: the order's margin impact and commission, from the paper rules; nothing is placed."""
+    """whatIfOrder: the order's margin impact and commission, from the paper rules; nothing is placed. Priced at
+    what the order would fill at (see :meth:`AccountModel.expected_fill`). An order the paper engine would refuse
+    gets a 201 only; one beyond a margin account's margin gets its numbers and then the 201, as IB sends them."""
     try:
         order = to_neutral(req, inst.symbol)
-        price = order.limit_price or order.stop_price or b.engine.prices.get_market_price(inst.symbol,
-                                                                                          b.engine.clock())
-        refusal = _refusal(b, order, Decimal(price))
+        market = b.engine.prices.get_market_price(inst.symbol, b.engine.clock())
+        refusal = _refusal(b, order, order.limit_price or order.stop_price or market)  # what the engine reserves at
+        margin = "" if refusal else b.model.margin_refusal(order, market)
     except (WorkbenchError, ValueError, ArithmeticError) as exc:
         s.error(order_id, 201, f"Order rejected - reason:{getattr(exc, 'message', None) or exc}")
         return
     if refusal:
         s.error(order_id, 201, f"Order rejected - reason:{refusal}")
         return
-    state = b.model.what_if(inst.symbol, order.side, order.qty, Decimal(price))
+    state = b.model.what_if(order, market)
     view = m.OrderView(order_id=order_id, client_id=s.client_id, perm_id=0, inst=inst, exchange="SMART",
                        action=order.side.value, qty=order.qty, order_type=req.order_type, lmt_price=req.lmt_price,
                        aux_price=req.aux_price, tif=order.tif.value, account=req.account or b.account,
                        order_ref=req.order_ref, status="PreSubmitted")
     s.send(m.open_order(s.sv, view, what_if=state))
+    if margin:
+        s.error(order_id, 201, f"Order rejected - reason:{margin}")
 
 
 def _refusal(b: Any, order: Any, price: Decimal) -> str:
