@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +108,66 @@ def test_cli_reports_a_bad_settings_file(tmp_path: Path) -> None:
                            str(settings)], capture_output=True, text=True, cwd=tmp_path, timeout=30,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 2 and "comission" in done.stderr and "Traceback" not in done.stderr
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "workbench.emulators.tws", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def _one_clean_line(done: subprocess.CompletedProcess[str], flag: str) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1 and flag in lines[0], done.stderr
+    assert "listening" not in done.stdout
+    return lines[0]
+
+
+@pytest.mark.parametrize("args", [("--tick-interval", "-1"), ("--tick-interval", "1e-6"), ("--tick-interval", "nan"),
+                                  ("--tick-interval", "1e30"), ("--server-version", "200"),
+                                  ("--server-version", "163"), ("--server-version", "x"), ("--port", "70000"),
+                                  ("--log-level", "LOUD")], ids=" ".join)
+def test_cli_refuses_a_bad_flag_in_one_line_naming_it(args: tuple[str, str], tmp_path: Path) -> None:
+    line = _one_clean_line(_run("--port", "0", *args, cwd=tmp_path), args[0])
+    assert args[1] in line  # and the value it got
+
+
+def test_cli_refuses_tick_interval_zero_and_says_the_ticker_cannot_be_turned_off(tmp_path: Path) -> None:
+    line = _one_clean_line(_run("--port", "0", "--tick-interval", "0", cwd=tmp_path), "--tick-interval")
+    assert "resting orders" in line and "tick_interval=None" in line
+
+
+def test_cli_refuses_a_tick_interval_from_the_settings_below_the_emulators_floor(tmp_path: Path) -> None:
+    settings = tmp_path / "fast.json"
+    settings.write_text(json.dumps({"paper": {"tick_interval": 0.001}}))  # a valid paper setting, too fast here
+    line = _one_clean_line(_run("--port", "0", "--settings", str(settings), cwd=tmp_path), "paper.tick_interval")
+    assert "--tick-interval" in line and "0.001" in line
+
+
+def test_cli_reports_a_port_in_use_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        line = _one_clean_line(_run("--port", port, cwd=tmp_path), "--port")
+    assert f"127.0.0.1:{port}" in line
+
+
+def test_the_constructor_refuses_a_bad_tick_interval_or_server_version(engine: Any) -> None:
+    from workbench.core.errors import ConfigError, InvalidInput
+    from workbench.emulators.tws import TwsEmulator, build_engine
+
+    for bad in (-1, 0, 1e-6, float("nan"), float("inf"), 1e30):
+        with pytest.raises(InvalidInput) as caught:
+            TwsEmulator(engine, tick_interval=bad)
+        assert caught.value.field == "tick_interval"
+    with pytest.raises(InvalidInput, match="None"):  # the message says how to stop the ticker
+        TwsEmulator(engine, tick_interval=0)
+    for version in (156, 163, 179):
+        with pytest.raises(InvalidInput) as caught:
+            TwsEmulator(engine, server_version=version)
+        assert caught.value.field == "server_version"
+    assert TwsEmulator(engine, tick_interval=None).tick_interval is None  # None: tests drive the prices
+    with pytest.raises(ConfigError) as refused:
+        build_engine(tick_interval=-1)
+    assert refused.value.key == "paper.tick_interval"

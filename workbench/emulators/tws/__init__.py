@@ -23,7 +23,11 @@ def build_engine(db: str | None = None, settings: Any = None, margin: bool = Fal
     """A PaperEngine priced and charged as the configured paper broker (the ``paper`` and ``market_data``
     sections of ``settings``: a path, a dict, or the file workbench finds as usual), over ``db`` (None: in
     memory). ``paper.db_path`` is never used: the paper broker's ledger has one owner. ``margin`` allows
-    short selling (an IB paper margin account)."""
+    short selling (an IB paper margin account). A bad ``tick_interval`` raises ConfigError
+    (``paper.tick_interval``), as the same value in the settings would."""
+    from pydantic import ValidationError
+
+    from workbench.core.errors import ConfigError
     from workbench.core.settings import load_settings
     from workbench.marketdata import get_provider
     from workbench.paper.config import PaperConfig
@@ -34,4 +38,11 @@ def build_engine(db: str | None = None, settings: Any = None, margin: bool = Fal
     update: dict[str, object] = {"db_path": db or ":memory:", "allow_short": paper.allow_short or margin}
     if tick_interval is not None:
         update["tick_interval"] = tick_interval
-    return PaperEngine(paper.model_copy(update=update), get_provider(resolved))
+    try:  # validated (model_copy(update=...) would not check the overrides)
+        config = PaperConfig.model_validate({**paper.model_dump(), **update})
+    except ValidationError as exc:  # only an override can be bad: the rest was validated at load
+        details = exc.errors(include_url=False)
+        first = details[0]
+        raise ConfigError(f"invalid setting: {first['msg']} (got {first.get('input')!r})",
+                          key="paper." + ".".join(map(str, first["loc"])), errors=details) from None
+    return PaperEngine(config, get_provider(resolved))

@@ -14,6 +14,8 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
+from workbench.core.errors import InvalidInput
+
 from . import handlers_data, scanner  # noqa: F401  (register the market-data and scanner handlers)
 from . import messages as m
 from .._thread import LoopServer
@@ -26,13 +28,17 @@ from .state import GatewayState, state_path_for
 from .subscriptions import Subscriptions
 from .unsupported import answer_unsupported, request_id
 
-__all__ = ["TwsEmulator", "Session", "DEFAULT_SERVER_VERSION", "MIN_SERVER_VERSION", "MAX_SERVER_VERSION"]
+__all__ = ["TwsEmulator", "Session", "DEFAULT_SERVER_VERSION", "MIN_SERVER_VERSION", "MAX_SERVER_VERSION",
+           "MIN_TICK_INTERVAL", "MAX_TICK_INTERVAL", "check_server_version", "check_tick_interval"]
 
 log = logging.getLogger(__name__)
 
 MIN_SERVER_VERSION = 157
 MAX_SERVER_VERSION = 178
 DEFAULT_SERVER_VERSION = 157
+SKIPPED_SERVER_VERSIONS = (158, 163)  # odd gates ib_async mis-decodes (protocol reference §2.3)
+#: The ticker's range: more often spins a core for nothing, longer overflows the loop's timers.
+MIN_TICK_INTERVAL, MAX_TICK_INTERVAL = 0.01, 86_400.0
 RECEIVED_LIMIT = 10_000
 ACCOUNT_PUSH_SECONDS = 60
 FARM_NOTICES = ((2104, "Market data farm connection is OK:usfarm"),
@@ -41,6 +47,23 @@ FARM_NOTICES = ((2104, "Market data farm connection is OK:usfarm"),
 #: Sent at connect when the prices are simulated: what a real gateway never says (a notice code, so clients only
 #: log it). workbench's ib adapter then labels this session's quotes and bars simulated.
 SIMULATED_NOTICE = (2199, "workbench TWS emulator: simulated data")
+
+
+def check_server_version(version: int) -> None:
+    """InvalidInput unless ``version`` is one the emulator speaks."""
+    if not MIN_SERVER_VERSION <= version <= MAX_SERVER_VERSION or version in SKIPPED_SERVER_VERSIONS:
+        raise InvalidInput(f"server_version must be in {MIN_SERVER_VERSION}..{MAX_SERVER_VERSION} (not 158 or 163), "
+                           f"got {version}", field="server_version")
+
+
+def check_tick_interval(seconds: float | None) -> None:
+    """InvalidInput unless ``seconds`` is None (no ticker) or a number of seconds in the ticker's range."""
+    if seconds is None:
+        return
+    if not MIN_TICK_INTERVAL <= seconds <= MAX_TICK_INTERVAL:  # (NaN fails too)
+        hint = " (None runs no ticker: prices move when you call tick())" if seconds == 0 else ""
+        raise InvalidInput(f"tick_interval must be seconds in {MIN_TICK_INTERVAL:g}..{MAX_TICK_INTERVAL:g}, "
+                           f"got {seconds!r}{hint}", field="tick_interval")
 
 
 class Session:
@@ -162,8 +185,8 @@ class TwsEmulator(LoopServer):
 
     Without ``engine`` it builds its own from ``settings`` (workbench settings: the paper rules and the
     market-data provider) over an in-memory ledger, or ``db``, and closes it on stop. ``tick_interval``
-    (seconds) drives resting orders and streaming quotes from a background task; ``None`` disables it
-    (tests call :meth:`tick`).
+    (seconds, 0.01 .. 86400) drives resting orders and streaming quotes from a background task; ``None``
+    runs none (tests call :meth:`tick`). A bad ``server_version`` or ``tick_interval`` raises InvalidInput.
 
     >>> with TwsEmulator(margin=True) as emu:           # a notebook cell: stopped when the block ends
     ...     broker = workbench.connect("ib", settings={"ib": emu.settings()})
@@ -179,11 +202,10 @@ class TwsEmulator(LoopServer):
                  tick_interval: float | None = 1.0, farm_notices: bool = True, live_data: bool = True,
                  margin: bool | None = None, state_path: str | None = None, settings: Any = None,
                  db: str | None = None) -> None:
-        if not MIN_SERVER_VERSION <= server_version <= MAX_SERVER_VERSION or server_version in (158, 163):
-            raise ValueError(f"server_version must be in {MIN_SERVER_VERSION}..{MAX_SERVER_VERSION} "
-                             f"(not 158 or 163), got {server_version}")
+        check_server_version(server_version)
+        check_tick_interval(tick_interval)
         if not accounts:
-            raise ValueError("at least one account is needed")
+            raise InvalidInput("at least one account is needed", field="accounts")
         #: Built here (from ``settings``): closed on stop.
         self.owns_engine = engine is None
         if engine is None:
