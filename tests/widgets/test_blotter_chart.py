@@ -93,7 +93,21 @@ def test_fills_feed_lists_todays_fills_newest_first_once_each(broker: workbench.
     eventually(lambda: "NVDA" in feed.table.value, 5)
     assert "MSFT" in feed.table.value and "AAPL" not in feed.table.value  # only the newest 2 shown
     assert "3 fills, newest 2 shown" in feed.table.value
-    assert [f.symbol for f in feed.fills] == ["NVDA", "MSFT"]
+    assert [f.symbol for f in feed.fills] == ["NVDA", "MSFT", "AAPL"]  # every fill of today, the loaded one too
+
+
+def test_fills_feed_fills_hold_the_fills_loaded_at_start(broker: workbench.Broker, closing: Callable) -> None:
+    broker.place_market_order("AAPL", 1, "buy")
+    broker.place_market_order("MSFT", 2, "buy")
+    feed = closing(FillsFeed(broker))
+    eventually(lambda: "MSFT" in feed.table.value and "AAPL" in feed.table.value, 5)
+    earlier = broker.adapter.engine.fills()
+    assert feed.fills == sorted(earlier, key=lambda f: f.ts, reverse=True)  # the same events, newest first
+    assert [f.symbol for f in feed.fills] == ["MSFT", "AAPL"] and feed.fills[0].broker == broker.name
+    broker.place_market_order("NVDA", 3, "buy")
+    eventually(lambda: len(feed.fills) == 3, 5)
+    assert [f.symbol for f in feed.fills] == ["NVDA", "MSFT", "AAPL"]
+    assert len({f.exec_id for f in feed.fills}) == 3 and feed.table.value.count("<tr>") == 4
 
 
 def test_chart_marks_fills_and_redraws_on_a_new_fill(broker: workbench.Broker, closing: Callable) -> None:
