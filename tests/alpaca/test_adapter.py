@@ -14,7 +14,6 @@ import pytest
 import workbench
 from tests.alpaca.conftest import KEY, SECRET
 from tests.conftest import eventually
-from workbench.emulators.alpaca.book import alpaca_id
 
 pytest.importorskip("alpaca")
 
@@ -111,6 +110,9 @@ def test_lost_order_is_sent_again_after_a_5xx(emulator: Any, connect_alpaca: Any
      workbench.AuthError, None),
     ("GET", "/v2/account", 500, "oops", "get_account", workbench.BrokerUnavailable, None),
     ("GET", "/v2/orders", 403, {"code": 40310000, "message": "forbidden"}, "get_orders_history",
+     workbench.AuthError, None),  # 40310000 refuses an order only when one is placed
+    ("GET", "/v2/account", 403, {"code": 40310000, "message": "forbidden"}, "get_account", workbench.AuthError, None),
+    ("POST", "/v2/orders", 403, {"code": 40310000, "message": "potential wash trade detected"}, "place_market_order",
      workbench.OrderRejected, None),
     ("GET", "/v2/stocks/bars", 403, {"message": "subscription does not permit querying recent SIP data"},
      "get_history", workbench.DataEntitlementError, None),
@@ -132,7 +134,7 @@ def test_error_mapping_on_the_wire(emulator: Any, connect_alpaca: Any, method: s
     broker = connect_alpaca()
     emulator.fail_next(method, path, status, body)
     with pytest.raises(cls) as info:
-        getattr(broker, call)(*(["AAPL"] if call == "get_history" else []))
+        getattr(broker, call)(*{"get_history": ["AAPL"], "place_market_order": ["AAPL", 1, "buy"]}.get(call, []))
     err = info.value
     assert type(err) is cls and err.broker == "alpaca" and err.raw and isinstance(err.__cause__, APIError)
     if field:
@@ -337,7 +339,7 @@ def test_order_history_pages_through_orders_sharing_a_timestamp(tmp_path: Path, 
                 history = broker.get_orders_history(limit=None)
                 pages = [q for m, q in emu.requests if q.startswith("/v2/orders?")]
                 assert len(pages) >= 2
-                assert sorted(history.index) == sorted(alpaca_id(o.order_id) for o in placed)
+                assert sorted(history.index) == sorted(emu.book.alpaca_id(o.order_id) for o in placed)
                 assert history.index.is_unique
             finally:
                 broker.close()
@@ -527,3 +529,73 @@ def test_a_refused_stream_is_retried_with_growing_jittered_delays_not_a_storm(em
     finally:
         emulator.accept_streams = True
         broker.close()
+
+
+def test_a_fresh_emulator_never_reuses_the_order_ids_of_another(tmp_path: Path, keys: Any,
+                                                                settings_dict: dict) -> None:
+    """A notebook re-runs its emulator cell on a new ledger while its Broker stays connected: the new
+    emulator's orders get new ids (as Alpaca's never repeat), so their fills are not taken for ones already
+    delivered. A restart on the same ledger (``--db``) keeps the ids it gave."""
+    from workbench.emulators.alpaca import AlpacaEmulator
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fills: list[workbench.FillEvent] = []
+    with AlpacaEmulator(port=port, db=str(tmp_path / "first.sqlite"), tick_interval=None) as first:
+        section = {**first.settings(), "reconnect_min": 0.02, "reconnect_max": 0.2}
+        broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": section})
+        broker.on_fill(fills.append)
+        a = broker.place_market_order("AAPL", 1, "buy")
+        eventually(lambda: len(fills) == 1)
+    try:
+        eventually(lambda: broker.state == "reconnecting")
+        with AlpacaEmulator(port=port, db=str(tmp_path / "second.sqlite"), tick_interval=None):
+            eventually(lambda: broker.state == "connected", timeout=10)
+            b = broker.place_market_order("AAPL", 1, "buy")
+            assert b.order_id != a.order_id and b.filled_qty == 1
+            eventually(lambda: len(fills) == 2)
+            assert [f.broker_id for f in fills] == [a.order_id, b.order_id]
+    finally:
+        broker.close()
+    with AlpacaEmulator(db=str(tmp_path / "first.sqlite"), tick_interval=None) as again:
+        assert again.book.find(a.order_id) is not None  # the same ledger: the same ids
+
+
+def test_fills_missed_while_down_are_delivered_in_time_order_across_orders(partial_engine: Any, keys: Any,
+                                                                            settings_dict: dict) -> None:
+    """Two orders fill in turns while the stream is down (A 5, B 5, then A 5 and B 5): the reconciliation
+    hands them over as they happened, not order by order."""
+    from workbench.emulators.alpaca import AlpacaEmulator
+
+    with AlpacaEmulator(partial_engine, tick_interval=None) as emu:
+        section = {**emu.settings(), "reconnect_min": 0.02, "reconnect_max": 0.2}
+        broker = workbench.connect("alpaca", settings={**settings_dict, "alpaca": section})
+        try:
+            fills: list[workbench.FillEvent] = []
+            broker.on_fill(fills.append)
+            emu.accept_streams = False
+            emu.disconnect_streams()
+            eventually(lambda: broker.state == "reconnecting")
+            a = broker.place_market_order("AAPL", 10, "buy")
+            b = broker.place_market_order("MSFT", 10, "buy")
+            emu.tick()  # the second half of each
+            assert len(partial_engine.fills()) == 4 and fills == []
+            emu.accept_streams = True
+            eventually(lambda: len(fills) == 4)
+            assert [f.ts for f in fills] == sorted(f.ts for f in fills)
+            assert sorted(f.broker_id for f in fills[:2]) == sorted([a.order_id, b.order_id])
+        finally:
+            broker.close()
+
+
+def test_the_broker_card_names_the_account_and_labels_the_emulators_simulated_data(connect_alpaca: Any,
+                                                                                   emulator: Any) -> None:
+    broker = connect_alpaca()
+    account = emulator.engine.account().id
+    assert f"account={account} data=alpaca market data (simulated)" in repr(broker)
+    assert "<span class='wb-sim'>simulated</span>" in broker._repr_html_()
+    body = emulator.call(lambda: None) or {"account_number": "PA-REAL", "status": "ACTIVE", "cash": "1"}
+    emulator.fail_next("GET", "/v2/account", 200, body)  # an account without the emulator's label: real data
+    real = connect_alpaca()
+    assert repr(real).endswith("account=PA-REAL data=alpaca market data>")

@@ -194,3 +194,39 @@ def test_replacing_a_stop_for_the_whole_position(client: TradingClient, stream_e
     replaced = next(u for u in stream_events if u.event == "replaced")
     assert replaced.order.id == stop.id and replaced.order.status is OrderStatus.REPLACED  # the old order
     assert not any(u.event == "canceled" for u in stream_events)
+
+
+@pytest.mark.parametrize("request_fields", [
+    {"qty": 0.5, "time_in_force": "gtc"},  # fractional: DAY only
+    {"notional": 100, "time_in_force": "gtc"},  # notional: DAY only
+    {"qty": 1.5, "time_in_force": "ioc"},
+])
+def test_fractional_and_notional_orders_are_day_only(client: TradingClient, emulator: Any,
+                                                     request_fields: dict[str, Any]) -> None:
+    """As Alpaca: a plain alpaca-py script rehearsed on the emulator is refused where Alpaca refuses it."""
+    before = len(emulator.engine.orders())
+    with pytest.raises(APIError) as info:
+        client.submit_order(MarketOrderRequest(symbol="AAPL", side="buy", **request_fields))
+    assert info.value.status_code == 422 and "DAY only" in str(info.value)
+    assert len(emulator.engine.orders()) == before  # nothing recorded
+    day = client.submit_order(MarketOrderRequest(symbol="AAPL", side="buy", **{**request_fields,
+                                                                               "time_in_force": "day"}))
+    assert day.status == OrderStatus.FILLED
+
+
+def test_qty_available_leaves_out_what_open_orders_hold(client: TradingClient) -> None:
+    client.submit_order(MarketOrderRequest(symbol="AAPL", qty=10, side="buy", time_in_force="day"))
+    client.submit_order(LimitOrderRequest(symbol="AAPL", qty=4, side="sell", time_in_force="gtc", limit_price=9999))
+    position = client.get_open_position("AAPL")
+    assert float(position.qty) == 10 and float(position.qty_available) == 6
+
+
+@pytest.mark.parametrize(("path", "params", "status"), [
+    ("/orders", {"status": "bogus"}, 422), ("/orders", {"direction": "sideways"}, 422),
+    ("/no-such-route", None, 404),
+])
+def test_bad_requests_get_alpacas_json_error_body(client: TradingClient, path: str, params: Any,
+                                                  status: int) -> None:
+    with pytest.raises(APIError) as info:
+        client.get(path, params)
+    assert info.value.status_code == status and info.value.code in (40410000, 42210000)

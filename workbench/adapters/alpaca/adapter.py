@@ -133,6 +133,10 @@ class AlpacaAdapter(AdapterBase):
         self._reconcile_again = False
         self._open = False
         self.orders_page = 500  # orders per GET /v2/orders request: Alpaca's maximum
+        self.account = ""  # the account number, from connect
+        #: True when the endpoint is workbench's Alpaca emulator over simulated prices (its account says so):
+        #: the Broker card then labels the session's data simulated, as each quote and bar already is.
+        self.simulated = False
 
     # -- connection -------------------------------------------------------------------------
 
@@ -154,6 +158,9 @@ class AlpacaAdapter(AdapterBase):
         try:
             clock = await self._rest(self.trading.get_clock)  # checks the keys and the endpoint
             self._horizon = p.parse_clock(clock).ts
+            account = await self._rest(self.trading.get_account)
+            self.account = str(account.get("account_number") or "")
+            self.simulated = account.get("wb_simulated") is True
             working = self._sdk.requests.GetOrdersRequest(status="open", limit=500)
             for order in map(p.parse_order, await self._rest(self.trading.get_orders, working)):
                 self._coids[order.order_id] = order.client_order_id  # known, not news: a reconnect reports
@@ -448,11 +455,8 @@ class AlpacaAdapter(AdapterBase):
 
     def _deliver(self, order: Order, fills: list[FillEvent]) -> None:
         """Publish each fill not delivered before, then the order if it changed."""
-        seen = self._seen_fills.setdefault(order.order_id, set())
         for fill in fills:
-            if fill.exec_id not in seen:
-                seen.add(fill.exec_id)
-                self._fills.publish(fill)
+            self._deliver_fill(fill)
         if order.is_open:
             self._open_ids.add(order.order_id)
         else:
@@ -466,6 +470,12 @@ class AlpacaAdapter(AdapterBase):
                                      last.stop_price):
             self._last_order[order.order_id] = order
             self._orders.publish(order)
+
+    def _deliver_fill(self, fill: FillEvent) -> None:
+        seen = self._seen_fills.setdefault(fill.broker_id, set())
+        if fill.exec_id not in seen:
+            seen.add(fill.exec_id)
+            self._fills.publish(fill)
 
     def _on_stream_connected(self, n: int) -> None:
         if n == 1:
@@ -510,19 +520,21 @@ class AlpacaAdapter(AdapterBase):
                 orders[order_id] = p.parse_order(await self._rest(self.trading.get_order_by_id, order_id))
             except OrderNotFound:
                 self._open_ids.discard(order_id)
-        by_order: dict[str, list[FillEvent]] = {}
-        for fill in sorted(fills, key=lambda f: (f.ts, f.exec_id)):
-            by_order.setdefault(fill.broker_id, []).append(fill)
+        # One timeline across orders: every fill at its time, each order's state after its own last fill.
+        last_fill: dict[str, datetime] = {}
+        for fill in fills:
+            last_fill[fill.broker_id] = max(last_fill.get(fill.broker_id, fill.ts), fill.ts)
             self._horizon = max(self._horizon or fill.ts, fill.ts)
-        for order in sorted(orders.values(), key=lambda o: o.updated_at):
-            self._coids[order.order_id] = order.client_order_id
-            self._deliver(order, by_order.pop(order.order_id, []))
-        for order_fills in by_order.values():  # fills of orders the lists did not return
-            seen = self._seen_fills.setdefault(order_fills[0].broker_id, set())
-            for fill in order_fills:
-                if fill.exec_id not in seen:
-                    seen.add(fill.exec_id)
-                    self._fills.publish(fill)
+        timeline: list[tuple[tuple[datetime, int, str], FillEvent | Order]] = [
+            ((f.ts, 0, f.exec_id), f) for f in fills]
+        timeline += [((max(o.updated_at, last_fill.get(o.order_id, o.updated_at)), 1, o.order_id), o)
+                     for o in orders.values()]
+        for _, item in sorted(timeline, key=lambda entry: entry[0]):
+            if isinstance(item, FillEvent):
+                self._deliver_fill(item)
+            else:
+                self._coids[item.order_id] = item.client_order_id
+                self._deliver(item, [])
 
     # -- market data ------------------------------------------------------------------------
 

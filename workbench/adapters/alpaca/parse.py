@@ -183,7 +183,7 @@ def error_from_response(status: int | None, body: str, about: str = "", retry_af
         return RateLimited(text, retry_after=retry_after, **kw)
     if status == 403 and "insufficient" in lower:
         return InsufficientFunds(text, **kw)
-    if status == 403 and code == CODE_ORDER_FORBIDDEN:  # e.g. "potential wash trade detected"
+    if status == 403 and code == CODE_ORDER_FORBIDDEN and about == "order":  # e.g. "potential wash trade"
         return OrderRejected(text, **kw)
     if status == 403 and "subscription" in lower:
         return DataEntitlementError(text, **kw)

@@ -3,9 +3,10 @@ trade_updates events made from engine events.
 
 Engine listeners may fire on any thread: they only queue the event and wake the server's loop;
 :meth:`Book.drain` (loop thread only) turns queued events into trade_updates messages. Alpaca order ids
-are UUIDs derived from the engine's order ids, so a restarted emulator over the same ledger answers with
-the same ids; replacement links (Alpaca's replace makes a new order) are kept in a small JSON file
-beside the ledger.
+are UUIDs derived from the engine's order ids in a namespace drawn once per ledger, so a restarted emulator
+over the same ledger answers with the same ids and a fresh ledger never reuses another's (as Alpaca never
+reuses an id); the namespace and the replacement links (Alpaca's replace makes a new order) are kept in a
+small JSON file beside the ledger.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from workbench.core.enums import OrderStatus
 from workbench.core.log import get_logger
 from workbench.core.models import FillEvent, Order
 
-__all__ = ["Book", "Entry", "alpaca_id", "asset_id", "iso", "num"]
+__all__ = ["Book", "Entry", "asset_id", "iso", "num"]
 
 log = get_logger(__name__)
 
-_NS = uuid.UUID("5f0c6f2e-8f55-4d1b-9a55-6d2f3c9a7a10")
+_NS = uuid.UUID("5f0c6f2e-8f55-4d1b-9a55-6d2f3c9a7a10")  # assets; and the orders of ledgers from before
 _ZERO = Decimal(0)
 _STATUS = {OrderStatus.PENDING_NEW: "pending_new", OrderStatus.NEW: "new",
            OrderStatus.PARTIALLY_FILLED: "partially_filled", OrderStatus.FILLED: "filled",
@@ -40,16 +41,8 @@ _STATUS = {OrderStatus.PENDING_NEW: "pending_new", OrderStatus.NEW: "new",
 _TYPE = {k: v[0] for k, v in ORDER_TYPES.items()}
 
 
-def alpaca_id(engine_order_id: str) -> str:
-    return str(uuid.uuid5(_NS, "order:" + engine_order_id))
-
-
 def asset_id(symbol: str) -> str:
     return str(uuid.uuid5(_NS, "asset:" + symbol.upper()))
-
-
-def execution_id(exec_id: str) -> str:
-    return str(uuid.uuid5(_NS, "exec:" + exec_id))
 
 
 def iso(ts: datetime | None) -> str | None:
@@ -99,11 +92,23 @@ class Book:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def _restore(self) -> None:
-        """Earlier orders from the ledger (all of them announced already: their events are history)."""
-        links: dict[str, str] = {}
+        """The ledger's id namespace, and its earlier orders (announced already: their events are history).
+
+        File: ``{"namespace": "<uuid>", "links": {"P000000001": "P000000002"}}``; a file that is only the links
+        (or none, beside a ledger with orders) is a ledger from before namespaces: it keeps its ids.
+        """
+        saved: dict[str, Any] = {}
         if self._links_file is not None and self._links_file.exists():
-            links = json.loads(self._links_file.read_text(encoding="utf-8"))
-        for order in self.engine.orders():
+            saved = json.loads(self._links_file.read_text(encoding="utf-8"))
+            if "namespace" not in saved:
+                saved = {"namespace": str(_NS), "links": saved}
+        orders = self.engine.orders()
+        if "namespace" not in saved:
+            saved = {"namespace": str(_NS if orders else uuid.uuid4()), "links": {}}
+        self._ns = uuid.UUID(saved["namespace"])
+        links: dict[str, str] = saved["links"]
+        self._save(links)
+        for order in orders:
             entry = self.add(order)
             entry.announced, entry.cum = True, order.filled_qty
             entry.value = order.filled_qty * (order.avg_fill_price or _ZERO)
@@ -118,7 +123,8 @@ class Book:
     def add(self, order: Order, notional: Decimal | None = None) -> Entry:
         entry = self.entries.get(order.order_id)
         if entry is None:
-            entry = Entry(engine_id=order.order_id, id=alpaca_id(order.order_id), order=order, notional=notional)
+            entry = Entry(engine_id=order.order_id, id=self.alpaca_id(order.order_id), order=order,
+                          notional=notional)
             self.entries[order.order_id] = entry
             self.by_id[entry.id] = entry
             self.by_coid[order.client_order_id] = entry
@@ -128,11 +134,20 @@ class Book:
 
     def link(self, old: Entry, new: Entry) -> None:
         old.replaced_by, new.replaces = new.engine_id, old.engine_id
+        self._save({e.engine_id: e.replaced_by for e in self.entries.values() if e.replaced_by})
+
+    def _save(self, links: dict[str, str]) -> None:
         if self._links_file is not None:
-            links = {e.engine_id: e.replaced_by for e in self.entries.values() if e.replaced_by}
             tmp = self._links_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(links), encoding="utf-8")
+            tmp.write_text(json.dumps({"namespace": str(self._ns), "links": links}), encoding="utf-8")
             os.replace(tmp, self._links_file)
+
+    def alpaca_id(self, engine_order_id: str) -> str:
+        """The Alpaca order id (a UUID) of an engine order."""
+        return str(uuid.uuid5(self._ns, "order:" + engine_order_id))
+
+    def execution_id(self, exec_id: str) -> str:
+        return str(uuid.uuid5(self._ns, "exec:" + exec_id))
 
     def find(self, key: str) -> Entry | None:
         """By Alpaca id (or, for convenience, the engine's id)."""
@@ -163,7 +178,8 @@ class Book:
             "replaced_by": self.entries[entry.replaced_by].id if entry.replaced_by else None,
             "replaces": self.entries[entry.replaces].id if entry.replaces else None,
             "asset_id": asset_id(o.symbol), "symbol": o.symbol, "asset_class": "us_equity",
-            "notional": num(o.notional if o.notional is not None else entry.notional), "qty": num(o.qty), "filled_qty": num(filled) or "0",
+            "notional": num(o.notional if o.notional is not None else entry.notional), "qty": num(o.qty),
+            "filled_qty": num(filled) or "0",
             "filled_avg_price": num(avg_price), "order_class": "", "order_type": _TYPE[o.order_type],
             "type": _TYPE[o.order_type], "side": o.side.value.lower(), "position_intent": None,
             "time_in_force": TIFS[o.tif], "limit_price": num(o.limit_price), "stop_price": num(o.stop_price),
@@ -180,11 +196,12 @@ class Book:
             qty = entry.order.qty if entry is not None else None
             leaves = (qty - total) if qty is not None else _ZERO
             done = leaves <= 0
-            out.append({"id": f"{fill.ts.astimezone(UTC):%Y%m%d%H%M%S%f}"[:17] + "::" + execution_id(fill.exec_id),
+            stamp = f"{fill.ts.astimezone(UTC):%Y%m%d%H%M%S%f}"[:17]
+            out.append({"id": stamp + "::" + self.execution_id(fill.exec_id),
                         "activity_type": "FILL", "transaction_time": iso(fill.ts),
                         "type": "fill" if done else "partial_fill", "price": num(fill.price), "qty": num(fill.qty),
                         "side": fill.side.value.lower(), "symbol": fill.symbol, "leaves_qty": num(max(leaves, _ZERO)),
-                        "order_id": entry.id if entry is not None else alpaca_id(fill.broker_id),
+                        "order_id": entry.id if entry is not None else self.alpaca_id(fill.broker_id),
                         "cum_qty": num(total), "order_status": "filled" if done else "partially_filled"})
         return out
 
@@ -227,8 +244,8 @@ class Book:
         done = entry.order.qty is not None and entry.cum >= entry.order.qty
         self.emit("fill" if done else "partial_fill", entry, cum=entry.cum,
                   avg=(entry.value / entry.cum).quantize(Decimal("0.000001")),
-                  extra={"execution_id": execution_id(fill.exec_id), "price": num(fill.price), "qty": num(fill.qty),
-                         "position_qty": num(held) or "0"}, ts=fill.ts)
+                  extra={"execution_id": self.execution_id(fill.exec_id), "price": num(fill.price),
+                         "qty": num(fill.qty), "position_qty": num(held) or "0"}, ts=fill.ts)
 
     def _on_order(self, order: Order) -> None:
         self._entry_for(order.order_id)
