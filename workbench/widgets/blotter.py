@@ -64,6 +64,7 @@ class FillsFeed(Component):
                   for ts, r in zip(frame.index, frame.itertuples(index=False), strict=True)]
         with self._lock:  # a fill streamed while the frame loaded is in both: keep it once
             fresh = [fill for fill in reversed(loaded) if fill.exec_id not in self._seen]
+            # by time (a trading day spans UTC midnight); in place, so a caller's reference to .fills stays current
             self.fills[:] = sorted([*fresh, *self.fills], key=lambda fill: fill.ts, reverse=True)
             self._seen |= {fill.exec_id for fill in loaded}
         self._render()
