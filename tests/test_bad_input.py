@@ -137,6 +137,26 @@ def test_bad_order_is_invalid_order_naming_field(broker: workbench.Broker, setti
     expect_untouched(broker, db_of(settings_dict))
 
 
+@pytest.mark.parametrize(("call", "text"), [
+    (lambda b: b.place_market_order("", 1, "buy"), "symbol: not a valid symbol: ''"),
+    (lambda b: b.place_market_order("AAPL", Decimal(10**13), "buy"),
+     "qty: Input should be less than or equal to 1E+12 (got '10000000000000')"),
+    (lambda b: b.place_market_order("AAPL", Decimal("1e-10"), "buy"), "qty: must be at least 1E-9 (got '1E-10')"),
+], ids=["empty_symbol", "huge_decimal_qty", "tiny_decimal_qty"])
+def test_bad_order_text_is_plain_words_not_library_text(broker: workbench.Broker, settings_dict: dict,
+                                                        call: Callable, text: str):
+    with pytest.raises(workbench.InvalidOrder) as info:
+        call(broker)
+    assert info.value.message == text  # no pydantic "Value error," prefix, no Python repr of the value
+    expect_untouched(broker, db_of(settings_dict))
+
+
+def test_bad_setting_text_has_no_library_prefix(settings_dict: dict):
+    with pytest.raises(workbench.ConfigError) as info:
+        workbench.connect(settings={**settings_dict, "paper": {**settings_dict["paper"], "db_path": ""}})
+    assert info.value.message.startswith("invalid setting: the path is empty (got '')")
+
+
 def test_async_variant_validates_the_same(broker: workbench.Broker, settings_dict: dict):
     import asyncio
 

@@ -180,3 +180,36 @@ def test_a_boolean_request_timeout_is_refused() -> None:
             load_settings({"request_timeout": value})
         assert info.value.key == "request_timeout"
     assert load_settings({"request_timeout": "5"}).request_timeout == 5.0
+
+
+def _float_settings() -> list[str]:
+    """Every float setting of every registered section, as a dotted key (``ib.connect_timeout``, ...)."""
+    import workbench.adapters.factory  # noqa: F401  (fills the schema)
+    from workbench.core.settings import SCHEMA
+
+    keys = ["request_timeout"]
+    for dotted, model in sorted(SCHEMA.models().items()):
+        keys += [f"{dotted}.{name}" for name, field in model.model_fields.items() if field.annotation is float]
+    return keys
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 1e300, "1e999"], ids=["inf", "nan", "1e300", "1e999"])
+def test_no_float_setting_takes_infinity_or_an_absurd_value(value) -> None:
+    """``request_timeout: inf`` was accepted and then broke every call; the same holds for every other
+    duration, rate and threshold: one ConfigError naming the key, at load."""
+    keys = _float_settings()
+    assert {"ib.connect_timeout", "ib.reconnect_max_delay", "market_data.yfinance.ttl_seconds",
+            "market_data.yfinance.requests_per_second", "paper.tick_interval"} <= set(keys)
+    escaped = []
+    for key in keys:
+        settings: object = value
+        for part in reversed(key.split(".")):
+            settings = {part: settings}
+        try:
+            load_settings(settings)
+        except workbench.ConfigError as exc:
+            if exc.key != key:
+                escaped.append((key, f"named {exc.key}"))
+        else:
+            escaped.append((key, "accepted"))
+    assert escaped == []

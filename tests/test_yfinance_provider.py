@@ -334,3 +334,22 @@ def test_the_daily_check_is_one_small_request_and_the_answer_is_still_from_the_c
     n = len(yahoo.chart_requests())
     window = {"start": minutes.index[0], "end": minutes.index[-1] + pd.Timedelta(minutes=5), "interval": "5m"}
     assert provider.get_history(["AAPL"], **window).attrs["cached"] and _charts(yahoo, None, n) == []  # checked today
+
+
+def test_a_list_through_the_broker_keeps_the_cache_labels(yahoo: YahooStandin, yf_session, settings_dict: dict,  # noqa: F811
+                                                          tmp_path: Path) -> None:
+    """Yahoo down for one symbol: the Broker's list frame says which symbol was served stale from the cache,
+    as a single symbol's frame (and the provider's own list frame) does."""
+    settings_dict["market_data"] = {"provider": "yfinance",
+                                    "yfinance": {"cache_dir": str(tmp_path / "yc"), "backoff_seconds": 0,
+                                                 "progress": False, "ttl_seconds": 0}}
+    with workbench.connect(settings=settings_dict) as broker:
+        fresh = broker.get_history(["SPY", "MSFT"], days=30)
+        assert fresh.attrs["stale"] is False and fresh.attrs["stale_symbols"] == []
+        yahoo.answer_with("<html><body>Will be right back</body></html>", status=503, symbol="SPY")
+        many = broker.get_history(["SPY", "MSFT"], days=30)
+        one = broker.get_history("SPY", days=30)
+    assert one.attrs["stale"] is True and many.attrs["stale"] is True and many.attrs["stale_symbols"] == ["SPY"]
+    assert many.attrs["cached_as_of"]["SPY"] == one.attrs["cached_as_of"] and set(many.attrs["cached_as_of"]) == {
+        "SPY", "MSFT"}
+    assert many.attrs["broker"] == "paper" and many.attrs["source"] == "yfinance"

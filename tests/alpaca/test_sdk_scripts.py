@@ -212,3 +212,21 @@ def test_fractional_and_notional_orders_are_day_only(client: TradingClient, emul
     day = client.submit_order(MarketOrderRequest(symbol="AAPL", side="buy", **{**request_fields,
                                                                                "time_in_force": "day"}))
     assert day.status == OrderStatus.FILLED
+
+
+def test_qty_available_leaves_out_what_open_orders_hold(client: TradingClient) -> None:
+    client.submit_order(MarketOrderRequest(symbol="AAPL", qty=10, side="buy", time_in_force="day"))
+    client.submit_order(LimitOrderRequest(symbol="AAPL", qty=4, side="sell", time_in_force="gtc", limit_price=9999))
+    position = client.get_open_position("AAPL")
+    assert float(position.qty) == 10 and float(position.qty_available) == 6
+
+
+@pytest.mark.parametrize(("path", "params", "status"), [
+    ("/orders", {"status": "bogus"}, 422), ("/orders", {"direction": "sideways"}, 422),
+    ("/no-such-route", None, 404),
+])
+def test_bad_requests_get_alpacas_json_error_body(client: TradingClient, path: str, params: Any,
+                                                  status: int) -> None:
+    with pytest.raises(APIError) as info:
+        client.get(path, params)
+    assert info.value.status_code == status and info.value.code in (40410000, 42210000)

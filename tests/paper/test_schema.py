@@ -137,3 +137,20 @@ def test_a_folder_as_db_path_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         Ledger(tmp_path, D(1000))
     assert info.value.key == "paper.db_path"
+
+
+@pytest.mark.parametrize("path", ["/dev/null", "/dev/zero"])
+def test_a_device_as_db_path_is_a_config_error(path):
+    import workbench
+
+    with pytest.raises(ConfigError) as info:
+        workbench.connect("paper", settings={"paper": {"db_path": path}})
+    assert info.value.key == "paper.db_path" and "regular file" in str(info.value)
+
+
+def test_a_path_sqlite_cannot_open_is_a_config_error_naming_db_path(tmp_path, monkeypatch):
+    """SQLite reads ``file:...?mode=ro`` as a read-only URI of a file that does not exist."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        Ledger("file:x?mode=ro", D(1000))
+    assert info.value.key == "paper.db_path" and isinstance(info.value.__cause__, Exception)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+
+import pytest
 
 import workbench
 from tests.conftest import eventually
-from tests.widgets.conftest import sent_orders
+from tests.widgets.conftest import quoted, sent_orders
 from workbench.widgets import Blotter, Desk, FillsFeed, PriceChart, desk, live
 
 
@@ -93,7 +96,21 @@ def test_fills_feed_lists_todays_fills_newest_first_once_each(broker: workbench.
     eventually(lambda: "NVDA" in feed.table.value, 5)
     assert "MSFT" in feed.table.value and "AAPL" not in feed.table.value  # only the newest 2 shown
     assert "3 fills, newest 2 shown" in feed.table.value
-    assert [f.symbol for f in feed.fills] == ["NVDA", "MSFT"]
+    assert [f.symbol for f in feed.fills] == ["NVDA", "MSFT", "AAPL"]  # every fill of today, the loaded one too
+
+
+def test_fills_feed_fills_hold_the_fills_loaded_at_start(broker: workbench.Broker, closing: Callable) -> None:
+    broker.place_market_order("AAPL", 1, "buy")
+    broker.place_market_order("MSFT", 2, "buy")
+    feed = closing(FillsFeed(broker))
+    eventually(lambda: "MSFT" in feed.table.value and "AAPL" in feed.table.value, 5)
+    earlier = broker.adapter.engine.fills()
+    assert feed.fills == sorted(earlier, key=lambda f: f.ts, reverse=True)  # the same events, newest first
+    assert [f.symbol for f in feed.fills] == ["MSFT", "AAPL"] and feed.fills[0].broker == broker.name
+    broker.place_market_order("NVDA", 3, "buy")
+    eventually(lambda: len(feed.fills) == 3, 5)
+    assert [f.symbol for f in feed.fills] == ["NVDA", "MSFT", "AAPL"]
+    assert len({f.exec_id for f in feed.fills}) == 3 and feed.table.value.count("<tr>") == 4
 
 
 def test_chart_marks_fills_and_redraws_on_a_new_fill(broker: workbench.Broker, closing: Callable) -> None:
@@ -144,6 +161,51 @@ def test_closing_the_desk_closes_every_part(broker: workbench.Broker) -> None:
     view.close()
     assert all(p.closed for p in parts) and not any(p in live() for p in parts)
     assert broker.is_connected()  # the desk did not connect it, so it does not close it
+
+
+def test_switching_the_desks_broker_rebuilds_blotter_and_chart_on_the_new_one(settings_dict: dict,
+                                                                               tmp_path: Path) -> None:
+    pytest.importorskip("ib_async")
+    from workbench.core.models import NeutralOrder
+    from workbench.emulators.tws import TwsEmulator
+    from workbench.marketdata.sim import SimProvider
+    from workbench.paper.config import PaperConfig
+    from workbench.paper.engine import PaperEngine
+
+    engine = PaperEngine(PaperConfig(db_path=str(tmp_path / "gateway.sqlite"), slippage_bps=0, commission=0),
+                         SimProvider())
+    engine.submit(NeutralOrder(symbol="NVDA", side="buy", qty=3))  # a position only the gateway's account has
+    emulator = TwsEmulator(engine, port=0, tick_interval=0.05).start_in_thread()
+    settings = {**settings_dict, "ib": {"port": emulator.port, "client_id": 7, "sdk": "ib_async", "connect_timeout": 5}}
+    paper = workbench.connect("paper", settings=settings)
+    view = None
+    try:
+        paper.place_market_order("MSFT", 4, "buy")  # a position only the paper ledger has
+        view = desk(paper, symbol="AAPL")
+        old_blotter, old_chart = view.blotter, view.chart
+        eventually(lambda: "MSFT" in old_blotter.positions.value, 5)
+        view.ticket.broker.value = "ib"
+        old_parts = (old_blotter, old_blotter.fills, old_chart)
+        eventually(lambda: all(part.closed for part in old_parts), 20)  # the switch's last step
+        assert view.session.name == "ib" and not view.ticket.submit.disabled and paper.is_connected()
+        new_blotter, new_chart = view.blotter, view.chart
+        assert new_blotter.session is view.session and new_chart.session is view.session
+        assert view._bottom.children == (new_blotter.widget,) and new_chart.widget in view._top.children
+        assert not any(part in live() for part in old_parts) and new_blotter in live() and new_chart in live()
+        eventually(lambda: "NVDA" in new_blotter.positions.value, 20)
+        assert "MSFT" not in new_blotter.positions.value
+        quoted(view.ticket).submit.click()
+        order = view.ticket.wait(timeout=20)
+        assert order.status.value == "FILLED" and "AAPL" in {o.symbol for o in engine.orders()}  # sent to the gateway
+        eventually(lambda: "AAPL" in new_blotter.positions.value and "1 of your fills" in new_chart.caption.value
+                   and [f.symbol for f in new_blotter.fills.fills] == ["AAPL", "NVDA"], 20)
+        assert "AAPL" not in set(sent_orders(paper)["symbol"]) and paper.is_connected()  # not the desk's to close
+    finally:
+        if view is not None:
+            view.close()
+        paper.close()
+        emulator.stop_thread()
+        engine.close()
 
 
 def _classes(widget) -> set[str]:

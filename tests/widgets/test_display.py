@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
 
 import workbench
+from tests.conftest import eventually
 from workbench.core import display
+from workbench.widgets import desk
 
 
 def test_account_repr_is_a_readable_block_and_html_a_card(broker: workbench.Broker) -> None:
@@ -20,7 +23,7 @@ def test_account_repr_is_a_readable_block_and_html_a_card(broker: workbench.Brok
     assert any(line.split() == ["buying", "power", "100,000.00"] for line in text.splitlines())
     assert str(account) == text and "Decimal(" not in text
     html = account._repr_html_()
-    assert "wb-account" in html and "100,000.00" in html and "buying power" in html
+    assert "wb-account-card" in html and "100,000.00" in html and "buying power" in html
 
 
 def test_order_position_quote_fill_reprs(broker: workbench.Broker) -> None:
@@ -37,7 +40,7 @@ def test_order_position_quote_fill_reprs(broker: workbench.Broker) -> None:
 
 def test_broker_card_says_state_account_and_simulated_data(broker: workbench.Broker) -> None:
     card = broker._repr_html_()
-    assert "wb-broker" in card and "connected" in card and "PAPER-0001" in card and "simulated" in card
+    assert "wb-broker-card" in card and "connected" in card and "PAPER-0001" in card and "simulated" in card
     assert repr(broker).startswith("<Broker paper connected account=PAPER-0001 data=sim (simulated)")
 
 
@@ -76,11 +79,39 @@ def test_ipython_shows_workbench_frames_compactly_and_others_as_pandas(broker: w
     try:
         assert display.install_frame_display()
         html = shell.display_formatter.formatters["text/html"]
-        assert "wb-orders" in html(broker.get_orders_history())
+        assert "wb-frame-orders" in html(broker.get_orders_history())
         plain = pd.DataFrame({"x": [1, 2]})
         assert html(plain) == plain._repr_html_()
     finally:
         InteractiveShell.clear_instance()
+
+
+def _dom_classes(widget: object) -> set[str]:
+    found = set(getattr(widget, "_dom_classes", ()))
+    for child in getattr(widget, "children", ()):
+        found |= _dom_classes(child)
+    return found
+
+
+def test_display_classes_and_the_desks_stable_classes_are_disjoint(broker: workbench.Broker,
+                                                                   closing: Callable) -> None:
+    """A notebook shows both (02 prints frames and the Broker card next to the desk): a selector for one,
+    a browser test's or a user's stylesheet, must never match the other."""
+    order = broker.place_market_order("AAPL", 2, "buy")
+    limit = broker.place_limit_order("MSFT", 1, "buy", limit_price=1)  # an open order: the blotter's rows
+    view = closing(desk(broker))
+    eventually(lambda: limit.order_id in view.blotter.cancel_buttons() and "AAPL" in view.blotter.positions.value, 10)
+    desk_classes = _dom_classes(view.widget)
+    assert {"wb-broker", "wb-orders", "wb-positions", "wb-fills", "wb-order-row", "wb-cancel"} <= desk_classes
+    shown = [broker._repr_html_(), broker.get_account()._repr_html_(), order._repr_html_(),
+             broker.get_position("AAPL")._repr_html_(), broker.get_quote("AAPL")._repr_html_(),
+             broker.adapter.engine.fills()[0]._repr_html_(),
+             *(display.frame_html(frame) for frame in (broker.get_orders_history(), broker.get_positions(),
+                                                       broker.get_fills()))]
+    display_classes = {css for html in shown for attr in re.findall(r"class=['\"]([^'\"]*)['\"]", html)
+                       for css in attr.split()}
+    assert {"wb-broker-card", "wb-frame-orders", "wb-frame-positions", "wb-frame-fills"} <= display_classes
+    assert display_classes.isdisjoint(desk_classes), display_classes & desk_classes
 
 
 def test_import_workbench_stays_light() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -130,6 +131,21 @@ def test_bad_input_shows_the_field_and_sends_nothing(broker: workbench.Broker, c
     assert field in ticket.status.value
     assert sent_orders(broker).empty
     assert any(field in r.getMessage() for r in caplog.records if r.name.startswith("workbench.widgets"))
+
+
+@pytest.mark.parametrize("setup, text", [
+    (lambda t: setattr(t.symbol, "value", ""), "symbol: not a valid symbol: ''"),
+    (lambda t: setattr(t.qty, "value", 1e13),
+     "qty: Input should be less than or equal to 1E+12 (got '10000000000000')"),
+])
+def test_bad_input_is_said_in_plain_words(broker: workbench.Broker, closing: Callable, setup: Callable,
+                                          text: str) -> None:
+    ticket = quoted(closing(OrderTicket(broker, "AAPL", qty=1)))
+    setup(ticket)
+    ticket.submit.click()
+    eventually(lambda: state(ticket) == "ERROR", 5)
+    assert re.sub(r"<[^>]+>", "", html.unescape(ticket.status.value)) == text
+    assert sent_orders(broker).empty
 
 
 def test_unknown_symbol_is_shown_and_nothing_is_sent(broker: workbench.Broker, closing: Callable) -> None:

@@ -167,3 +167,19 @@ def test_without_market_data_the_symbol_still_trades_after_a_confirm(settings_di
         assert ticket.wait().status.value == "FILLED" and len(sent_orders(broker)) == 1
     finally:
         broker.close()
+
+
+def test_a_confirm_asked_before_the_symbol_proved_unknown_is_withdrawn(broker: workbench.Broker,
+                                                                       closing: Callable) -> None:
+    ticket = quoted(closing(OrderTicket(broker, "AAPL", qty=1)))
+    with loop_busy():  # the user is faster than the broker's "unknown symbol"
+        ticket.symbol.value = "ZZZZ"
+        ticket.submit.click()
+        assert ticket.confirm.layout.display != "none" and "no last price yet" in ticket.warning.value
+    eventually(lambda: "wb-error" in ticket.price.value and "ZZZZ" in ticket.price.value, 5)
+    assert ticket.confirm.layout.display == "none" and "no last price yet" not in ticket.warning.value
+    ticket.confirm.click()  # a click on the stale button (already on its way) sends nothing
+    eventually(lambda: not ticket._futures, 5)
+    assert sent_orders(broker).empty and ticket.last_order is None
+    ticket.submit.click()  # and Submit says why, naming the field
+    assert state(ticket) == "ERROR" and "symbol" in ticket.status.value and sent_orders(broker).empty

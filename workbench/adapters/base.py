@@ -101,6 +101,30 @@ class EventFanout:
             self._queues.remove(entry)
 
 
+_LIST_LABELS = {"broker", "source", "symbol", "symbols", "interval", "adjusted", "simulated"}
+
+
+def _merged_labels(parts: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The labels of single-symbol frames, for their list frame: a cached answer stays labelled.
+
+    ``stale``: any part (and ``stale_symbols``, which); ``cached``: every part; ``cached_as_of``: per symbol;
+    any other label: its value when every part agrees, else per symbol.
+    """
+    out: dict[str, Any] = {}
+    for key in sorted({k for p in parts.values() for k in p.attrs} - _LIST_LABELS):
+        values = {symbol: p.attrs.get(key) for symbol, p in parts.items()}
+        if key == "stale":
+            out["stale_symbols"] = [symbol for symbol, v in values.items() if v]
+            out["stale"] = bool(out["stale_symbols"])
+        elif key == "cached":
+            out["cached"] = all(bool(v) for v in values.values())
+        elif key != "cached_as_of" and all(v == next(iter(values.values())) for v in values.values()):
+            out[key] = next(iter(values.values()))
+        else:
+            out[key] = values
+    return out
+
+
 class AdapterBase(ABC):
     """Async broker contract (the playbook's AdapterBase plus the IBKR plan's calls).
 
@@ -283,7 +307,9 @@ class AdapterBase(ABC):
 
         The same frame the yfinance provider returns for a list. ``attrs`` carry ``symbols`` (in the
         order asked, duplicates dropped), ``broker``, ``source``, ``interval``, ``adjusted`` and
-        ``simulated`` (True if any part is). Adapters with a bulk path may override this.
+        ``simulated`` (True if any part is), and every other label the parts carry (:func:`_merged_labels`:
+        ``stale`` if any part is, with ``stale_symbols``; ``cached`` if all are; ``cached_as_of`` per symbol).
+        Adapters with a bulk path may override this.
         """
         wanted = list(dict.fromkeys(symbols))
         gate = asyncio.Semaphore(self.history_concurrency)
@@ -296,8 +322,8 @@ class AdapterBase(ABC):
         first = parts[0].attrs if parts else {}
         named = {str(p.attrs.get("symbol") or s): p for s, p in zip(wanted, parts, strict=True)}
         return frames.long_history_frame(
-            named, broker=first.get("broker", self.name), source=first.get("source"), symbols=list(named),
-            interval=first.get("interval", interval), adjusted=first.get("adjusted"),
+            named, **_merged_labels(named), broker=first.get("broker", self.name), source=first.get("source"),
+            symbols=list(named), interval=first.get("interval", interval), adjusted=first.get("adjusted"),
             simulated=any(bool(p.attrs.get("simulated")) for p in parts))
 
     @abstractmethod

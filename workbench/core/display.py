@@ -8,6 +8,9 @@ ids, states and numbers only).
 Frames keep every column of their schema; :func:`frame_html` only *displays* workbench frames
 compactly (short headers, seconds-precision UTC times, shortened client ids, blanks for NaN), and
 :func:`install_frame_display` registers it with a running IPython, leaving other frames to pandas.
+
+CSS classes here (``wb-broker-card``, ``wb-order-card``..., ``wb-frame wb-frame-orders``...) never reuse a desk
+widget's stable class (``wb-broker``, ``wb-orders``...): a notebook shows both, and a selector must match one.
 """
 
 from __future__ import annotations
@@ -216,7 +219,7 @@ def model_html(obj: Any) -> str:
     if kind == "AccountInfo":
         rows = [(label, _signed(sign, value) if sign is not None else _e(value))
                 for label, value, sign in _account_lines(obj)]
-        return _card(f"Account {_e(obj.id)} <span class='wb-muted'>{_e(obj.currency)}</span>", rows, "wb-account")
+        return _card(f"Account {_e(obj.id)} <span class='wb-muted'>{_e(obj.currency)}</span>", rows, "wb-account-card")
     if kind in ("Order", "NeutralOrder"):
         rows = [("order", _e(_order_summary(obj)))]
         if kind == "Order":
@@ -229,22 +232,22 @@ def model_html(obj: Any) -> str:
         rows.append(("client id", _e(obj.client_order_id)))
         title = f"Order {_e(obj.order_id)} <span class='wb-muted'>{_e(obj.broker)}</span>" if kind == "Order" \
             else "Order request"
-        return _card(title, rows, "wb-order")
+        return _card(title, rows, "wb-order-card")
     if kind == "Position":
         rows = [("qty", _e(fmt_qty(obj.qty))), ("avg price", _e(fmt_price(obj.avg_price))),
                 ("mark", _e(fmt_price(obj.market_price))), ("market value", _e(fmt_num(obj.market_value))),
                 ("unrealized P&L", _signed(obj.unrealized_pnl, _position_pnl(obj)))]
-        return _card(f"Position {_e(obj.symbol)}", rows, "wb-position")
+        return _card(f"Position {_e(obj.symbol)}", rows, "wb-position-card")
     if kind == "Quote":
         rows = [("last", _e(fmt_price(obj.last))), ("bid", _e(fmt_price(obj.bid))), ("ask", _e(fmt_price(obj.ask))),
                 ("time", _e(fmt_ts(obj.ts) + " UTC"))]
         sim = " <span class='wb-sim'>simulated</span>" if obj.simulated else ""
-        return _card(f"Quote {_e(obj.symbol)}", rows, "wb-quote", f"source {_e(obj.source)}{sim}")
+        return _card(f"Quote {_e(obj.symbol)}", rows, "wb-quote-card", f"source {_e(obj.source)}{sim}")
     if kind == "FillEvent":
         rows = [("fill", _e(f"{obj.side} {fmt_qty(obj.qty)} {obj.symbol} @ {fmt_price(obj.price)}")),
                 ("commission", _e(fmt_num(obj.commission))), ("time", _e(fmt_ts(obj.ts) + " UTC")),
                 ("order", _e(f"{obj.broker_id} ({obj.local_id})"))]
-        return _card(f"Fill {_e(obj.exec_id)} <span class='wb-muted'>{_e(obj.broker)}</span>", rows, "wb-fill")
+        return _card(f"Fill {_e(obj.exec_id)} <span class='wb-muted'>{_e(obj.broker)}</span>", rows, "wb-fill-card")
     return f"<pre>{_e(model_text(obj))}</pre>"
 
 
@@ -287,7 +290,7 @@ def broker_html(broker: Any) -> str:
             rows.append((key, _e(value[:-len(" (simulated)")]) + " <span class='wb-sim'>simulated</span>"))
         else:
             rows.append((key, _e(value)))
-    return _card(f"Broker {_e(broker.name)}", rows, "wb-broker")
+    return _card(f"Broker {_e(broker.name)}", rows, "wb-broker-card")
 
 
 # -- frames -----------------------------------------------------------------------------------
@@ -372,7 +375,7 @@ def frame_html(df: Any, max_rows: int | None = None) -> str | None:
         caption += " · <span class='wb-sim'>simulated</span>"
     left = 1 + sum(1 for c in columns[:3] if c in _TEXT_COLS)
     return STYLE + table_html(headers, rows, left=left if kind != "fills" else 1, caption=caption,
-                              css_class=f"wb-frame wb-{kind}")
+                              css_class=f"wb-frame wb-frame-{kind}")
 
 
 def _frame_formatter(df: Any) -> str | None:

@@ -34,6 +34,8 @@ registered secrets masked (:func:`workbench.core.log.mask_secrets`).
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from .log import mask_secrets, mask_value
@@ -58,6 +60,8 @@ __all__ = [
     "MarketClosed",
     "ERROR_CLASSES",
     "shown",
+    "validation_message",
+    "shown_input",
 ]
 
 _REPR = reprlib.Repr()
@@ -74,6 +78,24 @@ def shown(value: Any) -> str:
     except Exception:  # noqa: BLE001 - the caller's repr failed; the error must not
         return f"<{type(value).__name__}>"
     return f"<{type(value).__name__}>" if "\n" in text else text
+
+
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def validation_message(detail: Mapping[str, Any], limit: int = 160) -> str:
+    """The message of one pydantic error detail in plain words: on one line, short, without the library's
+    ``"Value error, "`` prefix (what our own validators raise reads as they wrote it)."""
+    text = " ".join(str(detail.get("msg", "")).split())
+    for prefix in _PYDANTIC_PREFIXES:
+        text = text.removeprefix(prefix)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def shown_input(value: Any) -> str:
+    """:func:`shown` for a value a validator rejected: a Decimal as its digits (``'10000000000000'``), not its
+    Python repr."""
+    return shown(str(value) if isinstance(value, Decimal) else value)
 
 
 class WorkbenchError(Exception):

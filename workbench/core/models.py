@@ -19,7 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from . import display
 from .enums import OrderStatus, OrderType, Side, TimeInForce
-from .errors import InvalidInput, InvalidOrder, shown
+from .errors import InvalidInput, InvalidOrder, shown, shown_input, validation_message
 from .settings import normalize_broker
 
 __all__ = [
@@ -228,9 +228,10 @@ def _invalid_order(exc: ValidationError) -> InvalidOrder:
     details = exc.errors(include_url=False)
     first = details[0]
     field = ".".join(str(p) for p in first["loc"]) or "order"
-    value = first.get("input")
-    message = " ".join(str(first["msg"]).split())[:160]
-    return InvalidOrder(f"{field}: {message} (got {shown(value)})", field=field, errors=details)
+    message, got = validation_message(first), shown_input(first.get("input"))
+    if not message.endswith(f": {got}"):  # our own validators quote the value already ("not a valid symbol: ''")
+        message += f" (got {got})"
+    return InvalidOrder(f"{field}: {message}", field=field, errors=details)
 
 
 class Order(_Model):

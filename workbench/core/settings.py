@@ -26,7 +26,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from .errors import ConfigError, shown
+from .errors import ConfigError, shown, shown_input, validation_message
 from .log import register_env_secrets, register_secret
 
 __all__ = ["Settings", "PathSetting", "SettingsSchema", "SCHEMA", "load_settings", "normalize_broker", "DEFAULTS",
@@ -299,9 +299,11 @@ class Settings:
         details = exc.errors(include_url=False)
         first = details[0]
         key = (prefix + ".".join(str(p) for p in first["loc"])).rstrip(".")
-        quoted = f" (got {shown(first['input'])})" if "input" in first and not isinstance(first["input"], dict) else ""
+        quoted = f" (got {shown_input(first['input'])})" if "input" in first and not isinstance(first["input"], dict) \
+            else ""
         more = f"; {len(details) - 1} more problem(s) in .errors" if len(details) > 1 else ""
-        what = "unknown setting" if first["type"] == "extra_forbidden" else f"invalid setting: {_brief(first['msg'])}"
+        what = "unknown setting" if first["type"] == "extra_forbidden" \
+            else f"invalid setting: {validation_message(first)}"
         return ConfigError(f"{what}{quoted}{more}", file=self.origin(key), key=key, errors=details)
 
     def secret(self, env_name: str) -> SecretStr | None:
@@ -311,12 +313,6 @@ class Settings:
     def __repr__(self) -> str:
         secrets = ", ".join(f"{k}=**********" for k in self._secrets)
         return f"Settings(source={self.source!r}, default_broker={self.default_broker!r}{', ' + secrets if secrets else ''})"
-
-
-def _brief(text: str, limit: int = 160) -> str:
-    """A validator's message, on one line and short (a model's own check may quote a whole value)."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def normalize_broker(name: str) -> str:

@@ -270,6 +270,8 @@ class Ledger:
             file = Path(self.path)
             if file.is_dir():
                 raise ConfigError(f"{file} is a folder, not a ledger file", key=_KEY, broker=_BROKER)
+            if file.exists() and not file.is_file():  # /dev/null, a pipe, a socket
+                raise ConfigError(f"{file} is not a regular file, so it cannot be a ledger", key=_KEY, broker=_BROKER)
             try:
                 file.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -285,6 +287,14 @@ class Ledger:
             except BaseException:
                 self._conn.close()
                 raise
+        except BrokerError as exc:
+            if self._owner is not None:
+                self._owner.release()
+            if exc.code != "ledger_error":  # busy or closed: not the path's fault
+                raise
+            # A path SQLite cannot open or write as a database is a setting to change, not a broker fault.
+            raise ConfigError(f"{exc.message} (paper.db_path must name a writable SQLite ledger file)", key=_KEY,
+                              broker=_BROKER, raw=exc.raw) from exc
         except BaseException:
             if self._owner is not None:
                 self._owner.release()

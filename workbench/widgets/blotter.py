@@ -42,15 +42,14 @@ def _today(now: datetime | None = None) -> datetime:
 
 class FillsFeed(Component):
     """Today's fills (the New York trading date, or since ``since``) for ``broker``, newest first, updated on every
-    fill; the newest ``limit`` are shown (None: all)."""
+    fill; the newest ``limit`` are shown (None: all). ``fills`` lists every one of them as a FillEvent, newest first."""
 
     def __init__(self, broker: Any, limit: int | None = 50, since: datetime | None = None) -> None:
         limit, since = feed_args(broker, limit, since)
         super().__init__()
         self.session = broker
         self.limit = limit
-        self.fills: list[FillEvent] = []  # newest first
-        self._rows: list[tuple[Any, ...]] = []  # (ts, symbol, side, qty, price, commission, order id, exec id)
+        self.fills: list[FillEvent] = []  # every fill shown or counted, loaded or streamed, once each, newest first
         self._seen: set[str] = set()
         self._lock = threading.Lock()
         self.table = w.HTML("<span class='wb-muted'>loading fills…</span>")
@@ -61,37 +60,34 @@ class FillsFeed(Component):
 
     async def _load(self, since: datetime) -> None:
         frame = await self.session.get_fills_async(since=since)
-        rows = [(ts.to_pydatetime(), r.symbol, r.side, r.qty, r.price, r.commission, r.order_id, r.exec_id)
-                for ts, r in zip(frame.index, frame.itertuples(index=False), strict=True)]
-        with self._lock:
-            known = self._seen
-            self._rows = [*(row for row in reversed(rows) if row[-1] not in known), *self._rows]
-            self._rows.sort(key=lambda row: row[0], reverse=True)  # by time (a trading day spans UTC midnight)
-            self._seen |= {row[-1] for row in rows}
+        loaded = [_row_fill(self.session.name, ts, r)
+                  for ts, r in zip(frame.index, frame.itertuples(index=False), strict=True)]
+        with self._lock:  # a fill streamed while the frame loaded is in both: keep it once
+            fresh = [fill for fill in reversed(loaded) if fill.exec_id not in self._seen]
+            # by time (a trading day spans UTC midnight); in place, so a caller's reference to .fills stays current
+            self.fills[:] = sorted([*fresh, *self.fills], key=lambda fill: fill.ts, reverse=True)
+            self._seen |= {fill.exec_id for fill in loaded}
         self._render()
 
     def _on_fill(self, fill: FillEvent) -> None:
-        row = (fill.ts, fill.symbol, str(fill.side), fill.qty, fill.price, fill.commission, fill.broker_id,
-               fill.exec_id)
         with self._lock:
             if fill.exec_id in self._seen:
                 return
             self._seen.add(fill.exec_id)
             self.fills.insert(0, fill)
-            self._rows.insert(0, row)
         self._render()
         self._touch()
 
     def _render(self) -> None:
         with self._lock:
-            rows = self._rows[: self.limit]
-            total = len(self._rows)
-        if not rows:
+            shown = self.fills[: self.limit]
+            total = len(self.fills)
+        if not shown:
             self.table.value = "<span class='wb-muted'>no fills today</span>"
             return
-        cells = [(f"{t.astimezone(UTC):%H:%M:%S}", display._e(sym), display._e(side), display.fmt_qty(qty),
-                  display.fmt_price(price), display.fmt_num(comm), display._e(oid))
-                 for t, sym, side, qty, price, comm, oid, _ in rows]
+        cells = [(f"{f.ts.astimezone(UTC):%H:%M:%S}", display._e(f.symbol), display._e(f.side),
+                  display.fmt_qty(f.qty), display.fmt_price(f.price), display.fmt_num(f.commission),
+                  display._e(f.broker_id)) for f in shown]
         caption = f"{total} fill{'s' if total != 1 else ''}"
         if self.limit is not None and total > self.limit:
             caption += f", newest {self.limit} shown"
@@ -99,7 +95,7 @@ class FillsFeed(Component):
             ["time (UTC)", "symbol", "side", "qty", "price", "comm.", "order"], cells, left=3, caption=caption)
 
     def __repr__(self) -> str:
-        return f"<FillsFeed {self.session.name} {len(self._rows)} fills>"
+        return f"<FillsFeed {self.session.name} {len(self.fills)} fills>"
 
 
 class Blotter(Component):
@@ -329,6 +325,13 @@ def _row_order(broker: str, order_id: str, row: Any) -> Order:
                  trail_percent=num(row.trail_percent), notional=num(row.notional), status=row.status,
                  raw_status=row.raw_status, filled_qty=num(row.filled_qty) or "0",
                  avg_fill_price=num(row.avg_fill_price), created_at=row.created_at, updated_at=row.updated_at)
+
+
+def _row_fill(broker: str, ts: Any, row: Any) -> FillEvent:
+    """A FillEvent from a row of the fills frame (the facade's table form)."""
+    return FillEvent(broker=broker, local_id=row.client_order_id, broker_id=row.order_id, exec_id=row.exec_id,
+                     symbol=row.symbol, side=row.side, qty=str(row.qty), price=str(row.price),
+                     commission=str(row.commission), ts=ts.to_pydatetime())
 
 
 def _order_row_html(order: Order) -> str:

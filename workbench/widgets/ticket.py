@@ -260,6 +260,7 @@ class OrderTicket(Component):
                 with self._lock:
                     if isinstance(exc, (SymbolNotFound, InvalidInput)):
                         self._symbol_error = exc
+                        self._withdraw()  # a Confirm asked before the answer came was for an order that cannot go
                 if isinstance(exc, WorkbenchError):
                     log.warning("ticket: symbol %s: %s", symbol, exc)
                 else:

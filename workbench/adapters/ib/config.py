@@ -31,8 +31,8 @@ class IBConfig(BaseModel):
     readonly: bool = False
     allow_live: bool = False
     account: str | None = None
-    connect_timeout: float = Field(default=10.0, gt=0)
-    reconnect_max_delay: float = Field(default=60.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)
+    reconnect_max_delay: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)  # the backoff's cap
     #: Without a live-data entitlement (error 354): serve delayed data, marked ``Quote.delayed``; False raises
     #: DataEntitlementError instead.
     delayed_data: bool = True

@@ -301,6 +301,10 @@ class AlpacaEmulator(LoopServer):
         self.faults = [f for f in self.faults if f.times > 0]
         try:
             return await handler(request)
+        except web.HTTPNotFound:  # a route Alpaca does not have: its JSON error body, not aiohttp's text
+            return error(404, 40410000, "endpoint not found")
+        except web.HTTPMethodNotAllowed:
+            return error(405, 40510000, "method not allowed")
         except web.HTTPException:
             raise
         except (ValueError, KeyError, ArithmeticError) as exc:

@@ -158,11 +158,16 @@ async def get_asset(request: web.Request) -> web.Response:
 # -- positions ---------------------------------------------------------------------------------
 
 
-def _position(p: Any) -> dict[str, Any]:
+def _position(p: Any, working: list[Order]) -> dict[str, Any]:
+    """Alpaca's position; ``qty_available`` is what open orders on the closing side do not hold yet."""
     qty = p.qty
     cost = abs(qty * p.avg_price)
+    closing = Side.SELL if qty > 0 else Side.BUY
+    held = sum(((o.qty or _ZERO) - o.filled_qty for o in working if o.symbol == p.symbol and o.side is closing),
+               _ZERO)
+    available = (abs(qty) - held).max(_ZERO) * (1 if qty > 0 else -1)
     return {"asset_id": asset_id(p.symbol), "symbol": p.symbol, "exchange": "ARCA" if p.symbol in _ETFS else "NASDAQ",
-            "asset_class": "us_equity", "asset_marginable": True, "qty": num(qty), "qty_available": num(qty),
+            "asset_class": "us_equity", "asset_marginable": True, "qty": num(qty), "qty_available": num(available),
             "avg_entry_price": num(p.avg_price), "side": "long" if qty > 0 else "short",
             "market_value": num(p.market_value), "cost_basis": num(cost), "unrealized_pl": num(p.unrealized_pnl),
             "unrealized_plpc": num(p.unrealized_pnl_pct), "unrealized_intraday_pl": num(p.unrealized_pnl),
@@ -172,7 +177,8 @@ def _position(p: Any) -> dict[str, Any]:
 
 async def get_positions(request: web.Request) -> web.Response:
     emu = _emu(request)
-    return web.json_response([_position(p) for p in await emu.run_engine(emu.engine.positions)])
+    working = await emu.run_engine(emu.engine.open_orders)
+    return web.json_response([_position(p, working) for p in await emu.run_engine(emu.engine.positions)])
 
 
 async def get_position(request: web.Request) -> web.Response:
@@ -180,7 +186,7 @@ async def get_position(request: web.Request) -> web.Response:
     position = await emu.run_engine(emu.engine.position, request.match_info["symbol"])
     if position is None:
         return error(404, 40410000, "position does not exist")
-    return web.json_response(_position(position))
+    return web.json_response(_position(position, await emu.run_engine(emu.engine.open_orders)))
 
 
 async def _close(emu: AlpacaEmulator, position: Any, qty: Decimal | None = None) -> web.Response:
@@ -294,6 +300,10 @@ async def get_orders(request: web.Request) -> web.Response:
     emu = _emu(request)
     q = request.query
     status = q.get("status", "open")
+    if status not in ("open", "closed", "all"):
+        return error(422, 42210000, f"invalid status: {status!r} (open, closed or all)")
+    if q.get("side") not in (None, "buy", "sell") or q.get("direction") not in (None, "asc", "desc"):
+        return error(422, 42210000, "invalid side or direction")
     limit = min(int(q.get("limit", 50)), 500)
     after, until = _when(q.get("after")), _when(q.get("until"))
     symbols = {s.strip().upper() for s in q.get("symbols", "").split(",") if s.strip()}
