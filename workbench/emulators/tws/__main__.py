@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import sys
 from typing import NoReturn
+
+from workbench.core.errors import InvalidInput, WorkbenchError
 
 from . import build_engine
 from .server import (
@@ -26,8 +27,9 @@ from .server import (
     MAX_TICK_INTERVAL,
     MIN_SERVER_VERSION,
     MIN_TICK_INTERVAL,
-    SKIPPED_SERVER_VERSIONS,
     TwsEmulator,
+    check_server_version,
+    check_tick_interval,
 )
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -41,19 +43,23 @@ class _Parser(argparse.ArgumentParser):
 
 def _server_version(text: str) -> int:
     version = _number(text, int)
-    if not MIN_SERVER_VERSION <= version <= MAX_SERVER_VERSION or version in SKIPPED_SERVER_VERSIONS:
+    try:
+        check_server_version(version)
+    except InvalidInput:
         raise argparse.ArgumentTypeError(f"{text!r} is not a version the emulator speaks: "
-                                         f"{MIN_SERVER_VERSION}..{MAX_SERVER_VERSION}, except 158 and 163")
+                                         f"{MIN_SERVER_VERSION}..{MAX_SERVER_VERSION}, except 158 and 163") from None
     return version
 
 
 def _tick_interval(text: str) -> float:
     seconds = _number(text, float)
-    if not (math.isfinite(seconds) and MIN_TICK_INTERVAL <= seconds <= MAX_TICK_INTERVAL):
+    try:
+        check_tick_interval(seconds)
+    except InvalidInput:
         raise argparse.ArgumentTypeError(
             f"{text!r}: give seconds between price updates, {MIN_TICK_INTERVAL:g}..{MAX_TICK_INTERVAL:g}; the "
             f"emulator always runs its ticker, since resting orders fill only on it (in Python, "
-            f"TwsEmulator(tick_interval=None) runs none and prices move when you call emu.tick())")
+            f"TwsEmulator(tick_interval=None) runs none and prices move when you call emu.tick())") from None
     return seconds
 
 
@@ -104,8 +110,6 @@ def _fail(message: str) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from workbench.core.errors import InvalidInput, WorkbenchError
-
     args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
