@@ -198,12 +198,11 @@ def bench_overhead(quick: bool) -> list[Result]:
 async def _latency(emu: Any, tmp: Path, n: int) -> list[float]:
     from workbench.adapters.alpaca.parse import fill_key
     from workbench.core.models import NeutralOrder
-    from workbench.emulators.alpaca.book import alpaca_id
 
     adapter = await _adapter(emu, tmp)
     committed: dict[str, int] = {}
     unsubscribe = emu.engine.add_fill_listener(
-        lambda f: committed.setdefault(fill_key(alpaca_id(f.broker_id), f.qty), time.perf_counter_ns()))
+        lambda f: committed.setdefault(fill_key(emu.book.alpaca_id(f.broker_id), f.qty), time.perf_counter_ns()))
     received: dict[str, int] = {}
     done = asyncio.Event()
 
