@@ -186,6 +186,26 @@ def test_an_order_that_reduces_the_requirement_is_accepted_when_under_margined(
     assert engine.position("AAPL").qty == -1500
 
 
+def test_shrinking_a_working_order_is_accepted_when_under_margined(gateway: Any, client: Any, clock: Any) -> None:
+    """A modification is compared with the order as it stands: one that lowers the requirement is accepted even
+    on an account that is under margin (and would still be after it)."""
+    emu, engine = gateway(allow_short=True)
+    ib = client(emu)
+    contract = qualified(ib)
+    above = float((market(engine) * Decimal("1.05")).quantize(Decimal("0.01")))
+    resting = ib.placeOrder(contract, LimitOrder("SELL", 600, above))  # rests; fits
+    ib_eventually(ib, lambda: resting.orderStatus.status == "Submitted")
+    engine.submit(NeutralOrder(symbol="AAPL", side="sell", qty=Decimal(1200), order_type="market"))  # behind the
+    refused = errors_of(ib)                                                    # gateway's back
+    more = ib.placeOrder(contract, MarketOrder("SELL", 1))
+    ib_eventually(ib, lambda: more.orderStatus.status == "Cancelled")
+    assert MARGIN_REFUSAL in refused[more.order.orderId]  # under margin now
+    resting.order.totalQuantity = 300
+    ib.placeOrder(contract, resting.order)
+    ib_eventually(ib, lambda: [o.qty for o in engine.open_orders()] == [300])
+    assert not any(e.errorCode == 321 for e in resting.log)
+
+
 def test_a_cash_account_is_not_margin_checked(gateway: Any, client: Any, clock: Any) -> None:
     emu, engine = gateway()
     ib = client(emu)

@@ -7,7 +7,7 @@ and the pending :class:`~workbench.paper.ledger.Change`, never the ledger or the
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
@@ -47,15 +47,8 @@ class Matching:
         """Shares still to fill (a notional order not yet sized: as it would be sized filling at ``price``)."""
         if row.qty is None:
             assert row.notional is not None
-            return rules.notional_qty(row.notional, self._fill_price(row.side, price)) if price else _ZERO
+            return rules.notional_qty(row.notional, rules.fill_price(row.side, price, self._slip)) if price else _ZERO
         return row.qty - row.filled_qty
-
-    def _fill_price(self, side: Side, price: Decimal) -> Decimal:
-        """``price`` moved against the trader by the slippage, and rounded against the trader to 0.0001
-        (a rounding never gives back part of the configured slippage)."""
-        if side is _BUY:
-            return (price * (_ONE + self._slip)).quantize(rules.PRICE_Q, rounding=ROUND_CEILING)
-        return (price * (_ONE - self._slip)).quantize(rules.PRICE_Q, rounding=ROUND_FLOOR)
 
     def _reservation(self, row: OrderRow, price: Decimal) -> Decimal:
         """Cash an open buy holds back: what the rest may cost, plus the commission still to come."""
@@ -120,7 +113,7 @@ class Matching:
                     self._close(row, *unfilled_end, now)
                 return
         buy = row.side is _BUY
-        fill_price = self._fill_price(row.side, price)
+        limit = None
         if row.order_type in _WITH_LIMIT:
             limit = row.limit_price
             assert limit is not None
@@ -128,7 +121,7 @@ class Matching:
                 if immediate or one_shot:
                     self._close(row, *unfilled_end, now)
                 return
-            fill_price = min(fill_price, limit) if buy else max(fill_price, limit)
+        fill_price = rules.fill_price(row.side, price, self._slip, limit)
         if row.qty is None:  # a notional order: sized at its fill price
             assert row.notional is not None
             row.qty = rules.notional_qty(row.notional, fill_price)

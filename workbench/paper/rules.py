@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from workbench.core.enums import OrderType, Side
 from workbench.core.errors import InvalidOrder
@@ -94,6 +94,16 @@ def improves(side: Side, price: Decimal, best: Decimal) -> bool:
 def crossed(side: Side, price: Decimal, stop: Decimal) -> bool:
     """Whether ``price`` triggers a stop at ``stop`` (a buy stop from below, a sell stop from above)."""
     return price >= stop if side is Side.BUY else price <= stop
+
+
+def fill_price(side: Side, price: Decimal, slip: Decimal, limit: Decimal | None = None) -> Decimal:
+    """What an order executing from ``price`` fills at: moved against the trader by ``slip`` (a fraction) and
+    rounded against him to 0.0001 (a rounding never gives back part of the slippage), never beyond ``limit``."""
+    if side is Side.BUY:
+        fill = (price * (1 + slip)).quantize(PRICE_Q, rounding=ROUND_CEILING)
+        return fill if limit is None else min(fill, limit)
+    fill = (price * (1 - slip)).quantize(PRICE_Q, rounding=ROUND_FLOOR)
+    return fill if limit is None else max(fill, limit)
 
 
 def notional_qty(notional: Decimal, price: Decimal) -> Decimal:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -288,23 +288,18 @@ class AccountModel:
         limit = order.limit_price
         if limit is not None and (ref > limit if buy else ref < limit):
             ref = limit
-        slip = self.engine.config.slippage_bps / Decimal(10_000)
-        fill = (ref * (1 + slip)).quantize(rules.PRICE_Q, rounding=ROUND_CEILING) if buy else \
-            (ref * (1 - slip)).quantize(rules.PRICE_Q, rounding=ROUND_FLOOR)
-        if limit is not None:
-            fill = min(fill, limit) if buy else max(fill, limit)
-        return ref, fill
+        return ref, rules.fill_price(order.side, ref, self.engine.config.slippage_bps / Decimal(10_000), limit)
 
-    def _impact(self, s: dict[str, Any], order: Any, market: Decimal) -> tuple[Decimal, Decimal, Decimal]:
+    def _impact(self, equity: Decimal, order: Any, market: Decimal) -> tuple[Decimal, Decimal, Decimal]:
         """(signed value, commission, equity with loan after) of ``order`` filling as expected."""
         ref, fill = self.expected_fill(order, market)
         commission = self.engine.config.commission.for_fill(order.qty)
-        return order.side.sign * order.qty * ref, commission, s["equity"] - commission - order.qty * abs(fill - ref)
+        return order.side.sign * order.qty * ref, commission, equity - commission - order.qty * abs(fill - ref)
 
     def what_if(self, order: Any, market: Decimal) -> dict[str, Any]:
         """The OrderState of a what-if NeutralOrder: margin before / change / after and the commission."""
         s = self.snapshot()
-        signed, commission, ewl1 = self._impact(s, order, market)
+        signed, commission, ewl1 = self._impact(s["equity"], order, market)
         after = dict(s["values"])
         after[order.symbol] = after.get(order.symbol, _ZERO) + signed
         init0, maint0 = s["init"], s["maint"]
@@ -323,13 +318,21 @@ class AccountModel:
         in IB's words; "" when it fits, lowers the requirement, or the account is a cash account."""
         if not self.margin or order.qty is None:
             return ""
-        s = self.snapshot()
-        signed, _, ewl1 = self._impact(s, order, market)
-        before = self.look_ahead(s["values"], exclude=replacing)
-        after = self.look_ahead(s["values"], (order.symbol, signed), exclude=replacing)
+        values, equity = self._margin_state()
+        signed, _, ewl1 = self._impact(equity, order, market)
+        before = self.look_ahead(values)  # a modified order counts as it stands now
+        after = self.look_ahead(values, (order.symbol, signed), exclude=replacing)
         if after <= ewl1 or after <= before:
             return ""
         return MARGIN_REFUSAL.format(equity=_money(ewl1), initial=_money(after))
+
+    def _margin_state(self) -> tuple[dict[str, Decimal], Decimal]:
+        """(position values, equity) for a margin check: one read of the positions, none of the other figures
+        :meth:`snapshot` makes for the account messages (this runs on every order of a margin account)."""
+        cash = self.engine.cash
+        values = {p.symbol: (p.market_value if p.market_value is not None else p.qty * p.avg_price)
+                  for p in self.engine.positions()}
+        return values, cash + sum(values.values(), _ZERO)
 
 
 def _money(value: Decimal) -> str:

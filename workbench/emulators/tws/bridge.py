@@ -126,7 +126,7 @@ class Bridge:
         try:
             neutral = to_neutral(req, inst.symbol)
             refusal = initial_stop_refusal(req, neutral, self._market) or \
-                self.model.margin_refusal(neutral, self._market(inst.symbol))
+                (self.model.margin_refusal(neutral, self._market(inst.symbol)) if self.model.margin else "")
         except (WorkbenchError, ValueError, ArithmeticError) as exc:
             refusal = _reason(exc)
         if not refusal and neutral.client_order_id in self.by_coid:
@@ -176,7 +176,7 @@ class Bridge:
                 changes["trail_price"], changes["trail_percent"] = trail(req)
                 _check_trail_change(rec, req, changes)
             rest = changes["qty"] - Decimal(str(v.filled or 0))  # what the changed order may still add
-            if rest > 0:
+            if rest > 0 and self.model.margin:
                 pending = to_neutral(req, v.inst.symbol).model_copy(update={"qty": rest})
                 margin = self.model.margin_refusal(pending, self._market(v.inst.symbol), replacing=rec.engine_id)
                 if margin:
