@@ -25,6 +25,7 @@ from typing import Any
 
 from workbench.adapters.alpaca.parse import ORDER_TYPES, TIFS
 from workbench.core.enums import OrderStatus
+from workbench.core.errors import ConfigError
 from workbench.core.log import get_logger
 from workbench.core.models import FillEvent, Order
 
@@ -84,29 +85,29 @@ class Book:
         self._events: deque[Any] = deque()
         self._lock = threading.Lock()
         db = str(engine.config.db_path)
-        self._links_file = None if db == ":memory:" else Path(db).expanduser().with_suffix(".alpaca-links.json")
+        self._links_file = None if db == ":memory:" else Path(str(Path(db).expanduser()) + ".alpaca-links.json")
         self._positions: dict[str, Decimal] = {p.symbol: p.qty for p in engine.positions()}
         self._unsubscribe = [engine.add_fill_listener(self._queue), engine.add_order_listener(self._queue)]
-        self._restore()
+        try:
+            self._restore()
+        except BaseException:
+            self.close()
+            raise
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def _restore(self) -> None:
         """The ledger's id namespace, and its earlier orders (announced already: their events are history).
 
-        File: ``{"namespace": "<uuid>", "links": {"P000000001": "P000000002"}}``; a file that is only the links
-        (or none, beside a ledger with orders) is a ledger from before namespaces: it keeps its ids.
+        ``<ledger>.alpaca-links.json``: ``{"namespace": "<uuid>", "links": {"P000000001": "P000000002"}}``. A
+        ledger without orders has issued no id: it draws a new namespace (a file left by a deleted ledger of
+        that name is replaced). A ledger file with orders and no such file is one from before namespaces
+        (``<ledger stem>.alpaca-links.json`` held its links): it keeps the ids it gave.
         """
-        saved: dict[str, Any] = {}
-        if self._links_file is not None and self._links_file.exists():
-            saved = json.loads(self._links_file.read_text(encoding="utf-8"))
-            if "namespace" not in saved:
-                saved = {"namespace": str(_NS), "links": saved}
         orders = self.engine.orders()
-        if "namespace" not in saved:
-            saved = {"namespace": str(_NS if orders else uuid.uuid4()), "links": {}}
-        self._ns = uuid.UUID(saved["namespace"])
-        links: dict[str, str] = saved["links"]
+        self._ns, links = uuid.uuid4(), {}
+        if orders and self._links_file is not None:
+            self._ns, links = self._saved_ids()
         self._save(links)
         for order in orders:
             entry = self.add(order)
@@ -135,6 +136,23 @@ class Book:
     def link(self, old: Entry, new: Entry) -> None:
         old.replaced_by, new.replaces = new.engine_id, old.engine_id
         self._save({e.engine_id: e.replaced_by for e in self.entries.values() if e.replaced_by})
+
+    def _saved_ids(self) -> tuple[uuid.UUID, dict[str, str]]:
+        assert self._links_file is not None
+        legacy = Path(self._links_file.name.removesuffix(".alpaca-links.json")).stem + ".alpaca-links.json"
+        for path, old in ((self._links_file, False), (self._links_file.with_name(legacy), True)):
+            if not path.exists():
+                continue
+            try:
+                saved = json.loads(path.read_text(encoding="utf-8"))
+                if old:
+                    return _NS, {str(k): str(v) for k, v in saved.items()}
+                return uuid.UUID(saved["namespace"]), {str(k): str(v) for k, v in saved["links"].items()}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ConfigError(f"the emulator's order-id file {path} is unreadable ({type(exc).__name__}: "
+                                  f"{exc}); restore it, or delete it to give this ledger's orders other ids",
+                                  key="db") from None
+        return _NS, {}
 
     def _save(self, links: dict[str, str]) -> None:
         if self._links_file is not None:
