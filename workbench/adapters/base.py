@@ -321,10 +321,12 @@ class AdapterBase(ABC):
         parts = await asyncio.gather(*(one(s) for s in wanted))
         first = parts[0].attrs if parts else {}
         named = {str(p.attrs.get("symbol") or s): p for s, p in zip(wanted, parts, strict=True)}
-        return frames.long_history_frame(
-            named, **_merged_labels(named), broker=first.get("broker", self.name), source=first.get("source"),
-            symbols=list(named), interval=first.get("interval", interval), adjusted=first.get("adjusted"),
+        out = frames.long_history_frame(
+            named, broker=first.get("broker", self.name), source=first.get("source"), symbols=list(named),
+            interval=first.get("interval", interval), adjusted=first.get("adjusted"),
             simulated=any(bool(p.attrs.get("simulated")) for p in parts))
+        out.attrs.update(_merged_labels(named))
+        return out
 
     @abstractmethod
     async def subscribe_market_data(self, symbols: Iterable[str], callback: Callable[[Quote], Any]) -> Subscription:

@@ -126,7 +126,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"paper.{exc.field} in the settings (--{(exc.field or '').replace('_', '-')} overrides it): "
               f"{exc.message}")
 
+    listening = False
+
     def started(emu: TwsEmulator) -> None:
+        nonlocal listening
+        listening = True
         print(f"TWS emulator listening on {emu.host}:{emu.port} (server version {emu.server_version}, "
               f"{'margin' if emu.margin else 'cash'} account {args.account}, ledger {config.db_path})", flush=True)
 
@@ -135,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     except OSError as exc:  # the port is taken, the host is not an address of this machine...
+        if listening:  # not a listen failure: a real fault, with its traceback
+            raise
         _fail(f"--host/--port: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     finally:
         engine.close()  # type: ignore[attr-defined]
