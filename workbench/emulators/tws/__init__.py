@@ -27,7 +27,7 @@ def build_engine(db: str | None = None, settings: Any = None, margin: bool = Fal
     (``paper.tick_interval``), as the same value in the settings would."""
     from pydantic import ValidationError
 
-    from workbench.core.errors import ConfigError
+    from workbench.core.errors import ConfigError, shown_input, validation_message
     from workbench.core.settings import load_settings
     from workbench.marketdata import get_provider
     from workbench.paper.config import PaperConfig
@@ -43,6 +43,6 @@ def build_engine(db: str | None = None, settings: Any = None, margin: bool = Fal
     except ValidationError as exc:  # only an override can be bad: the rest was validated at load
         details = exc.errors(include_url=False)
         first = details[0]
-        raise ConfigError(f"invalid setting: {first['msg']} (got {first.get('input')!r})",
+        raise ConfigError(f"invalid setting: {validation_message(first)} (got {shown_input(first.get('input'))})",
                           key="paper." + ".".join(map(str, first["loc"])), errors=details) from None
     return PaperEngine(config, get_provider(resolved))
