@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from workbench.core.enums import OrderStatus, OrderType, Side, TimeInForce
+from workbench.core.enums import OrderStatus, OrderType, TimeInForce
 from workbench.core.errors import (BrokerUnavailable, InvalidInput, InvalidOrder, MarketClosed, OrderNotFound,
                                    OrderRejected, SymbolNotFound, WorkbenchError)
 from workbench.core.log import get_logger
@@ -105,7 +105,8 @@ class PaperEngine(Matching):
             self._next_seq = self.ledger.last_order_seq() + 1
             self._next_expiry = min((r.expires_at for r in self._open.values() if r.expires_at), default=None)
             # Resting buys that reserve at the market price need one; after a restart none was seen yet.
-            self._unpriced = {r.symbol for r in self._open.values() if _reserves_at_market(r)} - set(self._last_prices)
+            at_market = {r.symbol for r in self._open.values() if rules.reserves_at_market(r)}
+            self._unpriced = at_market - set(self._last_prices)
 
     @property
     def calendar(self) -> Any:
@@ -249,7 +250,7 @@ class PaperEngine(Matching):
         if row.status.is_terminal:
             raise OrderRejected(f"order {row.order_id} is {row.status} and cannot be modified", broker=self.broker,
                                 code="not_modifiable")
-        request = self._modified(row, **changes)
+        request = rules.modified_order(row, self.broker, **changes)
         work = dataclasses.replace(row, qty=row.qty if row.notional is not None else request.qty,
                                    limit_price=request.limit_price,
                                    trail_price=request.trail_price, trail_percent=request.trail_percent,
@@ -261,32 +262,6 @@ class PaperEngine(Matching):
             work.stop_price = request.stop_price
         self._check_buying_power(work, price, exclude=row.order_id)
         return work
-
-    def _modified(self, row: OrderRow, **changes: Decimal | None) -> NeutralOrder:
-        """The order ``row`` would be with ``changes`` applied, validated as a new order."""
-        if row.notional is not None and changes.get("qty") is not None:
-            raise InvalidOrder("a notional order is sized at its fill; its qty cannot be changed", field="qty",
-                               broker=self.broker, code="notional_qty")
-        fields: dict[str, Any] = {"symbol": row.symbol, "side": row.side, "order_type": row.order_type, "tif": row.tif,
-                                  "client_order_id": row.client_order_id, "limit_price": row.limit_price,
-                                  "trail_price": row.trail_price, "trail_percent": row.trail_percent,
-                                  "qty": row.qty if row.notional is None else None, "notional": row.notional,
-                                  "stop_price": None if row.order_type is OrderType.TRAILING_STOP else row.stop_price}
-        if changes.get("trail_price") is not None:
-            fields["trail_percent"] = None
-        if changes.get("trail_percent") is not None:
-            fields["trail_price"] = None
-        fields.update({k: v for k, v in changes.items() if v is not None})
-        try:
-            request = NeutralOrder(**fields)
-        except InvalidOrder as exc:
-            raise InvalidOrder(exc.message, field=exc.field or "order", broker=self.broker, code="invalid_order") from exc
-        rules.check_bounds(request, self.broker)
-        rules.check_tick_size(request, self.broker)
-        if request.qty is not None and request.qty < row.filled_qty:
-            raise InvalidOrder(f"qty {request.qty} is below the filled {row.filled_qty}", field="qty",
-                               broker=self.broker, code="qty_below_filled")
-        return request
 
     def cancel(self, order_id: str) -> Order:
         """Cancel a working order (by order id or client order id). A finished order is returned as is."""
@@ -614,9 +589,3 @@ def claim(exc: WorkbenchError, broker: str) -> None:
         exc.code = "unknown_symbol" if isinstance(exc, SymbolNotFound) else type(exc).__name__
     if exc.raw is None:
         exc.raw = exc.message
-
-
-def _reserves_at_market(row: OrderRow) -> bool:
-    """Whether an open order reserves buying power at the market price (a buy with no limit or stop price,
-    not yet partly filled: a market order, sized by qty or notional, waiting for its session)."""
-    return row.side is Side.BUY and row.limit_price is None and row.stop_price is None and row.avg_fill_price is None

@@ -1,15 +1,21 @@
-"""Pure pricing rules of the paper engine: tick sizes, trailing stops, notional sizing, position marks."""
+"""Pure rules of the paper engine: bounds and tick sizes (also of a modification), trailing stops, notional sizing,
+which orders reserve at the market price, position marks."""
 
 from __future__ import annotations
 
 import re
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING, Any
 
 from workbench.core.enums import OrderType, Side
 from workbench.core.errors import InvalidOrder
 from workbench.core.models import MAX_PRICE, MAX_QTY, NeutralOrder, Position
 
-__all__ = ["check_bounds", "check_tick_size", "trail_stop", "notional_qty", "mark", "ENGINE_ID", "engine_id"]
+if TYPE_CHECKING:
+    from .ledger import OrderRow
+
+__all__ = ["check_bounds", "check_tick_size", "modified_order", "trail_stop", "notional_qty", "reserves_at_market",
+           "mark", "ENGINE_ID", "engine_id"]
 
 PRICE_Q = Decimal("0.0001")
 AVG_Q = Decimal("0.000001")
@@ -73,6 +79,33 @@ def check_tick_size(order: NeutralOrder, broker: str) -> None:
                                broker=broker, code="tick_size")
 
 
+def modified_order(row: OrderRow, broker: str, **changes: Decimal | None) -> NeutralOrder:
+    """The order ``row`` would be with ``changes`` applied, validated as a new order."""
+    if row.notional is not None and changes.get("qty") is not None:
+        raise InvalidOrder("a notional order is sized at its fill; its qty cannot be changed", field="qty",
+                           broker=broker, code="notional_qty")
+    fields: dict[str, Any] = {"symbol": row.symbol, "side": row.side, "order_type": row.order_type, "tif": row.tif,
+                              "client_order_id": row.client_order_id, "limit_price": row.limit_price,
+                              "trail_price": row.trail_price, "trail_percent": row.trail_percent,
+                              "qty": row.qty if row.notional is None else None, "notional": row.notional,
+                              "stop_price": None if row.order_type is OrderType.TRAILING_STOP else row.stop_price}
+    if changes.get("trail_price") is not None:
+        fields["trail_percent"] = None
+    if changes.get("trail_percent") is not None:
+        fields["trail_price"] = None
+    fields.update({k: v for k, v in changes.items() if v is not None})
+    try:
+        request = NeutralOrder(**fields)
+    except InvalidOrder as exc:
+        raise InvalidOrder(exc.message, field=exc.field or "order", broker=broker, code="invalid_order") from exc
+    check_bounds(request, broker)
+    check_tick_size(request, broker)
+    if request.qty is not None and request.qty < row.filled_qty:
+        raise InvalidOrder(f"qty {request.qty} is below the filled {row.filled_qty}", field="qty",
+                           broker=broker, code="qty_below_filled")
+    return request
+
+
 def trail_stop(side: Side, best: Decimal, trail_price: Decimal | None, trail_percent: Decimal | None) -> Decimal:
     """A trailing stop's trigger: ``best`` (the high for a sell, the low for a buy) moved by the trail.
 
@@ -116,6 +149,12 @@ def initial_stop(order: NeutralOrder, price: Decimal) -> Decimal | None:
     if order.order_type is OrderType.TRAILING_STOP:
         return trail_stop(order.side, price, order.trail_price, order.trail_percent)
     return order.stop_price
+
+
+def reserves_at_market(row: OrderRow) -> bool:
+    """Whether an open order reserves buying power at the market price (a buy with no limit or stop price,
+    not yet partly filled: a market order, sized by qty or notional, waiting for its session)."""
+    return row.side is Side.BUY and row.limit_price is None and row.stop_price is None and row.avg_fill_price is None
 
 
 def mark(symbol: str, qty: Decimal, avg: Decimal, price: Decimal | None) -> Position:
