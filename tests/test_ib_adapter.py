@@ -149,3 +149,33 @@ def test_concurrent_resubmits_send_the_order_once(settings_dict: dict, gateway: 
         assert first.order_id == second.order_id
     placed = [f for _, f in gateway.received if f[0] == "3"]
     assert len(placed) == 1 and len(gateway.engine_ref.orders()) == 1
+
+
+def test_a_concurrent_resubmit_waits_for_the_acknowledgement(settings_dict: dict, gateway: Any) -> None:
+    """The gateway answers late (its loop held for 0.6 s, longer than the adapter's 0.25 s re-check): the second
+    caller gets the acknowledged order (permId as order_id), as the first does, not the one still in flight."""
+    import asyncio
+    import threading
+    import time
+
+    with _connect(settings_dict, gateway) as broker:
+        request = workbench.NeutralOrder(symbol="AAPL", side="buy", qty=1, client_order_id="twice-slow")
+        broker.get_quote("AAPL")  # the contract is qualified: the placement itself is what waits
+        holding = threading.Event()
+
+        def hold() -> None:
+            holding.set()
+            time.sleep(0.6)  # the gateway's loop is busy: no acknowledgement meanwhile
+
+        holder = threading.Thread(target=gateway.call, args=(hold,))
+        holder.start()
+        holding.wait(5)
+
+        async def both() -> list[workbench.Order]:
+            return await asyncio.gather(broker.place_order_async(request), broker.place_order_async(request))
+
+        first, second = asyncio.run(both())
+        holder.join(5)
+        assert first.order_id == second.order_id == broker.get_order(first.order_id).order_id
+        assert first.status is not workbench.OrderStatus.PENDING_NEW and second.status is first.status
+    assert len([f for _, f in gateway.received if f[0] == "3"]) == 1

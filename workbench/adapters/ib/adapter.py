@@ -317,8 +317,8 @@ class IBAdapter(Connection, AdapterBase):
 
     async def _place_order(self, order: NeutralOrder) -> Order:
         coid = order.client_order_id
-        if coid in self._placing:  # the same order is being sent right now: wait for it, never send twice
-            await self._until(lambda: coid in self._by_ref or coid not in self._placing, "concurrent order")
+        if coid in self._placing:  # the same order is being sent right now: wait for its answer, never send twice
+            await self._until(lambda: coid not in self._placing, "concurrent order")  # (acknowledged or refused)
         existing = self._by_ref.get(coid)  # indexed at connect (resync) and on every openOrder
         if existing is not None and not self._hidden(existing):
             return self._order(existing)  # already at the gateway (maybe from before a reconnect): never twice
